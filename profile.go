@@ -1,0 +1,276 @@
+package loyalty
+
+import "sort"
+
+// HistoryDays is how far back, in days before the newest swipe of a card,
+// the per-day spend history reaches. Windowed figures (7, 30, 90 days) are
+// summed from it; older swipes still count in lifetime totals.
+const HistoryDays = 90
+
+// TopSKUs is how many distinct SKUs a profile remembers; when full, the
+// SKU bought the fewest units (the least recently on a tie) makes room.
+const TopSKUs = 64
+
+// RecentSwipeIDs is how many of a card's latest swipe ids are remembered to
+// recognise a POS retry of the same swipe.
+const RecentSwipeIDs = 64
+
+// Profile is the purchase profile of one card, built only from its swipes
+// on event time. Times are Unix seconds; money is integer cents.
+type Profile struct {
+	CardID      string
+	FirstSeen   int64 // earliest event time seen
+	LastSeen    int64 // latest event time seen
+	Visits      int64 // purchase swipes
+	Checkins    int64
+	Scans       int64
+	SpendCents  int64 // lifetime purchase value
+	Returns     int64 // return swipes
+	ReturnCents int64 // lifetime refunded value
+	// Days is the sparse per-day purchase value, oldest first, kept for
+	// HistoryDays before NewestDay.
+	Days []DaySpend
+	// Categories holds per-category figures, sorted by name.
+	Categories []CategoryStats
+	// SKUs holds the card's most-bought SKUs (at most TopSKUs), sorted by SKU.
+	SKUs []SKUStats
+	// RecentSwipes holds hashes of the latest swipe ids, oldest first.
+	RecentSwipes []uint64
+	// NewestDay is the latest event day seen; it anchors the history horizon.
+	NewestDay int32
+	// TooOld counts swipes that arrived after they had left the history
+	// horizon: they count in lifetime totals but in no window.
+	TooOld int64
+	// LastOffset is the source offset of the last swipe applied, or -1.
+	LastOffset int64
+}
+
+// DaySpend is the purchase value of one local calendar day.
+type DaySpend struct {
+	Day   int32
+	Cents int64
+}
+
+// CategoryStats is what a card bought in one category.
+type CategoryStats struct {
+	Name       string
+	SpendCents int64 // lifetime
+	Units      int64 // lifetime quantity
+	LastBought int64 // event time of the latest purchase, Unix seconds
+	Days       []DaySpend
+}
+
+// SKUStats is what a card bought of one SKU.
+type SKUStats struct {
+	SKU        string
+	Units      int64
+	LastBought int64
+}
+
+// NewProfile returns the empty profile of a card.
+func NewProfile(cardID string) *Profile {
+	return &Profile{CardID: cardID, LastOffset: -1}
+}
+
+// Outcome is what applying a swipe did to a profile.
+type Outcome int
+
+// The outcomes of Profile.Apply.
+const (
+	Applied   Outcome = iota
+	Duplicate         // the swipe id was applied before (a POS retry)
+)
+
+// Apply folds s into the profile. A swipe id seen among the latest
+// RecentSwipeIDs is a duplicate and changes nothing. Swipes may arrive out
+// of order: each lands on its own event day.
+func (p *Profile) Apply(s *Swipe) Outcome {
+	h := hashID(s.SwipeID)
+	for _, r := range p.RecentSwipes {
+		if r == h {
+			return Duplicate
+		}
+	}
+	if len(p.RecentSwipes) >= RecentSwipeIDs {
+		copy(p.RecentSwipes, p.RecentSwipes[1:])
+		p.RecentSwipes[len(p.RecentSwipes)-1] = h
+	} else {
+		p.RecentSwipes = append(p.RecentSwipes, h)
+	}
+
+	t := s.TS.Unix()
+	if p.FirstSeen == 0 || t < p.FirstSeen {
+		p.FirstSeen = t
+	}
+	if t > p.LastSeen {
+		p.LastSeen = t
+	}
+	day := s.Day()
+	if day > p.NewestDay {
+		p.NewestDay = day
+		p.prune()
+	}
+	inHorizon := day > p.NewestDay-HistoryDays
+
+	switch s.Kind {
+	case KindCheckin:
+		p.Checkins++
+	case KindScan:
+		p.Scans++
+	case KindReturn:
+		p.Returns++
+		p.ReturnCents += s.TotalCents
+	case KindPurchase:
+		p.Visits++
+		p.SpendCents += s.TotalCents
+		if !inHorizon {
+			p.TooOld++
+		} else {
+			p.Days = addDay(p.Days, day, s.TotalCents)
+		}
+		for i := range s.Items {
+			it := &s.Items[i]
+			c := p.category(it.Category)
+			c.SpendCents += it.LineCents()
+			c.Units += it.Qty
+			if t > c.LastBought {
+				c.LastBought = t
+			}
+			if inHorizon {
+				c.Days = addDay(c.Days, day, it.LineCents())
+			}
+			p.addSKU(it.SKU, it.Qty, t)
+		}
+	}
+	return Applied
+}
+
+// prune drops per-day entries that left the history horizon.
+func (p *Profile) prune() {
+	min := p.NewestDay - HistoryDays
+	p.Days = dropBefore(p.Days, min)
+	for i := range p.Categories {
+		p.Categories[i].Days = dropBefore(p.Categories[i].Days, min)
+	}
+}
+
+func dropBefore(ds []DaySpend, min int32) []DaySpend {
+	n := 0
+	for n < len(ds) && ds[n].Day <= min {
+		n++
+	}
+	if n == 0 {
+		return ds
+	}
+	return append(ds[:0], ds[n:]...)
+}
+
+// addDay adds cents to day in the sorted slice ds.
+func addDay(ds []DaySpend, day int32, cents int64) []DaySpend {
+	i := sort.Search(len(ds), func(i int) bool { return ds[i].Day >= day })
+	if i < len(ds) && ds[i].Day == day {
+		ds[i].Cents += cents
+		return ds
+	}
+	ds = append(ds, DaySpend{})
+	copy(ds[i+1:], ds[i:])
+	ds[i] = DaySpend{Day: day, Cents: cents}
+	return ds
+}
+
+// category returns the stats of name, adding them in order when missing.
+func (p *Profile) category(name string) *CategoryStats {
+	i := sort.Search(len(p.Categories), func(i int) bool { return p.Categories[i].Name >= name })
+	if i == len(p.Categories) || p.Categories[i].Name != name {
+		p.Categories = append(p.Categories, CategoryStats{})
+		copy(p.Categories[i+1:], p.Categories[i:])
+		p.Categories[i] = CategoryStats{Name: name}
+	}
+	return &p.Categories[i]
+}
+
+// addSKU counts units of sku bought at t, evicting the weakest SKU when
+// the profile already remembers TopSKUs others.
+func (p *Profile) addSKU(sku string, units, t int64) {
+	i := sort.Search(len(p.SKUs), func(i int) bool { return p.SKUs[i].SKU >= sku })
+	if i < len(p.SKUs) && p.SKUs[i].SKU == sku {
+		p.SKUs[i].Units += units
+		if t > p.SKUs[i].LastBought {
+			p.SKUs[i].LastBought = t
+		}
+		return
+	}
+	if len(p.SKUs) >= TopSKUs {
+		w := 0
+		for j := range p.SKUs {
+			a, b := &p.SKUs[j], &p.SKUs[w]
+			if a.Units < b.Units || (a.Units == b.Units && a.LastBought < b.LastBought) {
+				w = j
+			}
+		}
+		p.SKUs = append(p.SKUs[:w], p.SKUs[w+1:]...)
+		if w < i {
+			i--
+		}
+	}
+	p.SKUs = append(p.SKUs, SKUStats{})
+	copy(p.SKUs[i+1:], p.SKUs[i:])
+	p.SKUs[i] = SKUStats{SKU: sku, Units: units, LastBought: t}
+}
+
+// SKU returns the stats of a SKU, or nil when it is not among the card's
+// remembered SKUs.
+func (p *Profile) SKU(sku string) *SKUStats {
+	i := sort.Search(len(p.SKUs), func(i int) bool { return p.SKUs[i].SKU >= sku })
+	if i < len(p.SKUs) && p.SKUs[i].SKU == sku {
+		return &p.SKUs[i]
+	}
+	return nil
+}
+
+// Category returns the stats of a category, or nil when the card never
+// bought in it.
+func (p *Profile) Category(name string) *CategoryStats {
+	i := sort.Search(len(p.Categories), func(i int) bool { return p.Categories[i].Name >= name })
+	if i < len(p.Categories) && p.Categories[i].Name == name {
+		return &p.Categories[i]
+	}
+	return nil
+}
+
+// SpendWithin is the purchase value of the days days ending with day
+// (inclusive). days must be at most HistoryDays.
+func (p *Profile) SpendWithin(day int32, days int) int64 {
+	return sumWindow(p.Days, day, days)
+}
+
+// CategorySpendWithin is SpendWithin for one category.
+func (p *Profile) CategorySpendWithin(name string, day int32, days int) int64 {
+	c := p.Category(name)
+	if c == nil {
+		return 0
+	}
+	return sumWindow(c.Days, day, days)
+}
+
+func sumWindow(ds []DaySpend, day int32, days int) int64 {
+	lo := day - int32(days)
+	var sum int64
+	for _, d := range ds {
+		if d.Day > lo && d.Day <= day {
+			sum += d.Cents
+		}
+	}
+	return sum
+}
+
+// hashID is the 64-bit FNV-1a hash of a swipe id, written out so that the
+// hot path does not allocate a hash.Hash.
+func hashID(id string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(id); i++ {
+		h ^= uint64(id[i])
+		h *= 1099511628211
+	}
+	return h
+}
