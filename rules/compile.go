@@ -1,0 +1,315 @@
+package rules
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aislecast/loyalty"
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/vm"
+	"go.yaml.in/yaml/v3"
+)
+
+// env is the typed environment conditions are compiled against and run
+// with. Each Evaluator owns one and binds the helper fields to its own
+// methods once, so a run passes a pointer and allocates nothing for them.
+//
+// The fields whose names start with "_" are targets of compile-time
+// rewrites (see rewriter): they take the window in days and the kind as a
+// plain string, which expr can call without reflection.
+type env struct {
+	Swipe   *loyalty.Swipe   `expr:"swipe"`
+	Profile *loyalty.Profile `expr:"profile"`
+	Now     time.Time        `expr:"now"`
+
+	CategorySpend   func(cat, window string) (int, error) `expr:"categorySpend"`
+	Spend           func(window string) (int, error)      `expr:"spend"`
+	DaysSinceBought func(cat string) int                  `expr:"daysSinceBought"`
+	HasBought       func(sku string) bool                 `expr:"hasBought"`
+	InBasket        func(cat string) bool                 `expr:"inBasket"`
+	BasketHas       func(sku string) bool                 `expr:"basketHas"`
+
+	CategorySpendDays func(cat string, days int) int `expr:"_categorySpendDays"`
+	SpendDays         func(days int) int             `expr:"_spendDays"`
+	IsKind            func(kind string) bool         `expr:"_isKind"`
+	Kind              func() string                  `expr:"_kind"`
+}
+
+var kindType = reflect.TypeOf(loyalty.Kind(""))
+
+// kinds of schema v1, in the order error messages list them.
+var kinds = []loyalty.Kind{loyalty.KindPurchase, loyalty.KindCheckin, loyalty.KindScan, loyalty.KindReturn}
+
+// parseWindow reads a spend window: "<N>d" for the N local days ending with
+// the swipe's day (1 ≤ N ≤ loyalty.HistoryDays), or "lifetime", returned as 0.
+func parseWindow(w string) (int, error) {
+	if w == "lifetime" {
+		return 0, nil
+	}
+	if n, ok := strings.CutSuffix(w, "d"); ok {
+		if d, err := strconv.Atoi(n); err == nil && d >= 1 && d <= loyalty.HistoryDays {
+			return d, nil
+		}
+	}
+	return 0, fmt.Errorf("bad window %q: use \"<N>d\" with N from 1 to %d, or \"lifetime\"", w, loyalty.HistoryDays)
+}
+
+// rewriter is an expr patcher, run after a first type check, that
+//   - turns comparisons of swipe.Kind with string literals into _isKind
+//     calls: expr refuses to compare the named type loyalty.Kind with a
+//     string, and the call needs no allocation and tells Set which kinds a
+//     rule can fire on;
+//   - turns helper calls with a literal window into calls taking days, so
+//     the window is checked at compile time and not parsed on every swipe.
+//
+// Problems found on the way are kept with their position in the expression.
+type rewriter struct {
+	errs []rewriteError
+}
+
+type rewriteError struct {
+	loc file.Location
+	msg string
+}
+
+func (w *rewriter) errorf(n ast.Node, format string, args ...any) {
+	w.errs = append(w.errs, rewriteError{n.Location(), fmt.Sprintf(format, args...)})
+}
+
+func call(name string, args ...ast.Node) *ast.CallNode {
+	return &ast.CallNode{Callee: &ast.IdentifierNode{Value: name}, Arguments: args}
+}
+
+// isKindCall reports whether n is the _kind() call a swipe.Kind became.
+func isKindCall(n ast.Node) bool {
+	c, ok := n.(*ast.CallNode)
+	if !ok || len(c.Arguments) != 0 {
+		return false
+	}
+	id, ok := c.Callee.(*ast.IdentifierNode)
+	return ok && id.Value == "_kind"
+}
+
+func (w *rewriter) kindLiteral(n *ast.StringNode) ast.Node {
+	if !loyalty.Kind(n.Value).Valid() {
+		w.errorf(n, "unknown swipe kind %q; kinds are %s", n.Value, kindList())
+	}
+	return call("_isKind", &ast.StringNode{Value: n.Value})
+}
+
+func kindList() string {
+	s := make([]string, len(kinds))
+	for i, k := range kinds {
+		s[i] = string(k)
+	}
+	return strings.Join(s, ", ")
+}
+
+// Visit is called bottom-up, so a swipe.Kind has become _kind() by the time
+// the comparison holding it is visited.
+func (w *rewriter) Visit(node *ast.Node) {
+	switch n := (*node).(type) {
+	case *ast.MemberNode:
+		if n.Type() == kindType {
+			ast.Patch(node, call("_kind"))
+		}
+	case *ast.BinaryNode:
+		switch n.Operator {
+		case "==", "!=":
+			var lit *ast.StringNode
+			if s, ok := n.Right.(*ast.StringNode); ok && isKindCall(n.Left) {
+				lit = s
+			} else if s, ok := n.Left.(*ast.StringNode); ok && isKindCall(n.Right) {
+				lit = s
+			}
+			if lit == nil {
+				return
+			}
+			repl := w.kindLiteral(lit)
+			if n.Operator == "!=" {
+				repl = &ast.UnaryNode{Operator: "not", Node: repl}
+			}
+			ast.Patch(node, repl)
+		case "in":
+			arr, ok := n.Right.(*ast.ArrayNode)
+			if !ok || !isKindCall(n.Left) {
+				return
+			}
+			for _, el := range arr.Nodes {
+				if _, ok := el.(*ast.StringNode); !ok {
+					return
+				}
+			}
+			var repl ast.Node = &ast.BoolNode{Value: false}
+			for i, el := range arr.Nodes {
+				k := w.kindLiteral(el.(*ast.StringNode))
+				if i == 0 {
+					repl = k
+				} else {
+					repl = &ast.BinaryNode{Operator: "||", Left: repl, Right: k}
+				}
+			}
+			ast.Patch(node, repl)
+		}
+	case *ast.CallNode:
+		id, ok := n.Callee.(*ast.IdentifierNode)
+		if !ok {
+			return
+		}
+		switch {
+		case id.Value == "categorySpend" && len(n.Arguments) == 2:
+			if days, ok := w.window(n.Arguments[1]); ok {
+				ast.Patch(node, call("_categorySpendDays", n.Arguments[0], &ast.IntegerNode{Value: days}))
+			}
+		case id.Value == "spend" && len(n.Arguments) == 1:
+			if days, ok := w.window(n.Arguments[0]); ok {
+				ast.Patch(node, call("_spendDays", &ast.IntegerNode{Value: days}))
+			}
+		}
+	}
+}
+
+// window checks a literal window argument; other arguments are left to be
+// checked at run time.
+func (w *rewriter) window(arg ast.Node) (int, bool) {
+	s, ok := arg.(*ast.StringNode)
+	if !ok {
+		return 0, false
+	}
+	days, err := parseWindow(s.Value)
+	if err != nil {
+		w.errorf(s, "%v", err)
+		return 0, false
+	}
+	return days, true
+}
+
+// compileExpr compiles src against env with the rewrites applied.
+func compileExpr(src string, opts ...expr.Option) (*vm.Program, *rewriter, error) {
+	w := &rewriter{}
+	prog, err := expr.Compile(src, append([]expr.Option{
+		expr.Env(env{}),
+		// The wall clock would make replays and backtests differ from live
+		// runs; "now" is the swipe's event time.
+		expr.DisableBuiltin("now"),
+		expr.Patch(w),
+	}, opts...)...)
+	return prog, w, err
+}
+
+// compileWhen compiles r.When, found in YAML node n, recording errors at
+// their position in the file.
+func (p *parser) compileWhen(r *Rule, n *yaml.Node) {
+	prog, w, err := compileExpr(r.When, expr.AsBool())
+	if len(w.errs) > 0 {
+		// A rejected literal was left unrewritten, so err is a consequence.
+		for _, e := range w.errs {
+			line, col := offsetPos(r.When, e.loc.From)
+			p.exprError(r, n, line, col, e.msg)
+		}
+		return
+	}
+	if err != nil {
+		var fe *file.Error
+		if errors.As(err, &fe) {
+			p.exprError(r, n, fe.Line, fe.Column, fe.Message)
+		} else {
+			p.errorf(n, r.ID, "when: %v", err)
+		}
+		return
+	}
+	r.program = prog
+	r.kinds = kindsOf(prog.Node())
+}
+
+// exprError records msg at line and 0-based column col of the expression
+// held by scalar n.
+func (p *parser) exprError(r *Rule, n *yaml.Node, line, col int, msg string) {
+	e := &Error{File: p.file, Line: n.Line, Col: n.Column, RuleID: r.ID, Msg: "when: " + msg}
+	if line > 0 {
+		e.Line, e.Col = p.scalarPos(n, r.When, line, col)
+	}
+	p.errs = append(p.errs, e)
+}
+
+// offsetPos converts a rune offset in src into a 1-based line and a 0-based
+// column, as expr counts them.
+func offsetPos(src string, off int) (line, col int) {
+	line = 1
+	i := 0
+	for _, r := range src {
+		if i == off {
+			break
+		}
+		i++
+		if r == '\n' {
+			line++
+			col = 0
+		} else {
+			col++
+		}
+	}
+	return line, col
+}
+
+// kindsOf returns the swipe kinds condition n can be true for, from
+// _isKind calls joined by && and ||; nil means any kind.
+func kindsOf(n ast.Node) []loyalty.Kind {
+	switch n := n.(type) {
+	case *ast.CallNode:
+		if id, ok := n.Callee.(*ast.IdentifierNode); ok && id.Value == "_isKind" && len(n.Arguments) == 1 {
+			if s, ok := n.Arguments[0].(*ast.StringNode); ok {
+				return []loyalty.Kind{loyalty.Kind(s.Value)}
+			}
+		}
+	case *ast.BoolNode:
+		if !n.Value {
+			return []loyalty.Kind{}
+		}
+	case *ast.BinaryNode:
+		l, r := kindsOf(n.Left), kindsOf(n.Right)
+		switch n.Operator {
+		case "&&", "and":
+			switch {
+			case l == nil:
+				return r
+			case r == nil:
+				return l
+			}
+			out := []loyalty.Kind{}
+			for _, k := range l {
+				if containsKind(r, k) {
+					out = append(out, k)
+				}
+			}
+			return out
+		case "||", "or":
+			if l == nil || r == nil {
+				return nil
+			}
+			out := append([]loyalty.Kind{}, l...)
+			for _, k := range r {
+				if !containsKind(out, k) {
+					out = append(out, k)
+				}
+			}
+			return out
+		}
+	}
+	return nil
+}
+
+func containsKind(ks []loyalty.Kind, k loyalty.Kind) bool {
+	for _, x := range ks {
+		if x == k {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,162 @@
+package rules
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aislecast/loyalty"
+)
+
+// est is the shopper's zone: local days, not UTC days, bound the windows.
+var est = time.FixedZone("EST", -5*3600)
+
+func at(day int, hour, min int) time.Time { return time.Date(2026, 3, day, hour, min, 0, 0, est) }
+
+func purchase(id string, ts time.Time, items ...loyalty.Item) *loyalty.Swipe {
+	s := &loyalty.Swipe{V: 1, SwipeID: id, CardID: "card-1", Kind: loyalty.KindPurchase, StoreID: "s1", TS: ts, Items: items}
+	for _, it := range items {
+		s.TotalCents += it.LineCents()
+	}
+	return s
+}
+
+func item(sku, cat string, cents int64) loyalty.Item {
+	return loyalty.Item{SKU: sku, Category: cat, Qty: 1, UnitPriceCents: cents}
+}
+
+// history is a card's purchases before 2026-03-10 10:00 EST, the time of
+// the swipes the helpers are evaluated for. The 03-05 purchase arrives last,
+// out of order.
+func history(t *testing.T) *loyalty.Profile {
+	t.Helper()
+	p := loyalty.NewProfile("card-1")
+	for _, s := range []*loyalty.Swipe{
+		purchase("p1", at(1, 12, 0).AddDate(0, -1, 0), item("coffee-1kg", "coffee", 1200), item("milk", "dairy", 300)), // 2026-02-01
+		purchase("p2", at(3, 21, 0), item("bread", "bakery", 300)),                                                     // 03-04 02:00 UTC
+		purchase("p3", at(8, 9, 0), item("green-tea", "tea", 500)),
+		purchase("p4", at(5, 12, 0), item("coffee-1kg", "coffee", 400)),
+	} {
+		if p.Apply(s) != loyalty.Applied {
+			t.Fatalf("swipe %s not applied", s.SwipeID)
+		}
+	}
+	return p
+}
+
+// eval runs expression src, which may return anything, as a condition
+// would run for swipe s and profile p.
+func eval(t *testing.T, s *loyalty.Swipe, p *loyalty.Profile, src string) (any, error) {
+	t.Helper()
+	prog, w, err := compileExpr(src)
+	if err != nil || len(w.errs) > 0 {
+		t.Fatalf("compile %s: %v %v", src, err, w.errs)
+	}
+	e := (&Set{}).NewEvaluator()
+	e.bind(s, p)
+	return e.vm.Run(prog, &e.env)
+}
+
+func TestHelpers(t *testing.T) {
+	checkin := &loyalty.Swipe{V: 1, SwipeID: "c1", CardID: "card-1", Kind: loyalty.KindCheckin, StoreID: "s1", TS: at(10, 10, 0)}
+	scan := &loyalty.Swipe{V: 1, SwipeID: "s1", CardID: "card-1", Kind: loyalty.KindScan, StoreID: "s1", TS: at(10, 10, 5),
+		Items: []loyalty.Item{item("diapers-m", "baby", 1500)}}
+	buy := purchase("p5", at(10, 10, 30), item("coffee-1kg", "coffee", 1300))
+
+	tests := []struct {
+		swipe *loyalty.Swipe
+		expr  string
+		want  any
+	}{
+		// Windows are local days ending with the swipe's day, inclusive.
+		{checkin, `categorySpend("coffee", "7d")`, 400},   // 03-05 only (the late swipe)
+		{checkin, `categorySpend("coffee", "30d")`, 400},  // 02-01 is 37 days back
+		{checkin, `categorySpend("coffee", "40d")`, 1600}, // both
+		{checkin, `categorySpend("coffee", "lifetime")`, 1600},
+		{checkin, `categorySpend("bakery", "7d")`, 0},   // 03-03 21:00 EST is 03-04 in UTC, but 03-03 locally
+		{checkin, `categorySpend("bakery", "8d")`, 300}, // 03-03..03-10
+		{checkin, `categorySpend("pet", "90d")`, 0},     // never bought
+		{checkin, `categorySpend("pet", "lifetime")`, 0},
+		{checkin, `categorySpend("tea", "1d")`, 0},
+		{checkin, `categorySpend("tea", "3d")`, 500},
+		{checkin, `categorySpend("tea", swipe.StoreID == "s1" ? "7d" : "1d")`, 500}, // window known only at run time
+		{checkin, `spend("7d")`, 900},                                               // 03-05 coffee + 03-08 tea
+		{checkin, `spend("lifetime")`, 2700},
+		{buy, `categorySpend("coffee", "7d")`, 1700}, // the profile includes the current swipe
+		{buy, `spend("1d")`, 1300},
+
+		// daysSinceBought counts whole 24-hour periods up to the event time.
+		{checkin, `daysSinceBought("coffee")`, 4}, // 03-05 12:00 → 03-10 10:00 is 4 days 22 hours
+		{checkin, `daysSinceBought("tea")`, 2},
+		{checkin, `daysSinceBought("dairy")`, 36},
+		{checkin, `daysSinceBought("pet")`, -1},
+		{buy, `daysSinceBought("coffee")`, 0},
+		{purchase("late", at(4, 8, 0)), `daysSinceBought("tea")`, 0}, // bought after this (late) swipe: not negative
+
+		{checkin, `hasBought("coffee-1kg")`, true},
+		{checkin, `hasBought("diapers-m")`, false},
+		{scan, `inBasket("baby")`, true},
+		{scan, `inBasket("coffee")`, false},
+		{checkin, `inBasket("baby")`, false},
+		{scan, `basketHas("diapers-m")`, true},
+		{scan, `basketHas("coffee-1kg")`, false},
+
+		// now is the event time, in the swipe's zone.
+		{checkin, `now.Hour()`, 10},
+		{checkin, `now == swipe.TS`, true},
+		{checkin, `swipe.Kind == "checkin"`, true},
+		{checkin, `swipe.Kind != "checkin"`, false},
+		{scan, `"scan" == swipe.Kind`, true},
+		{scan, `swipe.Kind in ["purchase", "scan"]`, true},
+		{scan, `swipe.Kind not in ["purchase", "scan"]`, false},
+		{scan, `swipe.Kind in []`, false},
+		{scan, `swipe.Kind + "!"`, "scan!"},
+		{scan, `profile.Scans`, int64(0)}, // the profile passed in, unchanged
+	}
+	// Match is called with the profile that includes the swipe.
+	before, after := history(t), history(t)
+	after.Apply(buy)
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s/%s", tt.swipe.SwipeID, tt.expr), func(t *testing.T) {
+			p := before
+			if tt.swipe == buy {
+				p = after
+			}
+			got, err := eval(t, tt.swipe, p, tt.expr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("= %#v, want %#v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestHelpersNilProfile(t *testing.T) {
+	s := &loyalty.Swipe{SwipeID: "c1", Kind: loyalty.KindCheckin, TS: at(10, 10, 0)}
+	for src, want := range map[string]any{
+		`categorySpend("coffee", "7d")`: 0,
+		`spend("lifetime")`:             0,
+		`daysSinceBought("coffee")`:     -1,
+		`hasBought("x")`:                false,
+		`profile.Visits`:                int64(0),
+	} {
+		if got, err := eval(t, s, nil, src); err != nil || got != want {
+			t.Errorf("%s = %#v, %v; want %#v", src, got, err, want)
+		}
+	}
+}
+
+func TestHelperRuntimeWindowError(t *testing.T) {
+	s := &loyalty.Swipe{SwipeID: "c1", Kind: loyalty.KindCheckin, StoreID: "s1", TS: at(10, 10, 0)}
+	_, err := eval(t, s, nil, `categorySpend("coffee", swipe.StoreID) > 0`)
+	if err == nil {
+		t.Fatal("want an error for window \"s1\"")
+	}
+	if want := `bad window "s1"`; !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not say %q", err, want)
+	}
+}

@@ -1,0 +1,458 @@
+package rules
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aislecast/loyalty"
+	"go.yaml.in/yaml/v3"
+)
+
+// DefaultExpiresIn is how long an offer is valid when the rule says nothing.
+const DefaultExpiresIn = 24 * time.Hour
+
+var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
+
+// The fields each mapping of a rule file may hold, in documentation order.
+var (
+	ruleFields     = []string{"id", "version", "priority", "when", "channels", "offer", "limits", "schedule", "holdout"}
+	offerFields    = []string{"title", "body", "coupon", "expires_in"}
+	couponFields   = []string{"discount_percent", "discount_cents", "skus", "categories"}
+	limitsFields   = []string{"cooldown", "max_per_card", "budget"}
+	capFields      = []string{"count", "per"}
+	budgetFields   = []string{"count"}
+	scheduleFields = []string{"from", "until", "hours", "days"}
+)
+
+// Parse reads and compiles the rules of one file. A file holds one rule or
+// several YAML documents separated by "---"; empty documents are skipped.
+// filename is used only in error positions. The error, if any, is an
+// ErrorList with every problem found in the file.
+func Parse(filename string, data []byte) ([]*Rule, error) {
+	p := &parser{file: filename, lines: strings.Split(string(data), "\n")}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var rules []*Rule
+	for {
+		var doc yaml.Node
+		err := dec.Decode(&doc)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			p.yamlError(err)
+			break
+		}
+		if len(doc.Content) == 0 {
+			continue
+		}
+		n := resolve(doc.Content[0])
+		if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+			continue
+		}
+		if r := p.rule(n); r != nil {
+			rules = append(rules, r)
+		}
+	}
+	if err := p.errs.err(); err != nil {
+		return nil, err
+	}
+	return rules, nil
+}
+
+// parser collects the errors of one file.
+type parser struct {
+	file  string
+	lines []string // the file's lines, to locate expressions inside scalars
+	errs  ErrorList
+}
+
+func (p *parser) errorf(n *yaml.Node, id, format string, args ...any) {
+	p.errs = append(p.errs, &Error{File: p.file, Line: n.Line, Col: n.Column, RuleID: id, Msg: fmt.Sprintf(format, args...)})
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// yamlError records a YAML syntax error, which the decoder reports with a
+// line but no column.
+func (p *parser) yamlError(err error) {
+	e := &Error{File: p.file, Msg: err.Error()}
+	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+		e.Line, _ = strconv.Atoi(m[1])
+		e.Col = 1
+		e.Msg = "invalid YAML: " + m[2]
+	}
+	p.errs = append(p.errs, e)
+}
+
+// resolve follows aliases, so that anchors may be used to share pieces.
+func resolve(n *yaml.Node) *yaml.Node {
+	for n != nil && n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	return n
+}
+
+// fields returns the values of mapping m by key, reporting keys that are not
+// in known and keys given twice.
+func (p *parser) fields(m *yaml.Node, id, what string, known []string) map[string]*yaml.Node {
+	if m.Kind != yaml.MappingNode {
+		p.errorf(m, id, "%s must be a mapping with fields %s", what, strings.Join(known, ", "))
+		return nil
+	}
+	out := make(map[string]*yaml.Node, len(m.Content)/2)
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, v := m.Content[i], resolve(m.Content[i+1])
+		switch {
+		case !contains(known, k.Value):
+			p.errorf(k, id, "unknown field %s; known fields: %s", k.Value, strings.Join(known, ", "))
+		case out[k.Value] != nil:
+			p.errorf(k, id, "field %s given twice", k.Value)
+		default:
+			out[k.Value] = v
+		}
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// rule decodes, validates and compiles one rule document. It returns nil
+// when the rule has no usable id; other problems are recorded and the rule
+// returned so that its remaining fields are still checked.
+func (p *parser) rule(m *yaml.Node) *Rule {
+	f := p.fields(m, validID(m), "a rule", ruleFields)
+	if f == nil {
+		return nil
+	}
+	r := &Rule{Version: 1, ExpiresIn: DefaultExpiresIn, File: p.file, Line: m.Line}
+	if n := f["id"]; n == nil {
+		p.errorf(m, "", "missing required field id")
+		return nil
+	} else if !idPattern.MatchString(n.Value) || n.Kind != yaml.ScalarNode {
+		p.errorf(n, "", "invalid id %q: use lower-case letters, digits, '-' and '_', starting with a letter or digit", n.Value)
+		return nil
+	} else {
+		r.ID = n.Value
+	}
+	id := r.ID
+	if n := f["version"]; n != nil {
+		if v, ok := p.int(n, id, "version"); ok {
+			if v < 1 {
+				p.errorf(n, id, "version must be at least 1, not %d", v)
+			}
+			r.Version = int(v)
+		}
+	}
+	if n := f["priority"]; n != nil {
+		if v, ok := p.int(n, id, "priority"); ok {
+			r.Priority = int(v)
+		}
+	}
+	if n := f["when"]; n == nil || isNull(n) {
+		p.errorf(m, id, "missing required field when (the condition, e.g. when: swipe.Kind == \"checkin\")")
+	} else if s, ok := p.str(n, id, "when"); ok {
+		r.When = s
+		p.compileWhen(r, n)
+	}
+	if n := f["channels"]; n == nil {
+		p.errorf(m, id, "missing required field channels (a list of %s)", strings.Join(loyalty.Channels, ", "))
+	} else {
+		r.Channels = p.channels(n, id)
+	}
+	if n := f["offer"]; n == nil {
+		p.errorf(m, id, "missing required field offer (with title, body, coupon, expires_in)")
+	} else {
+		p.offer(r, n)
+	}
+	if n := f["limits"]; n != nil {
+		r.Limits = p.limits(n, id)
+	}
+	if n := f["schedule"]; n != nil {
+		r.Schedule = p.schedule(n, id)
+	}
+	if n := f["holdout"]; n != nil {
+		r.Holdout = p.holdout(n, id)
+	}
+	return r
+}
+
+// validID returns the id of rule mapping m if it is valid, so that errors
+// found before the id is checked can still name the rule.
+func validID(m *yaml.Node) string {
+	if m.Kind != yaml.MappingNode {
+		return ""
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if v := resolve(m.Content[i+1]); m.Content[i].Value == "id" && v.Kind == yaml.ScalarNode && idPattern.MatchString(v.Value) {
+			return v.Value
+		}
+	}
+	return ""
+}
+
+func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.Tag == "!!null" }
+
+// str returns the text of a scalar; any scalar will do, since YAML would
+// otherwise turn a title such as "2024" into a number.
+func (p *parser) str(n *yaml.Node, id, what string) (string, bool) {
+	if n.Kind != yaml.ScalarNode {
+		p.errorf(n, id, "%s must be a string", what)
+		return "", false
+	}
+	return n.Value, true
+}
+
+func (p *parser) int(n *yaml.Node, id, what string) (int64, bool) {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!int" {
+		if v, err := strconv.ParseInt(n.Value, 0, 64); err == nil {
+			return v, true
+		}
+	}
+	p.errorf(n, id, "%s must be an integer, not %q", what, n.Value)
+	return 0, false
+}
+
+func (p *parser) strings(n *yaml.Node, id, what string) []string {
+	if n.Kind != yaml.SequenceNode {
+		p.errorf(n, id, "%s must be a list, e.g. [a, b]", what)
+		return nil
+	}
+	out := make([]string, 0, len(n.Content))
+	for _, c := range n.Content {
+		if s, ok := p.str(resolve(c), id, what+" entry"); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (p *parser) channels(n *yaml.Node, id string) []string {
+	list := p.strings(n, id, "channels")
+	if n.Kind == yaml.SequenceNode && len(n.Content) == 0 {
+		p.errorf(n, id, "channels must name at least one of %s", strings.Join(loyalty.Channels, ", "))
+	}
+	for i, c := range list {
+		switch {
+		case !loyalty.ValidChannel(c):
+			p.errorf(n.Content[i], id, "unknown channel %q; channels are %s", c, strings.Join(loyalty.Channels, ", "))
+		case contains(list[:i], c):
+			p.errorf(n.Content[i], id, "channel %s listed twice", c)
+		}
+	}
+	return list
+}
+
+func (p *parser) offer(r *Rule, n *yaml.Node) {
+	id := r.ID
+	f := p.fields(n, id, "offer", offerFields)
+	if f == nil {
+		return
+	}
+	if t := f["title"]; t == nil || isNull(t) || t.Value == "" {
+		p.errorf(n, id, "missing required field offer.title")
+	} else if s, ok := p.str(t, id, "offer.title"); ok {
+		r.Title = s
+		r.title = p.template(r, t, "title", s)
+	}
+	if b := f["body"]; b != nil && !isNull(b) {
+		if s, ok := p.str(b, id, "offer.body"); ok {
+			r.Body = s
+			r.body = p.template(r, b, "body", s)
+		}
+	}
+	if c := f["coupon"]; c != nil {
+		r.Coupon = p.coupon(c, id)
+	}
+	if e := f["expires_in"]; e != nil {
+		if d, ok := p.duration(e, id, "offer.expires_in"); ok {
+			r.ExpiresIn = d
+		}
+	}
+}
+
+func (p *parser) coupon(n *yaml.Node, id string) Coupon {
+	var c Coupon
+	f := p.fields(n, id, "offer.coupon", couponFields)
+	if f == nil {
+		return c
+	}
+	pct, cents := f["discount_percent"], f["discount_cents"]
+	switch {
+	case pct == nil && cents == nil:
+		p.errorf(n, id, "coupon needs discount_percent (1 to 100) or discount_cents (more than 0)")
+	case pct != nil && cents != nil:
+		p.errorf(cents, id, "coupon has both discount_percent and discount_cents; give only one")
+	case pct != nil:
+		if v, ok := p.int(pct, id, "discount_percent"); ok {
+			if v < 1 || v > 100 {
+				p.errorf(pct, id, "discount_percent must be 1 to 100, not %d", v)
+			}
+			c.DiscountPercent = int(v)
+		}
+	default:
+		if v, ok := p.int(cents, id, "discount_cents"); ok {
+			if v < 1 {
+				p.errorf(cents, id, "discount_cents must be more than 0, not %d", v)
+			}
+			c.DiscountCents = v
+		}
+	}
+	if s := f["skus"]; s != nil {
+		c.SKUs = p.strings(s, id, "skus")
+	}
+	if s := f["categories"]; s != nil {
+		c.Categories = p.strings(s, id, "categories")
+	}
+	return c
+}
+
+// parseDuration reads a Go duration with an optional leading day count:
+// "7d", "4h", "1d12h", "90m".
+func parseDuration(s string) (time.Duration, error) {
+	var days time.Duration
+	if i := strings.IndexByte(s, 'd'); i > 0 {
+		n, err := strconv.Atoi(s[:i])
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("bad day count %q", s[:i])
+		}
+		days, s = time.Duration(n)*24*time.Hour, s[i+1:]
+		if s == "" {
+			return days, nil
+		}
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, err
+	}
+	return days + d, nil
+}
+
+// duration reads a positive duration such as "7d" or "4h".
+func (p *parser) duration(n *yaml.Node, id, what string) (time.Duration, bool) {
+	d, err := parseDuration(n.Value)
+	if n.Kind != yaml.ScalarNode || err != nil || d <= 0 {
+		p.errorf(n, id, "%s must be a positive duration such as 7d, 4h or 30m, not %q", what, n.Value)
+		return 0, false
+	}
+	return d, true
+}
+
+func (p *parser) limits(n *yaml.Node, id string) *Limits {
+	f := p.fields(n, id, "limits", limitsFields)
+	if f == nil {
+		return nil
+	}
+	l := &Limits{}
+	if c := f["cooldown"]; c != nil {
+		l.Cooldown, _ = p.duration(c, id, "limits.cooldown")
+	}
+	if c := f["max_per_card"]; c != nil {
+		if g := p.fields(c, id, "limits.max_per_card", capFields); g != nil {
+			l.MaxPerCard = &Cap{}
+			if n := g["count"]; n == nil {
+				p.errorf(c, id, "limits.max_per_card needs count")
+			} else {
+				l.MaxPerCard.Count = int(p.positive(n, id, "limits.max_per_card.count"))
+			}
+			if n := g["per"]; n == nil {
+				p.errorf(c, id, "limits.max_per_card needs per (a period such as 30d)")
+			} else {
+				l.MaxPerCard.Per, _ = p.duration(n, id, "limits.max_per_card.per")
+			}
+		}
+	}
+	if b := f["budget"]; b != nil {
+		if g := p.fields(b, id, "limits.budget", budgetFields); g != nil {
+			if n := g["count"]; n == nil {
+				p.errorf(b, id, "limits.budget needs count")
+			} else {
+				l.Budget = p.positive(n, id, "limits.budget.count")
+			}
+		}
+	}
+	return l
+}
+
+func (p *parser) positive(n *yaml.Node, id, what string) int64 {
+	v, ok := p.int(n, id, what)
+	if ok && v < 1 {
+		p.errorf(n, id, "%s must be at least 1, not %d", what, v)
+	}
+	return v
+}
+
+var weekdays = map[string]time.Weekday{
+	"sun": time.Sunday, "mon": time.Monday, "tue": time.Tuesday, "wed": time.Wednesday,
+	"thu": time.Thursday, "fri": time.Friday, "sat": time.Saturday,
+}
+
+var hoursPattern = regexp.MustCompile(`^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$`)
+
+func (p *parser) schedule(n *yaml.Node, id string) *Schedule {
+	f := p.fields(n, id, "schedule", scheduleFields)
+	if f == nil {
+		return nil
+	}
+	s := &Schedule{}
+	date := func(key string) (int32, bool) {
+		d := f[key]
+		if d == nil {
+			return 0, false
+		}
+		t, err := time.Parse(time.DateOnly, d.Value)
+		if err != nil {
+			p.errorf(d, id, "schedule.%s must be a date such as 2026-12-01, not %q", key, d.Value)
+			return 0, false
+		}
+		return loyalty.DayOf(t), true
+	}
+	s.From, s.HasFrom = date("from")
+	s.Until, s.HasUntil = date("until")
+	if s.HasFrom && s.HasUntil && s.Until < s.From {
+		p.errorf(f["until"], id, "schedule.until is before schedule.from")
+	}
+	if h := f["hours"]; h != nil {
+		m := hoursPattern.FindStringSubmatch(h.Value)
+		if m == nil {
+			p.errorf(h, id, "schedule.hours must look like \"08:00-21:00\", not %q", h.Value)
+		} else {
+			at := func(hh, mm string) int { a, _ := strconv.Atoi(hh); b, _ := strconv.Atoi(mm); return a*60 + b }
+			s.FromMinute, s.UntilMinute, s.HasHours = at(m[1], m[2]), at(m[3], m[4]), true
+		}
+	}
+	if d := f["days"]; d != nil {
+		for i, name := range p.strings(d, id, "schedule.days") {
+			wd, ok := weekdays[strings.ToLower(name)]
+			if !ok {
+				p.errorf(d.Content[i], id, "unknown day %q; days are mon, tue, wed, thu, fri, sat, sun", name)
+				continue
+			}
+			s.Days = append(s.Days, wd)
+		}
+	}
+	return s
+}
+
+// holdout reads a percentage such as "10%" as a fraction.
+func (p *parser) holdout(n *yaml.Node, id string) float64 {
+	s, ok := strings.CutSuffix(strings.TrimSpace(n.Value), "%")
+	v, err := strconv.ParseFloat(s, 64)
+	if n.Kind != yaml.ScalarNode || !ok || err != nil || v < 0 || v >= 100 {
+		p.errorf(n, id, "holdout must be a percentage from 0%% to below 100%%, such as 10%%, not %q", n.Value)
+		return 0
+	}
+	return v / 100
+}
