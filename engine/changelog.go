@@ -1,0 +1,103 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// restore loads partition id of the changelog into store, from its first
+// offset up to the end offset it had when restore began. A tombstone
+// (nil value) erases the card. It returns the number of profiles held.
+func (e *Engine) restore(ctx context.Context, id int, store Store) (int, error) {
+	first, end, err := e.bounds(ctx, TopicChangelog, id)
+	if err != nil {
+		return 0, err
+	}
+	offset, stalled := first, 0
+	for offset < end {
+		before := offset
+		resp, err := e.client.Fetch(ctx, &kafka.FetchRequest{
+			Topic: TopicChangelog, Partition: id, Offset: offset,
+			MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 500 * time.Millisecond,
+		})
+		if err == nil {
+			err = resp.Error
+		}
+		if err != nil {
+			return 0, fmt.Errorf("restore %s[%d] at offset %d: %w", TopicChangelog, id, offset, err)
+		}
+		for {
+			rec, err := resp.Records.ReadRecord()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return 0, fmt.Errorf("restore %s[%d] at offset %d: %w", TopicChangelog, id, offset, err)
+			}
+			offset = rec.Offset + 1
+			if err := e.restoreRecord(rec, store); err != nil {
+				return 0, fmt.Errorf("restore %s[%d] offset %d: %w", TopicChangelog, id, rec.Offset, err)
+			}
+		}
+		if resp.HighWatermark <= offset {
+			break
+		}
+		if offset == before {
+			if stalled++; stalled == 3 {
+				return 0, fmt.Errorf("restore %s[%d]: no record at offset %d below end offset %d", TopicChangelog, id, offset, end)
+			}
+		}
+	}
+	e.stats.Restored.Add(int64(store.Len()))
+	return store.Len(), nil
+}
+
+func (e *Engine) restoreRecord(rec *kafka.Record, store Store) error {
+	key, err := readBytes(rec.Key)
+	if err != nil {
+		return err
+	}
+	if rec.Value == nil {
+		return store.Delete(string(key))
+	}
+	val, err := readBytes(rec.Value)
+	if err != nil {
+		return err
+	}
+	if len(val) == 0 {
+		return store.Delete(string(key))
+	}
+	return store.Put(string(key), val, nil)
+}
+
+func readBytes(b kafka.Bytes) ([]byte, error) {
+	if b == nil {
+		return nil, nil
+	}
+	defer b.Close()
+	return io.ReadAll(b)
+}
+
+// bounds returns the first and the end (next to be written) offsets of a
+// partition.
+func (e *Engine) bounds(ctx context.Context, topic string, id int) (first, end int64, err error) {
+	resp, err := e.client.ListOffsets(ctx, &kafka.ListOffsetsRequest{
+		Topics: map[string][]kafka.OffsetRequest{topic: {kafka.FirstOffsetOf(id), kafka.LastOffsetOf(id)}},
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("list offsets of %s[%d]: %w", topic, id, err)
+	}
+	for _, po := range resp.Topics[topic] {
+		if po.Partition == id {
+			if po.Error != nil {
+				return 0, 0, fmt.Errorf("list offsets of %s[%d]: %w", topic, id, po.Error)
+			}
+			return po.FirstOffset, po.LastOffset, nil
+		}
+	}
+	return 0, 0, fmt.Errorf("list offsets of %s[%d]: partition missing from the answer", topic, id)
+}

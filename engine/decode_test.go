@@ -1,0 +1,122 @@
+package engine
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+var testNow = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+
+const goodSwipe = `{"v":1,"swipe_id":"s-1","card_id":"c-1","kind":"purchase","store_id":"st-1",
+ "ts":"2026-11-25T10:00:00-05:00","items":[{"sku":"coffee-1","category":"coffee","qty":2,"unit_price_cents":899},
+ {"sku":"milk-1","category":"dairy","qty":1,"unit_price_cents":250}],"total_cents":2048,"currency":"USD"}`
+
+// edit returns goodSwipe with old replaced by new.
+func edit(old, new string) string {
+	if !strings.Contains(goodSwipe, old) {
+		panic("edit: " + old + " not in goodSwipe")
+	}
+	return strings.Replace(goodSwipe, old, new, 1)
+}
+
+func TestDecodeAccepts(t *testing.T) {
+	tests := []struct{ name, key, value string }{
+		{"purchase", "c-1", goodSwipe},
+		{"unknown fields are kept for forward compatibility", "c-1", edit(`"currency":"USD"`, `"currency":"USD","loyalty_tier":"gold"`)},
+		{"UTC zone", "c-1", edit("2026-11-25T10:00:00-05:00", "2026-11-25T15:00:00Z")},
+		{"checkin without money", "c-1", `{"v":1,"swipe_id":"s-2","card_id":"c-1","kind":"checkin","store_id":"st-1","ts":"2026-11-25T10:00:00-05:00","total_cents":0}`},
+		{"a day ahead is clock skew", "c-1", edit("2026-11-25T10:00:00-05:00", "2026-11-27T06:00:00-05:00")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := Decode([]byte(tt.key), []byte(tt.value), testNow, DefaultLimits)
+			if err != nil {
+				t.Fatalf("rejected: %v", err)
+			}
+			if s.CardID != "c-1" || s.TS.IsZero() {
+				t.Fatalf("decoded %+v", s)
+			}
+		})
+	}
+	s, _ := Decode([]byte("c-1"), []byte(goodSwipe), testNow, DefaultLimits)
+	if _, off := s.TS.Zone(); off != -5*3600 || s.TotalCents != 2048 || len(s.Items) != 2 {
+		t.Fatalf("purchase decoded wrong: zone offset %d, %+v", off, s)
+	}
+}
+
+func TestDecodeRejects(t *testing.T) {
+	tests := []struct {
+		name, key, value string
+		reason, msg      string
+	}{
+		{"empty", "c-1", "", "empty", "empty message"},
+		{"oversized", "c-1", edit(`"currency":"USD"`, `"currency":"USD","aisle":"`+strings.Repeat("x", MaxSwipeBytes)+`"`), "oversized", "bytes, limit 1048576"},
+		{"malformed JSON", "c-1", goodSwipe[:40], "malformed", "malformed JSON: unexpected end of JSON input"},
+		{"not an object", "c-1", `[1,2]`, "malformed", "malformed JSON"},
+		{"missing version", "c-1", edit(`"v":1,`, ``), "version", `missing schema version "v"`},
+		{"unknown version", "c-1", edit(`"v":1`, `"v":2`), "version", "unknown schema version v=2 (this engine reads v=1)"},
+		{"missing swipe id", "c-1", edit(`"swipe_id":"s-1"`, `"swipe_id":""`), "missing-id", "missing swipe_id"},
+		{"missing card id", "", edit(`"card_id":"c-1"`, `"card_id":" "`), "missing-id", "missing card_id"},
+		{"missing store id", "c-1", edit(`"store_id":"st-1",`, ``), "missing-id", "missing store_id"},
+		{"key mismatch", "c-2", goodSwipe, "key-mismatch", `Kafka key "c-2" does not match card_id "c-1"`},
+		{"bad kind", "c-1", edit(`"kind":"purchase"`, `"kind":"refund"`), "kind", `unknown kind "refund"`},
+		{"missing ts", "c-1", edit(`"ts":"2026-11-25T10:00:00-05:00",`, ``), "time", "missing ts"},
+		{"no zone", "c-1", edit("2026-11-25T10:00:00-05:00", "2026-11-25T10:00:00"), "time", "has no time zone"},
+		{"not a time", "c-1", edit("2026-11-25T10:00:00-05:00", "yesterday"), "time", `ts "yesterday" is not an RFC 3339 time`},
+		{"far past", "c-1", edit("2026-11-25T10:00:00-05:00", "1999-01-01T10:00:00Z"), "time", "days in the past (limit 400 days)"},
+		{"far future", "c-1", edit("2026-11-25T10:00:00-05:00", "2099-01-01T10:00:00Z"), "time", "in the future (limit 24h0m0s)"},
+		{"negative total", "c-1", edit(`"total_cents":2048`, `"total_cents":-2048`), "amount", "negative total_cents -2048"},
+		{"negative price", "c-1", edit(`"unit_price_cents":250`, `"unit_price_cents":-250`), "amount", "item 2 (sku milk-1): negative unit_price_cents -250"},
+		{"zero qty", "c-1", edit(`"qty":2`, `"qty":0`), "amount", "item 1 (sku coffee-1): qty 0 must be positive"},
+		{"absurd qty", "c-1", edit(`"qty":2`, `"qty":9000000000`), "amount", "qty 9000000000 is implausible"},
+		{"total mismatch", "c-1", edit(`"total_cents":2048`, `"total_cents":2000`), "amount", "items sum to 2048 cents but total_cents is 2000"},
+		{"purchase without items", "c-1", `{"v":1,"swipe_id":"s-2","card_id":"c-1","kind":"purchase","store_id":"st-1","ts":"2026-11-25T10:00:00-05:00","total_cents":100}`, "amount", "purchase without items"},
+		{"checkin with money", "c-1", `{"v":1,"swipe_id":"s-2","card_id":"c-1","kind":"checkin","store_id":"st-1","ts":"2026-11-25T10:00:00-05:00","total_cents":100}`, "amount", "items sum to 0 cents but total_cents is 100"},
+		{"item without sku", "c-1", edit(`"sku":"milk-1",`, ``), "item", "item 2: missing sku"},
+		{"item without category", "c-1", edit(`"category":"dairy",`, ``), "item", "item 2 (sku milk-1): missing category"},
+		{"wrong type", "c-1", edit(`"total_cents":2048`, `"total_cents":"2048"`), "malformed", "malformed JSON"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Decode([]byte(tt.key), []byte(tt.value), testNow, DefaultLimits)
+			var rej *RejectError
+			if !errors.As(err, &rej) {
+				t.Fatalf("got %v, want a rejection", err)
+			}
+			if rej.Reason != tt.reason || !strings.Contains(rej.Msg, tt.msg) {
+				t.Fatalf("got %s: %q\nwant %s: containing %q", rej.Reason, rej.Msg, tt.reason, tt.msg)
+			}
+		})
+	}
+}
+
+// FuzzDecode checks that no input crashes the decoder, that every failure
+// is a RejectError with a reason, and that what it accepts is consistent.
+func FuzzDecode(f *testing.F) {
+	f.Add([]byte("c-1"), []byte(goodSwipe))
+	f.Add([]byte("c-1"), []byte(`{"v":1}`))
+	f.Add([]byte(""), []byte(`{"v":1,"swipe_id":"a","card_id":"","kind":"scan","store_id":"x","ts":"2026-11-25T10:00:00Z"}`))
+	f.Add([]byte("c-1"), []byte(edit(`"qty":2`, `"qty":4611686018427387904`)))
+	f.Fuzz(func(t *testing.T, key, value []byte) {
+		s, err := Decode(key, value, testNow, DefaultLimits)
+		if err != nil {
+			var rej *RejectError
+			if !errors.As(err, &rej) || rej.Reason == "" || rej.Msg == "" {
+				t.Fatalf("error %v is not a RejectError with reason and message", err)
+			}
+			return
+		}
+		if s.CardID != string(key) || s.SwipeID == "" || !s.Kind.Valid() || s.TotalCents < 0 {
+			t.Fatalf("accepted an invalid swipe: %+v", s)
+		}
+		var sum int64
+		for _, it := range s.Items {
+			sum += it.LineCents()
+		}
+		if (s.Kind == "purchase" || s.Kind == "return") && sum != s.TotalCents {
+			t.Fatalf("accepted items summing to %d with total %d", sum, s.TotalCents)
+		}
+	})
+}

@@ -1,0 +1,422 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aislecast/loyalty"
+	"github.com/aislecast/loyalty/engine"
+	"github.com/aislecast/loyalty/offers"
+	"github.com/aislecast/loyalty/possim"
+	"github.com/aislecast/loyalty/rules"
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
+)
+
+// Two rules whose outcome an independent oracle below can compute by hand.
+const e2eRules = `
+id: big-basket
+version: 3
+priority: 10
+when: swipe.Kind == "purchase" && swipe.TotalCents >= 6000
+channels: [mobile, email]
+offer:
+  title: "Thanks for shopping"
+  body: "You spent {{ cents .Swipe.TotalCents }} today."
+  coupon: { discount_cents: 500 }
+  expires_in: 7d
+---
+id: coffee-fan
+priority: 5
+when: inBasket("coffee") && categorySpend("coffee", "30d") > 3000
+channels: [pos]
+offer:
+  title: "Coffee lover"
+  coupon: { discount_percent: 10, categories: [coffee] }
+`
+
+// badReason maps the simulator's injected faults to the engine's reasons.
+var badReason = map[string]string{
+	"malformed-json": "malformed", "unknown-version": "version", "missing-swipe-id": "missing-id",
+	"missing-card-id": "missing-id", "negative-amount": "amount", "total-mismatch": "amount",
+	"bad-kind": "kind", "missing-zone": "time", "absurd-time": "time", "key-mismatch": "key-mismatch",
+	"oversized": "oversized", "empty-value": "empty",
+}
+
+type fixture struct {
+	t       *testing.T
+	brokers []string
+	client  *kafka.Client
+	rules   *rules.Set
+	msgs    []possim.Message
+	clock   time.Time
+}
+
+func newFixture(t *testing.T, n int, bad float64) *fixture {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	rs, err := rules.Parse("e2e.yaml", []byte(e2eRules))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := rules.NewSet(rs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{t: t, brokers: c.ListenAddrs(), rules: set}
+	f.client = &kafka.Client{Addr: kafka.TCP(f.brokers...), Timeout: 10 * time.Second}
+	if err := engine.EnsureTopics(context.Background(), f.client, engine.Topics(4), 1); err != nil {
+		t.Fatal(err)
+	}
+	g := possim.New(possim.Config{Seed: 7, Cards: 300, BadFraction: bad})
+	for i := 0; i < n; i++ {
+		m := g.Next()
+		f.msgs = append(f.msgs, m)
+		if m.Swipe != nil && m.Swipe.TS.After(f.clock) {
+			f.clock = m.Swipe.TS
+		}
+	}
+	return f
+}
+
+// produce writes msgs[from:to] to swipes, keyed as generated.
+func (f *fixture) produce(from, to int) {
+	f.t.Helper()
+	w := &kafka.Writer{Addr: kafka.TCP(f.brokers...), Balancer: &kafka.Murmur2Balancer{},
+		RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond, BatchBytes: 16 << 20}
+	defer w.Close()
+	var batch []kafka.Message
+	for _, m := range f.msgs[from:to] {
+		batch = append(batch, kafka.Message{Topic: engine.TopicSwipes, Key: m.Key, Value: m.Value})
+	}
+	if err := w.WriteMessages(context.Background(), batch...); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// run runs an engine until it has processed want swipes, then stops it.
+func (f *fixture) run(want int64) *engine.Stats {
+	f.t.Helper()
+	e, err := engine.New(engine.Config{
+		Brokers: f.brokers, Group: "e2e", Rules: f.rules, Partitions: 4, MaxBatch: 64,
+		Clock: func() time.Time { return f.clock },
+	})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	deadline := time.Now().Add(60 * time.Second)
+	for e.Stats().Swipes.Load() < want && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		f.t.Fatal(err)
+	}
+	if got := e.Stats().Swipes.Load(); got != want {
+		f.t.Fatalf("engine processed %d swipes, want %d", got, want)
+	}
+	return e.Stats()
+}
+
+// readAll returns every record of a topic, partition by partition.
+func (f *fixture) readAll(topic string) []kafka.Message {
+	f.t.Helper()
+	ctx := context.Background()
+	meta, err := f.client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	var out []kafka.Message
+	for _, p := range meta.Topics[0].Partitions {
+		offset := int64(0)
+		for {
+			resp, err := f.client.Fetch(ctx, &kafka.FetchRequest{Topic: topic, Partition: p.ID, Offset: offset, MinBytes: 1, MaxBytes: 32 << 20, MaxWait: 100 * time.Millisecond})
+			if err == nil {
+				err = resp.Error
+			}
+			if err != nil {
+				f.t.Fatal(err)
+			}
+			for {
+				rec, err := resp.Records.ReadRecord()
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				if err != nil {
+					f.t.Fatal(err)
+				}
+				m := kafka.Message{Topic: topic, Partition: p.ID, Offset: rec.Offset, Headers: rec.Headers}
+				if rec.Key != nil {
+					m.Key, _ = io.ReadAll(rec.Key)
+				}
+				if rec.Value != nil {
+					m.Value, _ = io.ReadAll(rec.Value)
+				}
+				out = append(out, m)
+				offset = rec.Offset + 1
+			}
+			if offset >= resp.HighWatermark {
+				break
+			}
+		}
+	}
+	return out
+}
+
+// oracle computes, with none of the engine's code, what the engine must
+// have produced from the good swipes: the figures of every card and the
+// offers of the two rules above.
+type oracleCard struct {
+	visits, spend, returns, returnCents int64
+	category                            map[string]int64
+	coffeeByDay                         map[int32]int64
+	seen                                map[string]bool
+}
+
+type wantOffer struct{ id, channel, card string }
+
+func (f *fixture) oracle(upTo int) (map[string]*oracleCard, map[wantOffer]bool, int) {
+	cards := map[string]*oracleCard{}
+	want := map[wantOffer]bool{}
+	dups := 0
+	for _, m := range f.msgs[:upTo] {
+		s := m.Swipe
+		if m.Bad != "" || s == nil {
+			continue
+		}
+		c := cards[s.CardID]
+		if c == nil {
+			c = &oracleCard{category: map[string]int64{}, coffeeByDay: map[int32]int64{}, seen: map[string]bool{}}
+			cards[s.CardID] = c
+		}
+		if c.seen[s.SwipeID] {
+			dups++
+			continue
+		}
+		c.seen[s.SwipeID] = true
+		_, off := s.TS.Zone()
+		day := int32((s.TS.Unix() + int64(off)) / 86400)
+		coffeeInBasket := false
+		switch s.Kind {
+		case "purchase":
+			c.visits++
+			c.spend += s.TotalCents
+			for _, it := range s.Items {
+				c.category[it.Category] += it.Qty * it.UnitPriceCents
+				if it.Category == "coffee" {
+					c.coffeeByDay[day] += it.Qty * it.UnitPriceCents
+				}
+			}
+		case "return":
+			c.returns++
+			c.returnCents += s.TotalCents
+		}
+		for _, it := range s.Items {
+			coffeeInBasket = coffeeInBasket || it.Category == "coffee"
+		}
+		var coffee30 int64
+		for d, v := range c.coffeeByDay {
+			if d > day-30 && d <= day {
+				coffee30 += v
+			}
+		}
+		if s.Kind == "purchase" && s.TotalCents >= 6000 {
+			want[wantOffer{offers.ID("big-basket", 3, s.SwipeID), "mobile", s.CardID}] = true
+			want[wantOffer{offers.ID("big-basket", 3, s.SwipeID), "email", s.CardID}] = true
+		}
+		if coffeeInBasket && coffee30 > 3000 {
+			want[wantOffer{offers.ID("coffee-fan", 1, s.SwipeID), "pos", s.CardID}] = true
+		}
+	}
+	return cards, want, dups
+}
+
+// check compares the topics with the oracle over msgs[:upTo].
+func (f *fixture) check(upTo int) {
+	t := f.t
+	cards, wantOffers, _ := f.oracle(upTo)
+
+	// Profiles: the changelog's last value per card.
+	last := map[string][]byte{}
+	for _, m := range f.readAll(engine.TopicChangelog) {
+		last[string(m.Key)] = m.Value
+		if want := (&kafka.Murmur2Balancer{}).Balance(kafka.Message{Key: m.Key}, 0, 1, 2, 3); want != m.Partition {
+			t.Errorf("card %s changelog in partition %d, its swipes are in %d", m.Key, m.Partition, want)
+		}
+	}
+	if len(last) != len(cards) {
+		t.Errorf("changelog holds %d cards, oracle %d", len(last), len(cards))
+	}
+	for id, c := range cards {
+		p, err := engine.DecodeProfile(last[id])
+		if err != nil {
+			t.Fatalf("card %s: %v", id, err)
+		}
+		if p.Visits != c.visits || p.SpendCents != c.spend || p.Returns != c.returns || p.ReturnCents != c.returnCents {
+			t.Errorf("card %s: visits %d spend %d returns %d/%d, want %d %d %d/%d", id,
+				p.Visits, p.SpendCents, p.Returns, p.ReturnCents, c.visits, c.spend, c.returns, c.returnCents)
+		}
+		for cat, v := range c.category {
+			if got := p.Category(cat); got == nil || got.SpendCents != v {
+				t.Errorf("card %s category %s: %+v, want spend %d", id, cat, got, v)
+			}
+		}
+	}
+
+	// Offers: exactly the oracle's, each on its channel's topic, keyed by
+	// card, in the card's murmur2 partition.
+	got := map[wantOffer]bool{}
+	for _, ch := range loyalty.Channels {
+		for _, m := range f.readAll(loyalty.OfferTopic(ch)) {
+			o, err := decodeOffer(m.Value)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o.Channel != ch || o.CardID != string(m.Key) {
+				t.Errorf("offer %s: channel %s key %s on topic %s", o.OfferID, o.Channel, m.Key, m.Topic)
+			}
+			if want := (&kafka.Murmur2Balancer{}).Balance(kafka.Message{Key: m.Key}, 0, 1, 2, 3); want != m.Partition {
+				t.Errorf("offer for %s in partition %d, murmur2 says %d", m.Key, m.Partition, want)
+			}
+			k := wantOffer{o.OfferID, ch, o.CardID}
+			if got[k] {
+				t.Errorf("offer %s on %s published twice", o.OfferID, ch)
+			}
+			got[k] = true
+		}
+	}
+	for k := range wantOffers {
+		if !got[k] {
+			t.Errorf("missing offer %+v", k)
+		}
+	}
+	for k := range got {
+		if !wantOffers[k] {
+			t.Errorf("unexpected offer %+v", k)
+		}
+	}
+	if len(wantOffers) == 0 {
+		t.Fatal("the test rules fired on nothing; the oracle proves nothing")
+	}
+
+	// Dead letters: every bad swipe, with its reason, original bytes and
+	// source coordinates; nothing else.
+	type letter struct{ value, reason string }
+	wantBad := map[letter]int{}
+	nBad := 0
+	for _, m := range f.msgs[:upTo] {
+		if m.Bad != "" {
+			wantBad[letter{string(m.Value), badReason[m.Bad]}]++
+			nBad++
+		}
+	}
+	dlq := f.readAll(engine.TopicDLQ)
+	if len(dlq) != nBad {
+		t.Errorf("dead letters: %d, want %d", len(dlq), nBad)
+	}
+	for _, m := range dlq {
+		h := headers(m)
+		k := letter{string(m.Value), h["reason"]}
+		if wantBad[k] == 0 {
+			t.Errorf("unexpected dead letter (%s: %s): %.80s", h["reason"], h["error"], m.Value)
+			continue
+		}
+		wantBad[k]--
+		if h["error"] == "" || h["source-topic"] != engine.TopicSwipes {
+			t.Errorf("dead letter headers %v", h)
+		}
+		if _, err := strconv.Atoi(h["source-partition"]); err != nil {
+			t.Errorf("source-partition %q", h["source-partition"])
+		}
+		if _, err := strconv.ParseInt(h["source-offset"], 10, 64); err != nil {
+			t.Errorf("source-offset %q", h["source-offset"])
+		}
+	}
+	t.Logf("checked %d cards, %d offers, %d dead letters", len(cards), len(wantOffers), len(dlq))
+}
+
+func headers(m kafka.Message) map[string]string {
+	h := map[string]string{}
+	for _, x := range m.Headers {
+		h[x.Key] = string(x.Value)
+	}
+	return h
+}
+
+func TestEndToEnd(t *testing.T) {
+	f := newFixture(t, 4000, 0.05)
+	f.produce(0, len(f.msgs))
+	st := f.run(int64(len(f.msgs)))
+	_, _, dups := f.oracle(len(f.msgs))
+	if st.Duplicates.Load() != int64(dups) || dups == 0 {
+		t.Errorf("duplicates counted %d, oracle %d (and the feed must hold some)", st.Duplicates.Load(), dups)
+	}
+	var reasons []string
+	for _, r := range st.RejectsByReason() {
+		reasons = append(reasons, fmt.Sprint(r.Name, "=", r.N))
+	}
+	sort.Strings(reasons)
+	t.Logf("stats: swipes %d applied %d dups %d dlq %d %v offers %d", st.Swipes.Load(), st.Applied.Load(), st.Duplicates.Load(), st.DLQ.Load(), reasons, st.Offers.Load())
+	f.check(len(f.msgs))
+}
+
+// TestRestartRestoresProfiles stops the engine halfway; a new engine in
+// the same group must restore the profiles from the changelog, resume at
+// the committed offsets and end with the same figures as one run.
+func TestRestartRestoresProfiles(t *testing.T) {
+	f := newFixture(t, 3000, 0.02)
+	half := len(f.msgs) / 2
+	f.produce(0, half)
+	f.run(int64(half))
+	f.produce(half, len(f.msgs))
+	st := f.run(int64(len(f.msgs) - half))
+	if st.Restored.Load() == 0 {
+		t.Fatal("second engine restored no profiles")
+	}
+	f.check(len(f.msgs))
+}
+
+// TestConcurrentInstancesShareWork runs two instances in one group.
+func TestConcurrentInstancesShareWork(t *testing.T) {
+	f := newFixture(t, 3000, 0.02)
+	f.produce(0, len(f.msgs))
+	var wg sync.WaitGroup
+	ctx, cancel := context.WithCancel(context.Background())
+	var engines []*engine.Engine
+	for i := 0; i < 2; i++ {
+		e, err := engine.New(engine.Config{Brokers: f.brokers, Group: "e2e", Rules: f.rules, Partitions: 4, Clock: func() time.Time { return f.clock }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		engines = append(engines, e)
+		wg.Add(1)
+		go func() { defer wg.Done(); e.Run(ctx) }()
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	total := func() (n int64) {
+		for _, e := range engines {
+			n += e.Stats().Swipes.Load() - e.Stats().Replayed.Load()
+		}
+		return n
+	}
+	for total() < int64(len(f.msgs)) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	wg.Wait()
+	f.check(len(f.msgs))
+}

@@ -1,0 +1,69 @@
+package engine
+
+import (
+	"sort"
+	"sync"
+	"sync/atomic"
+)
+
+// Stats counts what the engine did. All methods are safe for concurrent use.
+type Stats struct {
+	Swipes     atomic.Int64 // messages read from the swipes topic
+	Applied    atomic.Int64 // swipes folded into a profile
+	Duplicates atomic.Int64 // POS retries of an applied swipe id
+	Replayed   atomic.Int64 // redelivered messages at or below a profile's applied offset
+	DLQ        atomic.Int64 // messages dead-lettered
+	Offers     atomic.Int64 // offers published
+	RuleErrors atomic.Int64 // rule expressions that failed at run time
+	Restored   atomic.Int64 // profiles restored from the changelog
+	Changelog  atomic.Int64 // profile records written to the changelog
+	ChangeB    atomic.Int64 // bytes of profile records written
+
+	mu       sync.Mutex
+	byRule   map[string]int64
+	byReason map[string]int64
+}
+
+// merge adds a flushed batch's per-rule offers and per-reason rejects.
+func (s *Stats) merge(b *batch) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.byRule == nil {
+		s.byRule = make(map[string]int64)
+		s.byReason = make(map[string]int64)
+	}
+	for k, v := range b.byRule {
+		s.byRule[k] += v
+	}
+	for k, v := range b.byReason {
+		s.byReason[k] += v
+	}
+}
+
+// Count is one labelled figure.
+type Count struct {
+	Name string
+	N    int64
+}
+
+// OffersByRule is the number of offers published per rule, most first.
+func (s *Stats) OffersByRule() []Count { return s.sorted(s.byRule) }
+
+// RejectsByReason is the number of dead-lettered swipes per reason code.
+func (s *Stats) RejectsByReason() []Count { return s.sorted(s.byReason) }
+
+func (s *Stats) sorted(m map[string]int64) []Count {
+	s.mu.Lock()
+	out := make([]Count, 0, len(m))
+	for k, v := range m {
+		out = append(out, Count{k, v})
+	}
+	s.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].N != out[j].N {
+			return out[i].N > out[j].N
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out
+}

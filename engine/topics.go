@@ -1,0 +1,93 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/aislecast/loyalty"
+	"github.com/segmentio/kafka-go"
+)
+
+// TopicSpec is a topic the engine needs.
+type TopicSpec struct {
+	Name       string
+	Partitions int
+	Configs    map[string]string
+}
+
+// maxMessageBytes lets a swipe over the engine's 1 MiB limit reach the
+// engine, so that it is dead-lettered with a reason instead of failing in
+// the POS producer, and lets the dead-letter topic carry it unchanged.
+const maxMessageBytes = 4 << 20
+
+// Topics lists every topic the engine reads or writes. The changelog has
+// exactly as many partitions as swipes: partition p of state is rebuilt from
+// partition p of the changelog.
+func Topics(partitions int) []TopicSpec {
+	big := map[string]string{"max.message.bytes": strconv.Itoa(maxMessageBytes)}
+	ts := []TopicSpec{
+		{Name: TopicSwipes, Partitions: partitions, Configs: big},
+		{Name: TopicDLQ, Partitions: partitions, Configs: big},
+		{Name: TopicChangelog, Partitions: partitions, Configs: map[string]string{"cleanup.policy": "compact"}},
+	}
+	for _, ch := range loyalty.Channels {
+		ts = append(ts, TopicSpec{Name: loyalty.OfferTopic(ch), Partitions: partitions})
+	}
+	return ts
+}
+
+// ErrTopicMismatch is returned when existing topics cannot serve the
+// engine as they are.
+var ErrTopicMismatch = errors.New("topic layout mismatch")
+
+// EnsureTopics creates the missing topics. When swipes already exists, its
+// partition count wins for every topic created here; a changelog whose
+// partition count differs from swipes is an error, since state would be
+// restored from the wrong partitions.
+func EnsureTopics(ctx context.Context, c *kafka.Client, specs []TopicSpec, replication int) error {
+	meta, err := c.Metadata(ctx, &kafka.MetadataRequest{})
+	if err != nil {
+		return fmt.Errorf("read topic metadata from %s: %w", c.Addr, err)
+	}
+	have := make(map[string]int)
+	for _, t := range meta.Topics {
+		if t.Error == nil {
+			have[t.Name] = len(t.Partitions)
+		}
+	}
+	if n, ok := have[TopicSwipes]; ok {
+		for i := range specs {
+			specs[i].Partitions = n
+		}
+	}
+	if n, ok := have[TopicChangelog]; ok && n != specs[0].Partitions {
+		return fmt.Errorf("%w: topic %s has %d partitions but %s has %d; they must match, because partition p of profiles is restored from partition p of the changelog: recreate %s with %d partitions",
+			ErrTopicMismatch, TopicChangelog, n, TopicSwipes, specs[0].Partitions, TopicChangelog, specs[0].Partitions)
+	}
+	var create []kafka.TopicConfig
+	for _, s := range specs {
+		if _, ok := have[s.Name]; ok {
+			continue
+		}
+		tc := kafka.TopicConfig{Topic: s.Name, NumPartitions: s.Partitions, ReplicationFactor: replication}
+		for k, v := range s.Configs {
+			tc.ConfigEntries = append(tc.ConfigEntries, kafka.ConfigEntry{ConfigName: k, ConfigValue: v})
+		}
+		create = append(create, tc)
+	}
+	if len(create) == 0 {
+		return nil
+	}
+	resp, err := c.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: create})
+	if err != nil {
+		return fmt.Errorf("create topics: %w", err)
+	}
+	for name, err := range resp.Errors {
+		if err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
+			return fmt.Errorf("create topic %s: %w", name, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,187 @@
+package loyalty_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/aislecast/loyalty"
+)
+
+var ny = mustZone("America/New_York")
+
+func mustZone(name string) *time.Location {
+	z, err := time.LoadLocation(name)
+	if err != nil {
+		panic(err)
+	}
+	return z
+}
+
+// purchase is a swipe at local time ts buying the given category→cents.
+func purchase(id string, ts time.Time, lines ...any) *loyalty.Swipe {
+	s := &loyalty.Swipe{V: 1, SwipeID: id, CardID: "c1", Kind: loyalty.KindPurchase, StoreID: "s1", TS: ts}
+	for i := 0; i < len(lines); i += 2 {
+		cat, cents := lines[i].(string), int64(lines[i+1].(int))
+		s.Items = append(s.Items, loyalty.Item{SKU: cat + "-1", Category: cat, Qty: 1, UnitPriceCents: cents})
+		s.TotalCents += cents
+	}
+	return s
+}
+
+func day(d int, hour int) time.Time { return time.Date(2026, 11, d, hour, 0, 0, 0, ny) }
+
+func TestDayIsLocalCalendarDay(t *testing.T) {
+	// 23:30 in New York is already the next day in UTC.
+	late := time.Date(2026, 11, 2, 23, 30, 0, 0, ny)
+	early := time.Date(2026, 11, 2, 0, 30, 0, 0, ny)
+	if loyalty.DayOf(late) != loyalty.DayOf(early) {
+		t.Fatalf("23:30 and 00:30 local on the same date fall on days %d and %d", loyalty.DayOf(late), loyalty.DayOf(early))
+	}
+	if got, want := loyalty.DayOf(time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)), int32(0); got != want {
+		t.Fatalf("epoch day = %d, want %d", got, want)
+	}
+	if got, want := loyalty.DayOf(time.Date(1969, 12, 31, 23, 0, 0, 0, time.UTC)), int32(-1); got != want {
+		t.Fatalf("day before epoch = %d, want %d", got, want)
+	}
+}
+
+func TestProfileWindows(t *testing.T) {
+	tests := []struct {
+		name   string
+		swipes []*loyalty.Swipe
+		asOf   time.Time
+		want   map[int]int64 // window days → spend
+		coffee map[int]int64
+	}{{
+		name: "in order",
+		swipes: []*loyalty.Swipe{
+			purchase("a", day(1, 10), "coffee", 1000),
+			purchase("b", day(20, 10), "coffee", 500, "dairy", 300),
+			purchase("c", day(25, 18), "dairy", 200),
+		},
+		asOf:   day(25, 20),
+		want:   map[int]int64{1: 200, 7: 1000, 30: 2000, 90: 2000},
+		coffee: map[int]int64{1: 0, 7: 500, 30: 1500},
+	}, {
+		name: "out of order lands on its own day",
+		swipes: []*loyalty.Swipe{
+			purchase("c", day(25, 18), "dairy", 200),
+			purchase("a", day(1, 10), "coffee", 1000),
+			purchase("b", day(20, 10), "coffee", 500, "dairy", 300),
+		},
+		asOf:   day(25, 20),
+		want:   map[int]int64{1: 200, 7: 1000, 30: 2000, 90: 2000},
+		coffee: map[int]int64{1: 0, 7: 500, 30: 1500},
+	}, {
+		name: "same day adds up",
+		swipes: []*loyalty.Swipe{
+			purchase("a", day(3, 9), "coffee", 100),
+			purchase("b", day(3, 21), "coffee", 250),
+		},
+		asOf:   day(3, 22),
+		want:   map[int]int64{1: 350},
+		coffee: map[int]int64{1: 350},
+	}, {
+		name: "late beyond the horizon counts in lifetime only",
+		swipes: []*loyalty.Swipe{
+			purchase("new", day(25, 10), "coffee", 100),
+			purchase("old", day(25, 10).AddDate(0, 0, -120), "coffee", 9999),
+		},
+		asOf:   day(25, 11),
+		want:   map[int]int64{90: 100},
+		coffee: map[int]int64{90: 100},
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := loyalty.NewProfile("c1")
+			for _, s := range tt.swipes {
+				if p.Apply(s) != loyalty.Applied {
+					t.Fatalf("swipe %s not applied", s.SwipeID)
+				}
+			}
+			d := loyalty.DayOf(tt.asOf)
+			for w, want := range tt.want {
+				if got := p.SpendWithin(d, w); got != want {
+					t.Errorf("spend over %d days = %d, want %d", w, got, want)
+				}
+			}
+			for w, want := range tt.coffee {
+				if got := p.CategorySpendWithin("coffee", d, w); got != want {
+					t.Errorf("coffee over %d days = %d, want %d", w, got, want)
+				}
+			}
+		})
+	}
+}
+
+func TestProfileTotalsAndLateSwipe(t *testing.T) {
+	p := loyalty.NewProfile("c1")
+	p.Apply(purchase("new", day(25, 10), "coffee", 100))
+	p.Apply(purchase("old", day(25, 10).AddDate(0, 0, -120), "coffee", 900))
+	ret := purchase("r", day(26, 10), "coffee", 100)
+	ret.Kind = loyalty.KindReturn
+	p.Apply(ret)
+	p.Apply(&loyalty.Swipe{SwipeID: "k", CardID: "c1", Kind: loyalty.KindCheckin, TS: day(27, 9)})
+	if p.Visits != 2 || p.SpendCents != 1000 || p.TooOld != 1 {
+		t.Errorf("visits %d spend %d tooOld %d, want 2 1000 1", p.Visits, p.SpendCents, p.TooOld)
+	}
+	if p.Returns != 1 || p.ReturnCents != 100 || p.Checkins != 1 {
+		t.Errorf("returns %d/%d checkins %d, want 1/100 1", p.Returns, p.ReturnCents, p.Checkins)
+	}
+	if c := p.Category("coffee"); c == nil || c.SpendCents != 1000 || c.LastBought != day(25, 10).Unix() {
+		t.Errorf("coffee stats %+v", c)
+	}
+	if p.FirstSeen != day(25, 10).AddDate(0, 0, -120).Unix() || p.LastSeen != day(27, 9).Unix() {
+		t.Errorf("first/last seen %d/%d", p.FirstSeen, p.LastSeen)
+	}
+}
+
+func TestProfileHistoryIsPruned(t *testing.T) {
+	p := loyalty.NewProfile("c1")
+	for i := 0; i < 200; i++ {
+		p.Apply(purchase(fmt.Sprint(i), day(1, 10).AddDate(0, 0, i), "coffee", 100))
+	}
+	if len(p.Days) != loyalty.HistoryDays || len(p.Categories[0].Days) != loyalty.HistoryDays {
+		t.Fatalf("kept %d days (coffee %d), want %d", len(p.Days), len(p.Categories[0].Days), loyalty.HistoryDays)
+	}
+	if got := p.SpendWithin(p.NewestDay, 90); got != 9000 {
+		t.Fatalf("90-day spend %d, want 9000", got)
+	}
+}
+
+func TestProfileDuplicateSwipeID(t *testing.T) {
+	p := loyalty.NewProfile("c1")
+	s := purchase("dup", day(5, 10), "coffee", 100)
+	if p.Apply(s) != loyalty.Applied || p.Apply(s) != loyalty.Duplicate {
+		t.Fatal("a retried swipe id must be a duplicate")
+	}
+	if p.SpendCents != 100 || p.Visits != 1 {
+		t.Fatalf("duplicate changed the profile: spend %d visits %d", p.SpendCents, p.Visits)
+	}
+	for i := 0; i < loyalty.RecentSwipeIDs; i++ {
+		p.Apply(purchase(fmt.Sprint("x", i), day(6, 10), "tea", 1))
+	}
+	if p.Apply(s) != loyalty.Applied {
+		t.Fatal("an id older than the retention window is applied again")
+	}
+}
+
+func TestTopSKUsEvictsWeakest(t *testing.T) {
+	p := loyalty.NewProfile("c1")
+	s := &loyalty.Swipe{SwipeID: "big", CardID: "c1", Kind: loyalty.KindPurchase, TS: day(5, 10)}
+	for i := 0; i < loyalty.TopSKUs; i++ {
+		s.Items = append(s.Items, loyalty.Item{SKU: fmt.Sprintf("sku-%03d", i), Category: "x", Qty: int64(2 + i), UnitPriceCents: 1})
+	}
+	p.Apply(s)
+	p.Apply(&loyalty.Swipe{SwipeID: "one", CardID: "c1", Kind: loyalty.KindPurchase, TS: day(6, 10),
+		Items: []loyalty.Item{{SKU: "new", Category: "x", Qty: 1, UnitPriceCents: 1}}})
+	if len(p.SKUs) != loyalty.TopSKUs || p.SKU("new") == nil || p.SKU("sku-000") != nil || p.SKU("sku-001") == nil {
+		t.Fatalf("after eviction: %d SKUs, new %v, sku-000 %v", len(p.SKUs), p.SKU("new"), p.SKU("sku-000"))
+	}
+	for i := 1; i < len(p.SKUs); i++ {
+		if p.SKUs[i-1].SKU >= p.SKUs[i].SKU {
+			t.Fatal("SKUs not sorted")
+		}
+	}
+}
