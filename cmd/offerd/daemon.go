@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/aislecast/loyalty/engine"
+	"github.com/aislecast/loyalty/rules"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+)
+
+func runDaemon(ctx context.Context, o *options, log *zap.Logger) error {
+	rs, err := rules.LoadPaths(o.rulesPath)
+	if err != nil {
+		return err
+	}
+	log.Info("rules loaded", zap.String("path", o.rulesPath), zap.Int("rules", rs.Len()))
+	e, err := newEngine(o, log, rs, splitBrokers(o.brokers))
+	if err != nil {
+		return err
+	}
+	if o.admin != "" {
+		stopAdmin, err := serveAdmin(o.admin, e, log)
+		if err != nil {
+			return err
+		}
+		defer stopAdmin()
+	}
+	return e.Run(ctx)
+}
+
+func newEngine(o *options, log *zap.Logger, rs *rules.Set, brokers []string) (*engine.Engine, error) {
+	return engine.New(engine.Config{
+		Brokers:    brokers,
+		Group:      o.group,
+		Rules:      rs,
+		Partitions: o.partitions,
+		Logger:     log,
+	})
+}
+
+func splitBrokers(s string) []string {
+	var out []string
+	for _, b := range strings.Split(s, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// serveAdmin starts the admin HTTP server: /healthz answers while the
+// process runs, /readyz only while the engine is in its group and its
+// writes succeed, /metrics serves Prometheus metrics.
+func serveAdmin(addr string, e *engine.Engine, log *zap.Logger) (stop func(), err error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(e.Collector(), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !e.Ready() {
+			http.Error(w, "not ready: not in the consumer group or brokers unreachable", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ready\n"))
+	})
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("admin server", zap.Error(err))
+		}
+	}()
+	log.Info("admin server listening", zap.String("addr", ln.Addr().String()))
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	}, nil
+}

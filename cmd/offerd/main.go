@@ -1,0 +1,133 @@
+// Command offerd is the offer engine daemon: it reads loyalty-card swipes
+// from Kafka, keeps a purchase profile per card and publishes the offers
+// that the marketers' rules call for.
+//
+//	offerd --brokers 127.0.0.1:9092 --rules rules/ --group offerd --admin :8080
+//	offerd --demo [--duration 20s]
+//
+// --demo runs everything in one process on an embedded Kafka-protocol
+// broker: it creates the topics, loads the sample rules, feeds simulated
+// POS traffic and prints every offer as a JSON line on stdout. Logs go to
+// stderr. Every flag can also be set through the environment as
+// OFFERD_<FLAG> (for example OFFERD_BROKERS).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+type options struct {
+	demo        bool
+	duration    time.Duration
+	brokers     string
+	brokersSet  bool // --brokers or OFFERD_BROKERS given
+	rulesPath   string
+	group       string
+	admin       string
+	partitions  int
+	logLevel    string
+	rate        float64
+	cards       int
+	badFraction float64
+	seed        int64
+	historyDays int
+}
+
+func parseFlags(args []string, stderr io.Writer) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("offerd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.BoolVar(&o.demo, "demo", false, "run self-contained on an embedded broker with simulated POS traffic")
+	fs.DurationVar(&o.duration, "duration", 0, "stop after this long (0: run until SIGINT/SIGTERM)")
+	fs.StringVar(&o.brokers, "brokers", "127.0.0.1:9092", "Kafka bootstrap brokers, host:port[,host:port...]")
+	fs.StringVar(&o.rulesPath, "rules", "", "rule file or directory of *.yaml rule files (demo: the shipped samples)")
+	fs.StringVar(&o.group, "group", "offerd", "consumer group; instances in one group share the partitions")
+	fs.StringVar(&o.admin, "admin", "", "address of the admin HTTP server (/healthz, /readyz, /metrics), e.g. :8080")
+	fs.IntVar(&o.partitions, "partitions", 6, "partitions of topics created at start (an existing swipes topic's count wins)")
+	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.Float64Var(&o.rate, "rate", 200, "demo: simulated swipes per second")
+	fs.IntVar(&o.cards, "cards", 2000, "demo: simulated loyalty cards")
+	fs.Float64Var(&o.badFraction, "bad-fraction", 0.02, "demo: share of malformed swipes in the feed")
+	fs.Int64Var(&o.seed, "seed", 1, "demo: seed of the simulated feed")
+	fs.IntVar(&o.historyDays, "history-days", 35, "demo: days of simulated shopping loaded before the live feed starts")
+	fs.VisitAll(func(f *flag.Flag) {
+		env := "OFFERD_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(env); ok {
+			_ = f.Value.Set(v)
+			o.brokersSet = o.brokersSet || f.Name == "brokers"
+		}
+	})
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	fs.Visit(func(f *flag.Flag) { o.brokersSet = o.brokersSet || f.Name == "brokers" })
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if !o.demo && o.rulesPath == "" {
+		return nil, errors.New("--rules is required (a rule file or a directory of them), or run --demo")
+	}
+	return o, nil
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	o, err := parseFlags(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(stderr, "offerd:", err)
+		return 2
+	}
+	log, err := newLogger(o.logLevel, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "offerd:", err)
+		return 2
+	}
+	defer log.Sync() //nolint:errcheck // stderr
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if o.duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.duration)
+		defer cancel()
+	}
+	if o.demo {
+		err = runDemo(ctx, o, log, stdout, stderr)
+	} else {
+		err = runDaemon(ctx, o, log)
+	}
+	if err != nil {
+		log.Error("stopped", zap.Error(err))
+		return 1
+	}
+	return 0
+}
+
+func newLogger(level string, w io.Writer) (*zap.Logger, error) {
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	enc := zap.NewProductionEncoderConfig()
+	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.AddSync(w), lvl)
+	return zap.New(core), nil
+}
