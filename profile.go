@@ -18,31 +18,31 @@ const RecentSwipeIDs = 64
 // Profile is the purchase profile of one card, built only from its swipes
 // on event time. Times are Unix seconds; money is integer cents.
 type Profile struct {
-	CardID      string
-	FirstSeen   int64 // earliest event time seen
-	LastSeen    int64 // latest event time seen
-	Visits      int64 // purchase swipes
-	Checkins    int64
-	Scans       int64
-	SpendCents  int64 // lifetime purchase value
-	Returns     int64 // return swipes
-	ReturnCents int64 // lifetime refunded value
+	CardID      string `expr:"card_id"`
+	FirstSeen   int64  `expr:"first_seen"` // earliest event time seen
+	LastSeen    int64  `expr:"last_seen"`  // latest event time seen
+	Visits      int64  `expr:"visits"`     // purchase swipes
+	Checkins    int64  `expr:"checkins"`
+	Scans       int64  `expr:"scans"`
+	SpendCents  int64  `expr:"spend_cents"`  // lifetime purchase value
+	Returns     int64  `expr:"returns"`      // return swipes
+	ReturnCents int64  `expr:"return_cents"` // lifetime refunded value
 	// Days is the sparse per-day purchase value, oldest first, kept for
 	// HistoryDays before NewestDay.
-	Days []DaySpend
+	Days []DaySpend `expr:"-"`
 	// Categories holds per-category figures, sorted by name.
-	Categories []CategoryStats
+	Categories []CategoryStats `expr:"categories"`
 	// SKUs holds the card's most-bought SKUs (at most TopSKUs), sorted by SKU.
-	SKUs []SKUStats
+	SKUs []SKUStats `expr:"skus"`
 	// RecentSwipes holds hashes of the latest swipe ids, oldest first.
-	RecentSwipes []uint64
+	RecentSwipes []uint64 `expr:"-"`
 	// NewestDay is the latest event day seen; it anchors the history horizon.
-	NewestDay int32
+	NewestDay int32 `expr:"-"`
 	// TooOld counts swipes that arrived after they had left the history
 	// horizon: they count in lifetime totals but in no window.
-	TooOld int64
+	TooOld int64 `expr:"-"`
 	// LastOffset is the source offset of the last swipe applied, or -1.
-	LastOffset int64
+	LastOffset int64 `expr:"-"`
 }
 
 // DaySpend is the purchase value of one local calendar day.
@@ -53,18 +53,18 @@ type DaySpend struct {
 
 // CategoryStats is what a card bought in one category.
 type CategoryStats struct {
-	Name       string
-	SpendCents int64 // lifetime
-	Units      int64 // lifetime quantity
-	LastBought int64 // event time of the latest purchase, Unix seconds
-	Days       []DaySpend
+	Name       string     `expr:"name"`
+	SpendCents int64      `expr:"spend_cents"` // lifetime
+	Units      int64      `expr:"units"`       // lifetime quantity
+	LastBought int64      `expr:"last_bought"` // event time of the latest purchase, Unix seconds
+	Days       []DaySpend `expr:"-"`
 }
 
 // SKUStats is what a card bought of one SKU.
 type SKUStats struct {
-	SKU        string
-	Units      int64
-	LastBought int64
+	SKU        string `expr:"sku"`
+	Units      int64  `expr:"units"`
+	LastBought int64  `expr:"last_bought"`
 }
 
 // NewProfile returns the empty profile of a card.

@@ -28,26 +28,26 @@ func (k Kind) Valid() bool {
 // Swipe is one loyalty-card interaction as sent by a point-of-sale system
 // (schema v1). Money is in integer cents of Currency.
 type Swipe struct {
-	V              int       `json:"v"`
-	SwipeID        string    `json:"swipe_id"`
-	CardID         string    `json:"card_id"`
-	Kind           Kind      `json:"kind"`
-	StoreID        string    `json:"store_id"`
-	Aisle          string    `json:"aisle,omitempty"`
-	Lane           string    `json:"lane,omitempty"`
-	TS             time.Time `json:"ts"`
-	Items          []Item    `json:"items,omitempty"`
-	TotalCents     int64     `json:"total_cents"`
-	Currency       string    `json:"currency,omitempty"`
-	RedeemedOffers []string  `json:"redeemed_offers,omitempty"`
+	V              int       `json:"v" expr:"v"`
+	SwipeID        string    `json:"swipe_id" expr:"swipe_id"`
+	CardID         string    `json:"card_id" expr:"card_id"`
+	Kind           Kind      `json:"kind" expr:"kind"`
+	StoreID        string    `json:"store_id" expr:"store_id"`
+	Aisle          string    `json:"aisle,omitempty" expr:"aisle"`
+	Lane           string    `json:"lane,omitempty" expr:"lane"`
+	TS             time.Time `json:"ts" expr:"ts"`
+	Items          []Item    `json:"items,omitempty" expr:"items"`
+	TotalCents     int64     `json:"total_cents" expr:"total_cents"`
+	Currency       string    `json:"currency,omitempty" expr:"currency"`
+	RedeemedOffers []string  `json:"redeemed_offers,omitempty" expr:"redeemed_offers"`
 }
 
 // Item is one basket line of a swipe.
 type Item struct {
-	SKU            string `json:"sku"`
-	Category       string `json:"category"`
-	Qty            int64  `json:"qty"`
-	UnitPriceCents int64  `json:"unit_price_cents"`
+	SKU            string `json:"sku" expr:"sku"`
+	Category       string `json:"category" expr:"category"`
+	Qty            int64  `json:"qty" expr:"qty"`
+	UnitPriceCents int64  `json:"unit_price_cents" expr:"unit_price_cents"`
 }
 
 // LineCents is the line's value: quantity times unit price.

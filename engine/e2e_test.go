@@ -25,7 +25,7 @@ const e2eRules = `
 id: big-basket
 version: 3
 priority: 10
-when: swipe.Kind == "purchase" && swipe.TotalCents >= 6000
+when: swipe.kind == "purchase" && swipe.total_cents >= 6000
 channels: [mobile, email]
 offer:
   title: "Thanks for shopping"

@@ -12,11 +12,11 @@ import (
 // benchRules returns n rules cycling through typical condition shapes.
 func benchRules(n int) string {
 	conds := []string{
-		`swipe.Kind == "checkin" && daysSinceBought("CAT") >= 12 && categorySpend("CAT", "90d") > 2000`,
-		`swipe.Kind == "purchase" && swipe.TotalCents >= 15000`,
-		`swipe.Kind in ["purchase", "scan"] && inBasket("CAT") && !hasBought("sku-N")`,
-		`swipe.Kind == "scan" && basketHas("sku-N")`,
-		`swipe.Kind == "purchase" && inBasket("CAT") && spend("30d") > 5000`,
+		`swipe.kind == "checkin" && daysSinceBought("CAT") >= 12 && categorySpend("CAT", "90d") > 2000`,
+		`swipe.kind == "purchase" && swipe.total_cents >= 15000`,
+		`swipe.kind in ["purchase", "scan"] && inBasket("CAT") && !hasBought("sku-N")`,
+		`swipe.kind == "scan" && basketHas("sku-N")`,
+		`swipe.kind == "purchase" && inBasket("CAT") && spend("30d") > 5000`,
 	}
 	cats := []string{"coffee", "tea", "dairy", "bakery", "produce", "baby", "pet", "snacks"}
 	var b strings.Builder

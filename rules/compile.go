@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +20,10 @@ import (
 // env is the typed environment conditions are compiled against and run
 // with. Each Evaluator owns one and binds the helper fields to its own
 // methods once, so a run passes a pointer and allocates nothing for them.
+//
+// Conditions see swipe and profile fields by the names of their expr tags,
+// the swipe JSON schema's snake_case (swipe.total_cents, profile.visits), so
+// a marketer writes what the POS sends; bookkeeping fields are tagged "-".
 //
 // The fields whose names start with "_" are targets of compile-time
 // rewrites (see rewriter): they take the window in days and the kind as a
@@ -43,6 +48,17 @@ type env struct {
 
 var kindType = reflect.TypeOf(loyalty.Kind(""))
 
+var domainPkg = reflect.TypeOf(loyalty.Swipe{}).PkgPath()
+
+// isDomainType reports whether t is (a pointer to) a type of the root
+// package.
+func isDomainType(t reflect.Type) bool {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t != nil && t.PkgPath() == domainPkg
+}
+
 // kinds of schema v1, in the order error messages list them.
 var kinds = []loyalty.Kind{loyalty.KindPurchase, loyalty.KindCheckin, loyalty.KindScan, loyalty.KindReturn}
 
@@ -61,7 +77,7 @@ func parseWindow(w string) (int, error) {
 }
 
 // rewriter is an expr patcher, run after a first type check, that
-//   - turns comparisons of swipe.Kind with string literals into _isKind
+//   - turns comparisons of swipe.kind with string literals into _isKind
 //     calls: expr refuses to compare the named type loyalty.Kind with a
 //     string, and the call needs no allocation and tells Set which kinds a
 //     rule can fire on;
@@ -86,7 +102,7 @@ func call(name string, args ...ast.Node) *ast.CallNode {
 	return &ast.CallNode{Callee: &ast.IdentifierNode{Value: name}, Arguments: args}
 }
 
-// isKindCall reports whether n is the _kind() call a swipe.Kind became.
+// isKindCall reports whether n is the _kind() call a swipe.kind became.
 func isKindCall(n ast.Node) bool {
 	c, ok := n.(*ast.CallNode)
 	if !ok || len(c.Arguments) != 0 {
@@ -111,7 +127,7 @@ func kindList() string {
 	return strings.Join(s, ", ")
 }
 
-// Visit is called bottom-up, so a swipe.Kind has become _kind() by the time
+// Visit is called bottom-up, so a swipe.kind has become _kind() by the time
 // the comparison holding it is visited.
 func (w *rewriter) Visit(node *ast.Node) {
 	switch n := (*node).(type) {
@@ -158,6 +174,13 @@ func (w *rewriter) Visit(node *ast.Node) {
 			ast.Patch(node, repl)
 		}
 	case *ast.CallNode:
+		// Struct tags hide fields but not methods; a condition must not
+		// reach Profile.Apply (it would change the card's state) or any
+		// other method of the domain types.
+		if m, ok := n.Callee.(*ast.MemberNode); ok && isDomainType(m.Node.Type()) {
+			w.errorf(n, "methods of %s are not available in conditions; use its fields or the helper functions", m.Node.Type())
+			return
+		}
 		id, ok := n.Callee.(*ast.IdentifierNode)
 		if !ok {
 			return
@@ -218,7 +241,7 @@ func (p *parser) compileWhen(r *Rule, n *yaml.Node) {
 	if err != nil {
 		var fe *file.Error
 		if errors.As(err, &fe) {
-			p.exprError(r, n, fe.Line, fe.Column, fe.Message)
+			p.exprError(r, n, fe.Line, fe.Column, fieldHint(fe.Message))
 		} else {
 			p.errorf(n, r.ID, "when: %v", err)
 		}
@@ -226,6 +249,70 @@ func (p *parser) compileWhen(r *Rule, n *yaml.Node) {
 	}
 	r.program = prog
 	r.kinds = kindsOf(prog.Node())
+}
+
+var noField = regexp.MustCompile(`^type (\S+) has no field (\S+)$`)
+
+// envStructs are the struct types conditions can reach through swipe and
+// profile, by the name expr gives them in errors ("loyalty.Swipe").
+var envStructs = structsOf(reflect.TypeOf(env{}), map[string]reflect.Type{})
+
+// structsOf adds to seen the loyalty struct types that the visible fields
+// of struct t lead to, through pointers and slices, and returns seen.
+func structsOf(t reflect.Type, seen map[string]reflect.Type) map[string]reflect.Type {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() || f.Tag.Get("expr") == "-" {
+			continue
+		}
+		ft := f.Type
+		for ft.Kind() == reflect.Pointer || ft.Kind() == reflect.Slice {
+			ft = ft.Elem()
+		}
+		if ft.Kind() == reflect.Struct && ft.PkgPath() == kindType.PkgPath() && seen[ft.String()] == nil {
+			seen[ft.String()] = ft
+			structsOf(ft, seen)
+		}
+	}
+	return seen
+}
+
+// fieldHint extends expr's "type T has no field F" for the types of the
+// environment: a Go field name (TotalCents) or another spelling of a
+// field (totalCents) gets the name to use (total_cents), a bookkeeping
+// field is said to be hidden, and anything else gets the list of fields.
+func fieldHint(msg string) string {
+	m := noField.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	t := envStructs[m[1]]
+	if t == nil {
+		return msg
+	}
+	norm := func(s string) string { return strings.ToLower(strings.ReplaceAll(s, "_", "")) }
+	want := norm(m[2])
+	var names []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name := f.Tag.Get("expr")
+		switch {
+		case !f.IsExported():
+			continue
+		case name == "-":
+			if norm(f.Name) == want {
+				return msg + " (it is internal bookkeeping, not visible to rules)"
+			}
+			continue
+		case name == "":
+			name = f.Name
+		}
+		if norm(name) == want || norm(f.Name) == want {
+			return fmt.Sprintf("%s; did you mean %s?", msg, name)
+		}
+		names = append(names, name)
+	}
+	return fmt.Sprintf("%s; fields are %s", msg, strings.Join(names, ", "))
 }
 
 // exprError records msg at line and 0-based column col of the expression

@@ -81,8 +81,8 @@ func TestHelpers(t *testing.T) {
 		{checkin, `categorySpend("pet", "lifetime")`, 0},
 		{checkin, `categorySpend("tea", "1d")`, 0},
 		{checkin, `categorySpend("tea", "3d")`, 500},
-		{checkin, `categorySpend("tea", swipe.StoreID == "s1" ? "7d" : "1d")`, 500}, // window known only at run time
-		{checkin, `spend("7d")`, 900},                                               // 03-05 coffee + 03-08 tea
+		{checkin, `categorySpend("tea", swipe.store_id == "s1" ? "7d" : "1d")`, 500}, // window known only at run time
+		{checkin, `spend("7d")`, 900},                                                // 03-05 coffee + 03-08 tea
 		{checkin, `spend("lifetime")`, 2700},
 		{buy, `categorySpend("coffee", "7d")`, 1700}, // the profile includes the current swipe
 		{buy, `spend("1d")`, 1300},
@@ -105,15 +105,29 @@ func TestHelpers(t *testing.T) {
 
 		// now is the event time, in the swipe's zone.
 		{checkin, `now.Hour()`, 10},
-		{checkin, `now == swipe.TS`, true},
-		{checkin, `swipe.Kind == "checkin"`, true},
-		{checkin, `swipe.Kind != "checkin"`, false},
-		{scan, `"scan" == swipe.Kind`, true},
-		{scan, `swipe.Kind in ["purchase", "scan"]`, true},
-		{scan, `swipe.Kind not in ["purchase", "scan"]`, false},
-		{scan, `swipe.Kind in []`, false},
-		{scan, `swipe.Kind + "!"`, "scan!"},
-		{scan, `profile.Scans`, int64(0)}, // the profile passed in, unchanged
+		{checkin, `now == swipe.ts`, true},
+		{checkin, `swipe.kind == "checkin"`, true},
+		{checkin, `swipe.kind != "checkin"`, false},
+		{scan, `"scan" == swipe.kind`, true},
+		{scan, `swipe.kind in ["purchase", "scan"]`, true},
+		{scan, `swipe.kind not in ["purchase", "scan"]`, false},
+		{scan, `swipe.kind in []`, false},
+		{scan, `swipe.kind + "!"`, "scan!"},
+		{scan, `profile.scans`, int64(0)}, // the profile passed in, unchanged
+
+		// Fields go by the swipe schema's names, profile fields by snake_case.
+		{buy, `swipe.store_id + "/" + swipe.card_id + "/" + swipe.swipe_id`, "s1/card-1/p5"},
+		{buy, `swipe.total_cents == sum(swipe.items, .qty * .unit_price_cents)`, true},
+		{buy, `swipe.items[0].sku + " " + swipe.items[0].category`, "coffee-1kg coffee"},
+		{buy, `swipe.v`, 1},
+		{buy, `[profile.card_id, profile.visits, profile.spend_cents]`, []any{"card-1", int64(5), int64(4000)}},
+		{buy, `profile.first_seen`, at(1, 12, 0).AddDate(0, -1, 0).Unix()},
+		{buy, `profile.last_seen == swipe.ts.Unix()`, true},
+		{checkin, `[profile.checkins, profile.returns, profile.return_cents]`, []any{int64(0), int64(0), int64(0)}},
+		{buy, `map(profile.categories, .name)`, []any{"bakery", "coffee", "dairy", "tea"}},
+		{buy, `one(profile.categories, .name == "coffee" && .spend_cents == 2900 && .units == 3 && .last_bought == swipe.ts.Unix())`, true},
+		{buy, `map(filter(profile.skus, .units > 1), .sku)`, []any{"coffee-1kg"}},
+		{buy, `profile.skus[0].last_bought > 0`, true},
 	}
 	// Match is called with the profile that includes the swipe.
 	before, after := history(t), history(t)
@@ -142,7 +156,7 @@ func TestHelpersNilProfile(t *testing.T) {
 		`spend("lifetime")`:             0,
 		`daysSinceBought("coffee")`:     -1,
 		`hasBought("x")`:                false,
-		`profile.Visits`:                int64(0),
+		`profile.visits`:                int64(0),
 	} {
 		if got, err := eval(t, s, nil, src); err != nil || got != want {
 			t.Errorf("%s = %#v, %v; want %#v", src, got, err, want)
@@ -152,7 +166,7 @@ func TestHelpersNilProfile(t *testing.T) {
 
 func TestHelperRuntimeWindowError(t *testing.T) {
 	s := &loyalty.Swipe{SwipeID: "c1", Kind: loyalty.KindCheckin, StoreID: "s1", TS: at(10, 10, 0)}
-	_, err := eval(t, s, nil, `categorySpend("coffee", swipe.StoreID) > 0`)
+	_, err := eval(t, s, nil, `categorySpend("coffee", swipe.store_id) > 0`)
 	if err == nil {
 		t.Fatal("want an error for window \"s1\"")
 	}

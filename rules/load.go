@@ -46,10 +46,16 @@ func LoadPaths(paths ...string) (*Set, error) {
 		}
 		for _, de := range entries { // ReadDir sorts by name
 			ext := filepath.Ext(de.Name())
-			if !de.Type().IsRegular() || !slices.Contains([]string{".yaml", ".yml"}, ext) {
+			if !slices.Contains([]string{".yaml", ".yml"}, ext) {
 				continue
 			}
-			load(filepath.Join(path, de.Name()))
+			// Stat follows symlinks: a Kubernetes ConfigMap mounts its
+			// files as links into a hidden directory.
+			full := filepath.Join(path, de.Name())
+			if fi, err := os.Stat(full); err != nil || !fi.Mode().IsRegular() {
+				continue
+			}
+			load(full)
 		}
 	}
 	if len(errs) > 0 {

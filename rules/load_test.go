@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -140,5 +141,40 @@ func TestExamplesFire(t *testing.T) {
 		if rate < 0.005 || rate > 0.25 {
 			t.Errorf("rule %s fires on %.2f%% of swipes, want 0.5%% to 25%%", r.ID, 100*rate)
 		}
+	}
+}
+
+func TestLoadPathsFollowsSymlinks(t *testing.T) {
+	// Kubernetes mounts a ConfigMap's files as symlinks into ..data/.
+	dir := t.TempDir()
+	data := filepath.Join(dir, "..data")
+	if err := os.Mkdir(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rule := "id: linked\nwhen: swipe.total_cents > 0\nchannels: [mobile]\noffer: { title: Hi }\n"
+	if err := os.WriteFile(filepath.Join(data, "linked.yaml"), []byte(rule), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join("..data", "linked.yaml"), filepath.Join(dir, "linked.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	set, err := LoadPaths(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if set.Len() != 1 || set.Rules()[0].ID != "linked" {
+		t.Fatalf("loaded %d rules", set.Len())
+	}
+}
+
+func TestMethodsOfDomainTypesAreRefused(t *testing.T) {
+	for _, when := range []string{`profile.Apply(swipe) == 0`, `swipe.Day() > 0`, `profile.SpendWithin(1, 7) > 0`} {
+		_, err := Parse("m.yaml", []byte("id: m\nwhen: '"+when+"'\nchannels: [mobile]\noffer: { title: Hi }\n"))
+		if err == nil || !strings.Contains(err.Error(), "methods of") {
+			t.Errorf("%s: got %v, want a refusal", when, err)
+		}
+	}
+	if _, err := Parse("ok.yaml", []byte("id: ok\nwhen: 'now.Hour() < 20'\nchannels: [mobile]\noffer: { title: Hi }\n")); err != nil {
+		t.Errorf("methods of time.Time must stay available: %v", err)
 	}
 }

@@ -162,7 +162,7 @@ func (p *parser) rule(m *yaml.Node) *Rule {
 		}
 	}
 	if n := f["when"]; n == nil || isNull(n) {
-		p.errorf(m, id, "missing required field when (the condition, e.g. when: swipe.Kind == \"checkin\")")
+		p.errorf(m, id, "missing required field when (the condition, e.g. when: swipe.kind == \"checkin\")")
 	} else if s, ok := p.str(n, id, "when"); ok {
 		r.When = s
 		p.compileWhen(r, n)

@@ -10,12 +10,12 @@ import (
 	"github.com/aislecast/loyalty"
 )
 
-// designRule is the example of DESIGN.md ("Rules"), in the Go field names
-// the environment uses.
+// designRule is the example of DESIGN.md ("Rules"); its title template,
+// unlike its condition, uses Go field names and a field the profile has.
 const designRule = `id: coffee-replenish
 version: 3                      # bumped by apply; offers carry it
 priority: 50                    # higher wins arbitration
-when: swipe.Kind == "checkin" && daysSinceBought("coffee") >= 12 && categorySpend("coffee", "90d") > 2000
+when: swipe.kind == "checkin" && daysSinceBought("coffee") >= 12 && categorySpend("coffee", "90d") > 2000
 channels: [mobile]
 offer:
   title: "Running low on coffee, {{ .Swipe.Aisle | default \"friend\" }}?"
@@ -44,7 +44,7 @@ func TestParseDesignExample(t *testing.T) {
 		{"ID", r.ID, "coffee-replenish"},
 		{"Version", r.Version, 3},
 		{"Priority", r.Priority, 50},
-		{"When", r.When, `swipe.Kind == "checkin" && daysSinceBought("coffee") >= 12 && categorySpend("coffee", "90d") > 2000`},
+		{"When", r.When, `swipe.kind == "checkin" && daysSinceBought("coffee") >= 12 && categorySpend("coffee", "90d") > 2000`},
 		{"Channels", r.Channels, []string{"mobile"}},
 		{"Title", r.Title, `Running low on coffee, {{ .Swipe.Aisle | default "friend" }}?`},
 		{"Body", r.Body, "20% off any coffee in aisle 7 today."},
@@ -78,7 +78,7 @@ offer: { title: A, coupon: { discount_cents: 500, skus: [sku-1] } }
 ---
 ---
 id: b_2
-when: swipe.TotalCents > 0
+when: swipe.total_cents > 0
 channels: [mobile]
 offer:
   title: B
@@ -127,7 +127,7 @@ func TestParseErrors(t *testing.T) {
 		{"bad id", "id: Coffee Time\nwhen: \"true\"" + tail,
 			`f.yaml:1:5: invalid id "Coffee Time": use lower-case letters, digits, '-' and '_', starting with a letter or digit`},
 		{"missing when", "id: r" + tail,
-			`f.yaml:1:1: rule r: missing required field when (the condition, e.g. when: swipe.Kind == "checkin")`},
+			`f.yaml:1:1: rule r: missing required field when (the condition, e.g. when: swipe.kind == "checkin")`},
 		{"missing channels", "id: r\nwhen: \"true\"\noffer: {title: T}\n",
 			"f.yaml:1:1: rule r: missing required field channels (a list of mobile, pos, email)"},
 		{"bad channel", "id: r\nwhen: \"true\"\nchannels: [mobile, sms]\noffer: {title: T}\n",
@@ -165,28 +165,41 @@ func TestParseErrors(t *testing.T) {
 			`f.yaml:2:31: rule r: when: bad window "120d": use "<N>d" with N from 1 to 90, or "lifetime"`},
 		{"bad spend window", `id: r` + "\n" + `when: spend("week") > 0` + tail,
 			`f.yaml:2:13: rule r: when: bad window "week": use "<N>d" with N from 1 to 90, or "lifetime"`},
-		{"unknown kind", `id: r` + "\n" + `when: swipe.Kind == "checkout"` + tail,
+		{"unknown kind", `id: r` + "\n" + `when: swipe.kind == "checkout"` + tail,
 			`f.yaml:2:21: rule r: when: unknown swipe kind "checkout"; kinds are purchase, checkin, scan, return`},
-		{"type error", `id: r` + "\n" + `when: swipe.TotalCents > "100"` + tail,
-			`f.yaml:2:24: rule r: when: invalid operation: > (mismatched types int64 and string)`},
-		{"unknown identifier", `id: r` + "\n" + `when: profile.Visits > 3 && basket.Size > 2` + tail,
+		{"type error", `id: r` + "\n" + `when: swipe.total_cents > "100"` + tail,
+			`f.yaml:2:25: rule r: when: invalid operation: > (mismatched types int64 and string)`},
+		{"unknown identifier", `id: r` + "\n" + `when: profile.visits > 3 && basket.Size > 2` + tail,
 			`f.yaml:2:29: rule r: when: unknown name basket`},
 		{"unknown field of swipe", `id: r` + "\n" + `when: swipe.Total > 3` + tail,
-			`f.yaml:2:13: rule r: when: type loyalty.Swipe has no field Total`},
-		{"not a bool", `id: r` + "\n" + `when: swipe.TotalCents` + tail,
+			`f.yaml:2:13: rule r: when: type loyalty.Swipe has no field Total; fields are v, swipe_id, card_id, kind, store_id, aisle, lane, ts, items, total_cents, currency, redeemed_offers`},
+		// Conditions use the schema's names; Go's are refused with the right one.
+		{"Go field name", `id: r` + "\n" + `when: swipe.TotalCents > 3` + tail,
+			`f.yaml:2:13: rule r: when: type loyalty.Swipe has no field TotalCents; did you mean total_cents?`},
+		{"camel case", `id: r` + "\n" + `when: profile.spendCents > 3` + tail,
+			`f.yaml:2:15: rule r: when: type loyalty.Profile has no field spendCents; did you mean spend_cents?`},
+		{"Go field name of an item", `id: r` + "\n" + `when: swipe.items[0].UnitPriceCents > 3` + tail,
+			`f.yaml:2:22: rule r: when: type loyalty.Item has no field UnitPriceCents; did you mean unit_price_cents?`},
+		{"Go field name in a predicate", `id: r` + "\n" + `when: any(profile.categories, .SpendCents > 3)` + tail,
+			`f.yaml:2:32: rule r: when: type loyalty.CategoryStats has no field SpendCents; did you mean spend_cents?`},
+		{"bookkeeping field", `id: r` + "\n" + `when: profile.LastOffset > 3` + tail,
+			`f.yaml:2:15: rule r: when: type loyalty.Profile has no field LastOffset (it is internal bookkeeping, not visible to rules)`},
+		{"bookkeeping field of a category", `id: r` + "\n" + `when: len(profile.categories[0].days) > 3` + tail,
+			`f.yaml:2:33: rule r: when: type loyalty.CategoryStats has no field days (it is internal bookkeeping, not visible to rules)`},
+		{"not a bool", `id: r` + "\n" + `when: swipe.total_cents` + tail,
 			`f.yaml:2:7: rule r: when: expected bool, but got int64`},
 		{"wall clock disabled", `id: r` + "\n" + `when: now() > now` + tail,
 			`f.yaml:2:7: rule r: when: time.Time is not callable`},
-		{"syntax error plain", `id: r` + "\n" + `when: swipe.TotalCents >> 3` + tail,
-			`f.yaml:2:25: rule r: when: unexpected token Operator(">")`},
-		{"syntax error double-quoted with escapes", `id: r` + "\n" + `when: "swipe.StoreID == \"s1\" &&& true"` + tail,
-			`f.yaml:2:34: rule r: when: unexpected token Operator("&")`},
-		{"syntax error single-quoted", `id: r` + "\n" + `when: 'swipe.StoreID == ''s1'' ) true'` + tail,
-			`f.yaml:2:32: rule r: when: unexpected token Bracket(")")`},
-		{"syntax error in | block", "id: r\nwhen: |\n  swipe.Kind == \"purchase\"\n    && swipe.TotalCents > 100 )" + tail,
-			`f.yaml:4:31: rule r: when: unexpected token Bracket(")")`},
-		{"type error in > block", "id: r\nwhen: >\n    swipe.Kind == \"purchase\" &&\n    swipe.StoreID > 3" + tail,
-			`f.yaml:4:19: rule r: when: invalid operation: > (mismatched types string and int)`},
+		{"syntax error plain", `id: r` + "\n" + `when: swipe.total_cents >> 3` + tail,
+			`f.yaml:2:26: rule r: when: unexpected token Operator(">")`},
+		{"syntax error double-quoted with escapes", `id: r` + "\n" + `when: "swipe.store_id == \"s1\" &&& true"` + tail,
+			`f.yaml:2:35: rule r: when: unexpected token Operator("&")`},
+		{"syntax error single-quoted", `id: r` + "\n" + `when: 'swipe.store_id == ''s1'' ) true'` + tail,
+			`f.yaml:2:33: rule r: when: unexpected token Bracket(")")`},
+		{"syntax error in | block", "id: r\nwhen: |\n  swipe.kind == \"purchase\"\n    && swipe.total_cents > 100 )" + tail,
+			`f.yaml:4:32: rule r: when: unexpected token Bracket(")")`},
+		{"type error in > block", "id: r\nwhen: >\n    swipe.kind == \"purchase\" &&\n    swipe.store_id > 3" + tail,
+			`f.yaml:4:20: rule r: when: invalid operation: > (mismatched types string and int)`},
 		{"template field typo", "id: r\nwhen: \"true\"\nchannels: [pos]\noffer:\n  title: Hi {{ .Profile.FirstName }}\n",
 			`f.yaml:5:10: rule r: offer.title: can't evaluate field FirstName in type *loyalty.Profile (at .Profile.FirstName)`},
 		{"template syntax", "id: r\nwhen: \"true\"\nchannels: [pos]\noffer:\n  title: T\n  body: \"{{ .Swipe.TotalCents | cent }}\"\n",
@@ -196,8 +209,8 @@ func TestParseErrors(t *testing.T) {
 			"f.yaml:4:1: invalid YAML: mapping values are not allowed in this context"},
 		{"not a mapping", "- id: r\n",
 			"f.yaml:1:1: a rule must be a mapping with fields id, version, priority, when, channels, offer, limits, schedule, holdout"},
-		{"several errors, in order", "id: r\nwhen: swipe.Bogus\nchannels: [fax]\noffer: {title: T, coupon: {discount_percent: 0}}\n",
-			"f.yaml:2:13: rule r: when: type loyalty.Swipe has no field Bogus\n" +
+		{"several errors, in order", "id: r\nwhen: swipe.bogus\nchannels: [fax]\noffer: {title: T, coupon: {discount_percent: 0}}\n",
+			"f.yaml:2:13: rule r: when: type loyalty.Swipe has no field bogus; fields are v, swipe_id, card_id, kind, store_id, aisle, lane, ts, items, total_cents, currency, redeemed_offers\n" +
 				`f.yaml:3:12: rule r: unknown channel "fax"; channels are mobile, pos, email` + "\n" +
 				"f.yaml:4:46: rule r: discount_percent must be 1 to 100, not 0"},
 	}

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"strings"
 	"text/template"
 	"time"
 
@@ -23,8 +24,9 @@ type Rule struct {
 	Coupon      Coupon
 	ExpiresIn   time.Duration
 
-	// Limits, Schedule and Holdout are parsed and validated here and
-	// enforced by package offers. Nil (or zero) means none.
+	// Limits, Schedule and Holdout are parsed and validated here, to be
+	// enforced by package offers; nothing enforces them yet. Nil (or zero)
+	// means none.
 	Limits   *Limits
 	Schedule *Schedule
 	Holdout  float64 // fraction of cards, in [0, 1), that never receive the offer
@@ -82,4 +84,24 @@ type Schedule struct {
 	HasHours                bool
 	// Days are the weekdays the rule may fire on; empty means every day.
 	Days []time.Weekday
+}
+
+// Unenforced names the parts of r that this version validates but does not
+// enforce yet (limits, schedule, holdout), or returns "" when there are
+// none, so tools can warn instead of silently ignoring them.
+func Unenforced(r *Rule) string {
+	var parts []string
+	if r.Limits != nil {
+		parts = append(parts, "limits")
+	}
+	if r.Schedule != nil {
+		parts = append(parts, "schedule")
+	}
+	if r.Holdout > 0 {
+		parts = append(parts, "holdout")
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return strings.Join(parts, ", ") + " validated but not enforced yet: every matching swipe gets the offer"
 }

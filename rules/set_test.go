@@ -39,18 +39,18 @@ offer: {title: T}
 ---
 id: zeta
 priority: 50
-when: swipe.TotalCents > 1000
+when: swipe.total_cents > 1000
 channels: [pos]
 offer: {title: T}
 ---
 id: alpha
 priority: 50
-when: swipe.Kind == "purchase"
+when: swipe.kind == "purchase"
 channels: [pos]
 offer: {title: T}
 ---
 id: mid
-when: swipe.Kind in ["checkin", "scan"]
+when: swipe.kind in ["checkin", "scan"]
 channels: [pos]
 offer: {title: T}
 ---
@@ -96,18 +96,18 @@ func TestMatchRuntimeError(t *testing.T) {
 	set := mustSet(t, `
 id: bad-window
 priority: 10
-when: categorySpend("coffee", swipe.StoreID) > 0
+when: categorySpend("coffee", swipe.store_id) > 0
 channels: [pos]
 offer: {title: T}
 ---
 id: bad-index
 priority: 5
-when: swipe.Items[3].Qty > 1
+when: swipe.items[3].qty > 1
 channels: [pos]
 offer: {title: T}
 ---
 id: checkin-only
-when: swipe.Kind == "checkin" && swipe.Items[3].Qty > 1
+when: swipe.kind == "checkin" && swipe.items[3].qty > 1
 channels: [pos]
 offer: {title: T}
 ---
@@ -212,12 +212,12 @@ func TestCents(t *testing.T) {
 func TestMatchAllocs(t *testing.T) {
 	set := mustSet(t, `
 id: a
-when: swipe.Kind == "scan" && inBasket("baby") && !hasBought("diapers-m")
+when: swipe.kind == "scan" && inBasket("baby") && !hasBought("diapers-m")
 channels: [mobile]
 offer: {title: T}
 ---
 id: b
-when: swipe.Kind in ["scan", "purchase"] && basketHas("diapers-m") && swipe.Kind != "return"
+when: swipe.kind in ["scan", "purchase"] && basketHas("diapers-m") && swipe.kind != "return"
 channels: [mobile]
 offer: {title: T}
 `)
