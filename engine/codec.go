@@ -50,6 +50,19 @@ func AppendProfile(buf []byte, p *loyalty.Profile) []byte {
 	return buf
 }
 
+// EncodedSizeHint is an upper estimate of the encoding's length, so the
+// buffer of a stored profile is allocated once.
+func EncodedSizeHint(p *loyalty.Profile) int {
+	n := 96 + len(p.CardID) + 12*len(p.Days) + 9*len(p.RecentSwipes)
+	for i := range p.Categories {
+		n += 32 + len(p.Categories[i].Name) + 12*len(p.Categories[i].Days)
+	}
+	for i := range p.SKUs {
+		n += 24 + len(p.SKUs[i].SKU)
+	}
+	return n
+}
+
 func appendString(buf []byte, s string) []byte {
 	buf = binary.AppendUvarint(buf, uint64(len(s)))
 	return append(buf, s...)

@@ -35,7 +35,12 @@ func TestProfileCodecRoundTrip(t *testing.T) {
 			t.Fatalf("round trip changed the profile:\n got %+v\nwant %+v", got, p)
 		}
 	}
-	t.Logf("realistic profile: %d bytes encoded", len(AppendProfile(nil, sampleProfile())))
+	p := sampleProfile()
+	n := len(AppendProfile(nil, p))
+	if hint := EncodedSizeHint(p); hint < n {
+		t.Errorf("size hint %d below the encoding's %d bytes", hint, n)
+	}
+	t.Logf("realistic profile: %d bytes encoded", n)
 }
 
 func TestDecodeProfileRejectsCorruption(t *testing.T) {

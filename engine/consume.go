@@ -78,7 +78,7 @@ func (e *Engine) runPartition(ctx, gctx context.Context, gen *kafka.Generation, 
 		e.mu.Unlock()
 	}()
 
-	p := &partition{id: a.ID, store: store, limits: e.cfg.Limits, now: e.cfg.Clock, stats: &e.stats, log: log}
+	p := NewPipeline(a.ID, e.rules.Load(), store, e.cfg.Limits, e.cfg.Clock, log)
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:   e.cfg.Brokers,
 		Dialer:    e.cfg.Dialer,
@@ -120,29 +120,27 @@ func (e *Engine) runPartition(ctx, gctx context.Context, gen *kafka.Generation, 
 		}
 	}()
 
-	b := newBatch()
-	var cl []kafka.Message
 	for {
 		m, ok := <-msgs
 		if !ok {
 			return
 		}
-		p.setRules(e.rules.Load())
-		b.reset()
-		p.process(&m, b)
+		p.SetRules(e.rules.Load())
+		p.StartBatch()
+		p.Process(&m)
 	fill:
-		for b.n < e.cfg.MaxBatch {
+		for p.Len() < e.cfg.MaxBatch {
 			select {
 			case m, ok := <-msgs:
 				if !ok {
 					break fill
 				}
-				p.process(&m, b)
+				p.Process(&m)
 			default:
 				break fill
 			}
 		}
-		if cl, err = e.flush(stop, gen, p, b, cl[:0]); err != nil {
+		if err := e.flush(stop, gen, p); err != nil {
 			log.Error("batch not committed; dropping the partition's state so it is rebuilt from the changelog", zap.Error(err))
 			return
 		}
@@ -154,7 +152,7 @@ func (e *Engine) runPartition(ctx, gctx context.Context, gen *kafka.Generation, 
 // profiles to the changelog (acked), then the offset commit. Each step is
 // retried while the partition is owned; once ownership is ending, the
 // batch gets flushGrace to finish.
-func (e *Engine) flush(stop context.Context, gen *kafka.Generation, p *partition, b *batch, cl []kafka.Message) ([]kafka.Message, error) {
+func (e *Engine) flush(stop context.Context, gen *kafka.Generation, p *Pipeline) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
@@ -171,16 +169,17 @@ func (e *Engine) flush(stop context.Context, gen *kafka.Generation, p *partition
 		}
 	}()
 
-	if err := e.retry(ctx, "publish offers", func() error { return e.offersW.WriteMessages(ctx, b.out...) }); err != nil {
-		return cl, err
-	}
-	cl, err := p.changelog(b, cl)
+	out, cl, err := p.EndBatch()
 	if err != nil {
-		return cl, err
+		return err
+	}
+	if err := e.retry(ctx, "publish offers", func() error { return e.offersW.WriteMessages(ctx, out...) }); err != nil {
+		return err
 	}
 	if err := e.retry(ctx, "write changelog", func() error { return e.changelogW.WriteMessages(ctx, cl...) }); err != nil {
-		return cl, err
+		return err
 	}
+	b := p.b
 	st := &e.stats
 	st.Swipes.Add(int64(b.n))
 	st.Applied.Add(b.applied)
@@ -204,7 +203,7 @@ func (e *Engine) flush(stop context.Context, gen *kafka.Generation, p *partition
 		e.log.Warn("commit", zap.Int("partition", p.id), zap.Int64("offset", b.next), zap.Error(err))
 	}
 	e.ready.Store(true)
-	return cl, nil
+	return nil
 }
 
 // retry runs write until it succeeds or ctx ends, backing off up to 5 s and

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/aislecast/loyalty"
 	"github.com/aislecast/loyalty/rules"
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
@@ -130,6 +131,23 @@ func (e *Engine) Profiles() int {
 		n += s.Len()
 	}
 	return n
+}
+
+// Profile returns the stored profile of a card if one of the partitions
+// this instance owns holds it. It reads the last stored encoding (what the
+// changelog holds), so it is safe to call while the engine runs.
+func (e *Engine) Profile(card string) (*loyalty.Profile, bool, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, s := range e.owned {
+		if es, ok := s.(interface{ Encoded(string) ([]byte, bool) }); ok {
+			if data, ok := es.Encoded(card); ok {
+				p, err := DecodeProfile(data)
+				return p, err == nil, err
+			}
+		}
+	}
+	return nil, false, nil
 }
 
 // Run creates the topics, joins the group and processes swipes until ctx

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"strconv"
 	"time"
 
@@ -18,22 +19,42 @@ const (
 	TopicChangelog = "profiles.changelog"
 )
 
-// partition is the state of one owned partition of the swipes topic and the
-// pipeline that runs over it: decode, fold into the profile, evaluate the
-// rules, build the offers. It does no I/O; the caller publishes the batch.
-// Only the goroutine that owns the partition touches it, so the hot path
-// takes no lock.
-type partition struct {
+// Pipeline is the broker-free core of one partition of the swipes topic:
+// decode, fold into the profile, evaluate the rules, build the offers. It
+// does no I/O: the caller publishes what EndBatch returns. Only the
+// goroutine that owns the partition touches it, so the hot path takes no
+// lock. The engine runs one per owned partition; benchmarks and replays
+// run it directly.
+type Pipeline struct {
 	id     int
 	store  Store
 	rules  *rules.Set
 	eval   *rules.Evaluator
 	limits Limits
 	now    func() time.Time
-	stats  *Stats
 	log    *zap.Logger
 	hits   []*rules.Rule
+	b      *batch
+	cl     []kafka.Message
 }
+
+// NewPipeline returns the pipeline of partition id over store, evaluating
+// rs and judging event times by now. A nil store means a fresh in-memory
+// one; a nil log means no logs.
+func NewPipeline(id int, rs *rules.Set, store Store, lim Limits, now func() time.Time, log *zap.Logger) *Pipeline {
+	if store == nil {
+		store = NewMemStore(nil)
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	p := &Pipeline{id: id, store: store, limits: lim, now: now, log: log, b: newBatch()}
+	p.SetRules(rs)
+	return p
+}
+
+// Store returns the pipeline's profile store.
+func (p *Pipeline) Store() Store { return p.store }
 
 // batch is what a run of swipes produced: the messages to publish before
 // the offsets may be committed, and the profiles to write to the changelog.
@@ -69,16 +90,18 @@ func (b *batch) reset() {
 	b.next, b.n, b.applied, b.dups, b.replays, b.offers, b.errs = 0, 0, 0, 0, 0, 0, 0
 }
 
-// setRules switches to a new rule set between batches.
-func (p *partition) setRules(rs *rules.Set) {
+// SetRules switches to a new rule set; call it between batches.
+func (p *Pipeline) SetRules(rs *rules.Set) {
 	if rs != p.rules {
 		p.rules = rs
 		p.eval = rs.NewEvaluator()
 	}
 }
 
-// process runs one swipe message through the pipeline into b.
-func (p *partition) process(m *kafka.Message, b *batch) {
+// Process runs one swipe message through the pipeline into the current
+// batch.
+func (p *Pipeline) Process(m *kafka.Message) {
+	b := p.b
 	b.n++
 	b.next = m.Offset + 1
 	s, err := Decode(m.Key, m.Value, p.now(), p.limits)
@@ -127,7 +150,7 @@ func (p *partition) process(m *kafka.Message, b *batch) {
 }
 
 // profile returns the card's profile as this batch sees it.
-func (p *partition) profile(card string, b *batch) (*loyalty.Profile, error) {
+func (p *Pipeline) profile(card string, b *batch) (*loyalty.Profile, error) {
 	if prof, ok := b.dirty[card]; ok {
 		return prof, nil
 	}
@@ -139,7 +162,7 @@ func (p *partition) profile(card string, b *batch) (*loyalty.Profile, error) {
 }
 
 // deadLetter queues the original message for swipes.dlq with the reason.
-func (p *partition) deadLetter(m *kafka.Message, rej *RejectError, b *batch) {
+func (p *Pipeline) deadLetter(m *kafka.Message, rej *RejectError, b *batch) {
 	b.byReason[rej.Reason]++
 	b.out = append(b.out, kafka.Message{
 		Topic: TopicDLQ,
@@ -155,15 +178,28 @@ func (p *partition) deadLetter(m *kafka.Message, rej *RejectError, b *batch) {
 	})
 }
 
-// changelog encodes the batch's changed profiles, stores them, and returns
-// the changelog records to write: one per card, its last value.
-func (p *partition) changelog(b *batch, buf []kafka.Message) ([]kafka.Message, error) {
+// Len is the number of messages processed in the current batch.
+func (p *Pipeline) Len() int { return p.b.n }
+
+// EndBatch closes the current batch. It stores the changed profiles and
+// returns what must be published before the batch's offsets are committed:
+// out (offers and dead letters, to be acked first) and changelog (one
+// record per changed card, its last value, to the changelog partition with
+// the pipeline's number). The slices are valid until the next EndBatch.
+func (p *Pipeline) EndBatch() (out, changelog []kafka.Message, err error) {
+	b := p.b
+	clear(p.cl)
+	p.cl = p.cl[:0]
 	for card, prof := range b.dirty {
-		enc := AppendProfile(nil, prof)
+		enc := AppendProfile(make([]byte, 0, EncodedSizeHint(prof)), prof)
 		if err := p.store.Put(card, enc, prof); err != nil {
-			return buf, err
+			return nil, nil, fmt.Errorf("store profile of card %s: %w", card, err)
 		}
-		buf = append(buf, kafka.Message{Topic: TopicChangelog, Partition: p.id, Key: []byte(card), Value: enc})
+		p.cl = append(p.cl, kafka.Message{Topic: TopicChangelog, Partition: p.id, Key: []byte(card), Value: enc})
 	}
-	return buf, nil
+	return b.out, p.cl, nil
 }
+
+// StartBatch forgets the last batch; call it after publishing what
+// EndBatch returned.
+func (p *Pipeline) StartBatch() { p.b.reset() }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"sync"
 	"sync/atomic"
 
 	"github.com/aislecast/loyalty"
@@ -64,8 +65,10 @@ func (pc *ProfileCache) Close() {
 }
 
 // memStore is the in-memory Store: a map of card id to encoded profile,
-// fronted by the shared ProfileCache.
+// fronted by the shared ProfileCache. Its lock is only ever contended by an
+// operator's profile lookup, never by another partition.
 type memStore struct {
+	mu    sync.RWMutex
 	m     map[string]memEntry
 	cache *ProfileCache
 }
@@ -80,7 +83,9 @@ func newMemStore(cache *ProfileCache) *memStore {
 }
 
 func (s *memStore) Get(card string) (*loyalty.Profile, error) {
+	s.mu.RLock()
 	e, ok := s.m[card]
+	s.mu.RUnlock()
 	if !ok {
 		return nil, nil
 	}
@@ -99,7 +104,9 @@ func (s *memStore) Get(card string) (*loyalty.Profile, error) {
 
 func (s *memStore) Put(card string, encoded []byte, p *loyalty.Profile) error {
 	e := memEntry{ver: s.cache.ver.Add(1), data: encoded}
+	s.mu.Lock()
 	s.m[card] = e
+	s.mu.Unlock()
 	if p != nil {
 		s.remember(card, e.ver, p, len(encoded))
 	}
@@ -115,11 +122,34 @@ func (s *memStore) remember(card string, ver uint64, p *loyalty.Profile, size in
 }
 
 func (s *memStore) Delete(card string) error {
+	s.mu.Lock()
 	delete(s.m, card)
+	s.mu.Unlock()
 	if c := s.cache.c; c != nil {
 		c.Del(card)
 	}
 	return nil
 }
 
-func (s *memStore) Len() int { return len(s.m) }
+func (s *memStore) Len() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.m)
+}
+
+// Encoded returns the stored encoding of the card's profile, safe to call
+// from any goroutine: the bytes are never modified once stored.
+func (s *memStore) Encoded(card string) ([]byte, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	e, ok := s.m[card]
+	return e.data, ok
+}
+
+// NewMemStore returns an in-memory Store fronted by cache (nil: none).
+func NewMemStore(cache *ProfileCache) Store {
+	if cache == nil {
+		cache = &ProfileCache{}
+	}
+	return newMemStore(cache)
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/aislecast/loyalty"
 	"github.com/segmentio/kafka-go"
@@ -66,6 +67,9 @@ func EnsureTopics(ctx context.Context, c *kafka.Client, specs []TopicSpec, repli
 		return fmt.Errorf("%w: topic %s has %d partitions but %s has %d; they must match, because partition p of profiles is restored from partition p of the changelog: recreate %s with %d partitions",
 			ErrTopicMismatch, TopicChangelog, n, TopicSwipes, specs[0].Partitions, TopicChangelog, specs[0].Partitions)
 	}
+	if err := checkConfigs(ctx, c, specs, have); err != nil {
+		return err
+	}
 	var create []kafka.TopicConfig
 	for _, s := range specs {
 		if _, ok := have[s.Name]; ok {
@@ -87,6 +91,41 @@ func EnsureTopics(ctx context.Context, c *kafka.Client, specs []TopicSpec, repli
 	for name, err := range resp.Errors {
 		if err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
 			return fmt.Errorf("create topic %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// checkConfigs rejects existing topics whose cleanup policy differs from
+// what the engine would create: a changelog that deletes old segments
+// instead of compacting them loses the profiles of quiet cards.
+func checkConfigs(ctx context.Context, c *kafka.Client, specs []TopicSpec, have map[string]int) error {
+	var res []kafka.DescribeConfigRequestResource
+	want := map[string]string{}
+	for _, s := range specs {
+		if p, ok := s.Configs["cleanup.policy"]; ok {
+			if _, exists := have[s.Name]; exists {
+				res = append(res, kafka.DescribeConfigRequestResource{ResourceType: kafka.ResourceTypeTopic, ResourceName: s.Name, ConfigNames: []string{"cleanup.policy"}})
+				want[s.Name] = p
+			}
+		}
+	}
+	if len(res) == 0 {
+		return nil
+	}
+	resp, err := c.DescribeConfigs(ctx, &kafka.DescribeConfigsRequest{Resources: res})
+	if err != nil {
+		return fmt.Errorf("describe topic configs: %w", err)
+	}
+	for _, r := range resp.Resources {
+		if r.Error != nil {
+			return fmt.Errorf("describe config of topic %s: %w", r.ResourceName, r.Error)
+		}
+		for _, e := range r.ConfigEntries {
+			if e.ConfigName == "cleanup.policy" && !strings.Contains(e.ConfigValue, want[r.ResourceName]) {
+				return fmt.Errorf("%w: topic %s has cleanup.policy=%s, want %s: profiles of cards that stop shopping would be deleted with old segments; run kafka-configs --alter --entity-type topics --entity-name %s --add-config cleanup.policy=%s",
+					ErrTopicMismatch, r.ResourceName, e.ConfigValue, want[r.ResourceName], r.ResourceName, want[r.ResourceName])
+			}
 		}
 	}
 	return nil

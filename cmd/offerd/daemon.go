@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
@@ -21,7 +22,7 @@ func runDaemon(ctx context.Context, o *options, log *zap.Logger) error {
 	if err != nil {
 		return err
 	}
-	log.Info("rules loaded", zap.String("path", o.rulesPath), zap.Int("rules", rs.Len()))
+	logRules(log, rs)
 	e, err := newEngine(o, log, rs, splitBrokers(o.brokers))
 	if err != nil {
 		return err
@@ -34,6 +35,17 @@ func runDaemon(ctx context.Context, o *options, log *zap.Logger) error {
 		defer stopAdmin()
 	}
 	return e.Run(ctx)
+}
+
+// logRules reports the loaded rules, warning about settings this version
+// validates but does not enforce.
+func logRules(log *zap.Logger, rs *rules.Set) {
+	log.Info("rules loaded", zap.Int("rules", rs.Len()))
+	for _, r := range rs.Rules() {
+		if w := rules.Unenforced(r); w != "" {
+			log.Warn(w, zap.String("rule", r.ID), zap.String("file", r.File), zap.Int("line", r.Line))
+		}
+	}
 }
 
 func newEngine(o *options, log *zap.Logger, rs *rules.Set, brokers []string) (*engine.Engine, error) {
@@ -58,7 +70,8 @@ func splitBrokers(s string) []string {
 
 // serveAdmin starts the admin HTTP server: /healthz answers while the
 // process runs, /readyz only while the engine is in its group and its
-// writes succeed, /metrics serves Prometheus metrics.
+// writes succeed, /metrics serves Prometheus metrics and /profiles/{card}
+// the stored profile of a card whose partition this instance owns.
 func serveAdmin(addr string, e *engine.Engine, log *zap.Logger) (stop func(), err error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(e.Collector(), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -72,6 +85,18 @@ func serveAdmin(addr string, e *engine.Engine, log *zap.Logger) (stop func(), er
 		w.Write([]byte("ready\n"))
 	})
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /profiles/{card}", func(w http.ResponseWriter, r *http.Request) {
+		p, ok, err := e.Profile(r.PathValue("card"))
+		switch {
+		case err != nil:
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+		case !ok:
+			http.Error(w, "no profile for this card on this instance (another instance may own its partition)", http.StatusNotFound)
+		default:
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(p)
+		}
+	})
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err

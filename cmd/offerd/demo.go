@@ -52,7 +52,7 @@ func runDemo(ctx context.Context, o *options, log *zap.Logger, stdout, stderr io
 	if err := engine.EnsureTopics(ctx, client, engine.Topics(o.partitions), 1); err != nil {
 		return err
 	}
-	log.Info("demo rules loaded", zap.Int("rules", rs.Len()))
+	logRules(log, rs)
 
 	o.group = "offerd-demo"
 	e, err := newEngine(o, log, rs, brokers)

@@ -1,0 +1,39 @@
+package engine
+
+import (
+	"testing"
+
+	"github.com/aislecast/loyalty"
+)
+
+func BenchmarkDecode(b *testing.B) {
+	b.ReportAllocs()
+	b.SetBytes(int64(len(goodSwipe)))
+	for i := 0; i < b.N; i++ {
+		if _, err := Decode([]byte("c-1"), []byte(goodSwipe), testNow, DefaultLimits); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkProfileCodec(b *testing.B) {
+	p := sampleProfile()
+	enc := AppendProfile(nil, p)
+	b.Run("encode", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(enc)))
+		buf := make([]byte, 0, 4096)
+		for i := 0; i < b.N; i++ {
+			buf = AppendProfile(buf[:0], p)
+		}
+	})
+	b.Run("decode", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(enc)))
+		var q *loyalty.Profile
+		for i := 0; i < b.N; i++ {
+			q, _ = DecodeProfile(enc)
+		}
+		_ = q
+	})
+}
