@@ -64,6 +64,7 @@ func run(args []string, stderr io.Writer) int {
 	stores := fs.Int("stores", possim.DefaultStores, "stores of the simulated chain")
 	bad := fs.Float64("bad-fraction", 0.01, "share of messages, 0 to 1, that carry a fault")
 	seed := fs.Int64("seed", 1, "seed of the simulation; the same seed sends the same messages")
+	startFlag := fs.String("start", "", "event time of the first swipe, RFC 3339 or YYYY-MM-DD (default: 8:00 UTC 28 days ago, so a\nlive engine finds the swipes plausible; give it for byte-identical runs on different days)")
 	compression := fs.String("compression", "snappy", "batch compression: none, gzip, snappy, lz4 or zstd (none leaves out oversized faults)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -77,6 +78,7 @@ func run(args []string, stderr io.Writer) int {
 		return 2
 	}
 	codec, ok := compressions[*compression]
+	startAt, startErr := parseStart(*startFlag, time.Now())
 	addrs := splitList(*brokers)
 	switch {
 	case fs.NArg() > 0:
@@ -95,6 +97,8 @@ func run(args []string, stderr io.Writer) int {
 		return usage("--stores %d: need at least one store", *stores)
 	case !(*bad >= 0 && *bad <= 1):
 		return usage("--bad-fraction %g is not between 0 and 1", *bad)
+	case startErr != nil:
+		return usage("--start: %v", startErr)
 	case !ok:
 		return usage("--compression %q is not one of none, gzip, snappy, lz4, zstd", *compression)
 	}
@@ -116,7 +120,7 @@ func run(args []string, stderr io.Writer) int {
 		return 1
 	}
 
-	cfg := possim.Config{Seed: *seed, Cards: *cards, Stores: *stores, BadFraction: *bad}
+	cfg := possim.Config{Seed: *seed, Cards: *cards, Stores: *stores, BadFraction: *bad, Start: startAt}
 	if codec == 0 {
 		cfg.Faults = slices.DeleteFunc(possim.Faults(), func(f string) bool { return f == possim.FaultOversized })
 	}
@@ -245,4 +249,22 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// parseStart reads --start; empty means 08:00 UTC four weeks before now,
+// far enough back for profiles to build history and close enough that
+// the engine does not reject the swipes as implausibly old.
+func parseStart(s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		d := now.UTC().AddDate(0, 0, -28)
+		return time.Date(d.Year(), d.Month(), d.Day(), 8, 0, 0, 0, time.UTC), nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	t, err := time.Parse("2006-01-02", s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q is neither RFC 3339 nor YYYY-MM-DD", s)
+	}
+	return t.Add(8 * time.Hour), nil
 }
