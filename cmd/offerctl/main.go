@@ -1,6 +1,8 @@
 // Command offerctl is the marketers' and operators' tool for offer rules.
 //
 //	offerctl validate FILE|DIR...   check rule files; exit 1 with file:line:col errors
+//	offerctl tail TOPIC [--brokers host:port] [--max N] [--timeout D] [--from start|end]
+//	                                print a topic's messages as JSON lines
 //
 // Exit status: 0 on success, 1 on invalid input, 2 on usage errors.
 package main
@@ -20,6 +22,9 @@ const usage = `usage: offerctl <command> [arguments]
 commands:
   validate FILE|DIR...   check rule files; one line per valid rule, or
                          file:line:col: rule <id>: message per error
+  tail TOPIC [--brokers host:port] [--max N] [--timeout D] [--from start|end]
+                         print a topic's messages (offers, dead letters with
+                         their headers) as JSON lines
 `
 
 func main() {
@@ -34,6 +39,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "validate":
 		return validate(args[1:], stdout, stderr)
+	case "tail":
+		return tail(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
