@@ -23,17 +23,11 @@ func runDaemon(ctx context.Context, o *options, log *zap.Logger) error {
 		return err
 	}
 	logRules(log, rs)
-	e, err := newEngine(o, log, rs, splitBrokers(o.brokers))
+	e, stop, err := startEngine(o, log, rs, splitBrokers(o.brokers))
 	if err != nil {
 		return err
 	}
-	if o.admin != "" {
-		stopAdmin, err := serveAdmin(o.admin, e, log)
-		if err != nil {
-			return err
-		}
-		defer stopAdmin()
-	}
+	defer stop()
 	return e.Run(ctx)
 }
 
@@ -48,14 +42,26 @@ func logRules(log *zap.Logger, rs *rules.Set) {
 	}
 }
 
-func newEngine(o *options, log *zap.Logger, rs *rules.Set, brokers []string) (*engine.Engine, error) {
-	return engine.New(engine.Config{
+// startEngine builds the engine from the options and starts its admin
+// server when --admin is given; stop stops the admin server.
+func startEngine(o *options, log *zap.Logger, rs *rules.Set, brokers []string) (e *engine.Engine, stop func(), err error) {
+	e, err = engine.New(engine.Config{
 		Brokers:    brokers,
 		Group:      o.group,
 		Rules:      rs,
 		Partitions: o.partitions,
 		Logger:     log,
 	})
+	if err != nil {
+		return nil, nil, err
+	}
+	stop = func() {}
+	if o.admin != "" {
+		if stop, err = serveAdmin(o.admin, e, log); err != nil {
+			return nil, nil, err
+		}
+	}
+	return e, stop, nil
 }
 
 func splitBrokers(s string) []string {

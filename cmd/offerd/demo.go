@@ -55,17 +55,11 @@ func runDemo(ctx context.Context, o *options, log *zap.Logger, stdout, stderr io
 	logRules(log, rs)
 
 	o.group = "offerd-demo"
-	e, err := newEngine(o, log, rs, brokers)
+	e, stopAdmin, err := startEngine(o, log, rs, brokers)
 	if err != nil {
 		return err
 	}
-	if o.admin != "" {
-		stopAdmin, err := serveAdmin(o.admin, e, log)
-		if err != nil {
-			return err
-		}
-		defer stopAdmin()
-	}
+	defer stopAdmin()
 	// Event time is simulated: the feed runs weeks of shopping through in
 	// minutes, so the engine judges plausible swipe times by the feed's
 	// clock, not the wall clock.
