@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/json"
 	"testing"
 
 	"github.com/aislecast/loyalty"
@@ -13,6 +14,30 @@ func BenchmarkDecode(b *testing.B) {
 		if _, err := Decode([]byte("c-1"), []byte(goodSwipe), testNow, DefaultLimits); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkSwipeJSON compares the swipe parser Decode uses with
+// encoding/json, which it replaced, on the same message.
+func BenchmarkSwipeJSON(b *testing.B) {
+	for _, bm := range []struct {
+		name   string
+		decode func([]byte, *wireSwipe) error
+	}{
+		{"hand", decodeSwipeJSON},
+		{"encoding-json", func(data []byte, w *wireSwipe) error { return json.Unmarshal(data, w) }},
+	} {
+		b.Run(bm.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(goodSwipe)))
+			data := []byte(goodSwipe)
+			for i := 0; i < b.N; i++ {
+				var w wireSwipe
+				if err := bm.decode(data, &w); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 

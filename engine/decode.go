@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -78,7 +77,7 @@ func Decode(key, value []byte, now time.Time, lim Limits) (*loyalty.Swipe, error
 		return nil, reject("oversized", "oversized message: %d bytes, limit %d", len(value), lim.MaxBytes)
 	}
 	var w wireSwipe
-	if err := json.Unmarshal(value, &w); err != nil {
+	if err := decodeSwipeJSON(value, &w); err != nil {
 		return nil, reject("malformed", "malformed JSON: %v", err)
 	}
 	if w.V == nil {
