@@ -15,6 +15,10 @@ const TopSKUs = 64
 // recognise a POS retry of the same swipe.
 const RecentSwipeIDs = 64
 
+// MaxOfferSends is how many sends of one rule a profile remembers per card;
+// a rule's max_per_card count may not exceed it.
+const MaxOfferSends = 16
+
 // Profile is the purchase profile of one card, built only from its swipes
 // on event time. Times are Unix seconds; money is integer cents.
 type Profile struct {
@@ -43,6 +47,49 @@ type Profile struct {
 	TooOld int64 `expr:"-"`
 	// LastOffset is the source offset of the last swipe applied, or -1.
 	LastOffset int64 `expr:"-"`
+	// Offers is the card's offer history per rule with a policy (cooldown,
+	// cap or holdout), sorted by rule id. Package offers keeps it; rules do
+	// not see it.
+	Offers []OfferHistory `expr:"-"`
+}
+
+// OfferHistory is what one rule sent to one card, as far as its policy
+// needs to remember.
+type OfferHistory struct {
+	RuleID string
+	// Sent holds the event times (Unix seconds) of the swipes the rule sent
+	// an offer on, or would have sent one on had the card not been held
+	// out, oldest first. Only the sends within the rule's longest period
+	// (cooldown or cap period) of the newest one are kept, at most
+	// MaxOfferSends.
+	Sent []int64
+	// Held counts the sends that were held out: recorded, never published.
+	Held int64
+	// Forgot is the event time of the newest send dropped from Sent, or 0:
+	// every send after it is in Sent.
+	Forgot int64
+}
+
+// Offered returns the offer history of a rule, or nil when the card has
+// none.
+func (p *Profile) Offered(rule string) *OfferHistory {
+	i := sort.Search(len(p.Offers), func(i int) bool { return p.Offers[i].RuleID >= rule })
+	if i < len(p.Offers) && p.Offers[i].RuleID == rule {
+		return &p.Offers[i]
+	}
+	return nil
+}
+
+// AddOffered returns the offer history of a rule, adding an empty one in
+// order when missing.
+func (p *Profile) AddOffered(rule string) *OfferHistory {
+	i := sort.Search(len(p.Offers), func(i int) bool { return p.Offers[i].RuleID >= rule })
+	if i == len(p.Offers) || p.Offers[i].RuleID != rule {
+		p.Offers = append(p.Offers, OfferHistory{})
+		copy(p.Offers[i+1:], p.Offers[i:])
+		p.Offers[i] = OfferHistory{RuleID: rule}
+	}
+	return &p.Offers[i]
 }
 
 // DaySpend is the purchase value of one local calendar day.

@@ -9,8 +9,12 @@ import (
 )
 
 // profileFormat is the first byte of every encoded profile; bump it when
-// the layout changes and keep decoding the old one.
-const profileFormat = 1
+// the layout changes and keep decoding the old ones. Format 1 ends after
+// the recent swipe ids; format 2 adds the offer history.
+const (
+	profileFormat1 = 1
+	profileFormat  = 2
+)
 
 // maxListLen bounds list lengths read from the changelog, so a corrupt
 // record cannot make the decoder allocate gigabytes.
@@ -47,6 +51,19 @@ func AppendProfile(buf []byte, p *loyalty.Profile) []byte {
 	for _, h := range p.RecentSwipes {
 		buf = binary.LittleEndian.AppendUint64(buf, h)
 	}
+	buf = binary.AppendUvarint(buf, uint64(len(p.Offers)))
+	for i := range p.Offers {
+		o := &p.Offers[i]
+		buf = appendString(buf, o.RuleID)
+		buf = binary.AppendVarint(buf, o.Held)
+		buf = binary.AppendVarint(buf, o.Forgot)
+		buf = binary.AppendUvarint(buf, uint64(len(o.Sent)))
+		var prev int64
+		for _, t := range o.Sent {
+			buf = binary.AppendVarint(buf, t-prev)
+			prev = t
+		}
+	}
 	return buf
 }
 
@@ -59,6 +76,9 @@ func EncodedSizeHint(p *loyalty.Profile) int {
 	}
 	for i := range p.SKUs {
 		n += 24 + len(p.SKUs[i].SKU)
+	}
+	for i := range p.Offers {
+		n += 24 + len(p.Offers[i].RuleID) + 10*len(p.Offers[i].Sent)
 	}
 	return n
 }
@@ -82,14 +102,17 @@ func appendDays(buf []byte, ds []loyalty.DaySpend) []byte {
 // errCorrupt is returned for any encoded profile that cannot be read.
 var errCorrupt = errors.New("corrupt profile encoding")
 
-// DecodeProfile reads a profile written by AppendProfile. It never panics on
-// bad input; it returns an error naming what could not be read.
+// DecodeProfile reads a profile written by AppendProfile, in the current
+// format or format 1 (changelog records written before offer histories
+// existed; they decode with none). It never panics on bad input; it
+// returns an error naming what could not be read.
 func DecodeProfile(data []byte) (*loyalty.Profile, error) {
 	d := decoder{b: data}
-	if f := d.byte(); f != profileFormat {
-		if d.err != nil {
-			return nil, d.err
-		}
+	f := d.byte()
+	if d.err != nil {
+		return nil, d.err
+	}
+	if f != profileFormat && f != profileFormat1 {
 		return nil, fmt.Errorf("%w: unknown format %d", errCorrupt, f)
 	}
 	p := &loyalty.Profile{CardID: d.string()}
@@ -126,6 +149,9 @@ func DecodeProfile(data []byte) (*loyalty.Profile, error) {
 			p.RecentSwipes[i] = d.uint64()
 		}
 	}
+	if f == profileFormat {
+		p.Offers = d.offers()
+	}
 	if d.err == nil && len(d.b) != 0 {
 		d.err = fmt.Errorf("%w: %d trailing bytes", errCorrupt, len(d.b))
 	}
@@ -159,9 +185,12 @@ func (d *decoder) byte() byte {
 	return c
 }
 
+// The varint readers reject overlong encodings (a last byte of zero), so
+// every profile has one encoding and a decoded record re-encodes to itself.
+
 func (d *decoder) varint() int64 {
 	v, n := binary.Varint(d.b)
-	if n <= 0 {
+	if n <= 0 || (n > 1 && d.b[n-1] == 0) {
 		d.fail("varint")
 		return 0
 	}
@@ -171,7 +200,7 @@ func (d *decoder) varint() int64 {
 
 func (d *decoder) len() int {
 	v, n := binary.Uvarint(d.b)
-	if n <= 0 || v > maxListLen || v > uint64(len(d.b)) {
+	if n <= 0 || (n > 1 && d.b[n-1] == 0) || v > maxListLen || v > uint64(len(d.b)) {
 		d.fail("length")
 		return 0
 	}
@@ -212,4 +241,30 @@ func (d *decoder) days() []loyalty.DaySpend {
 		ds[i] = loyalty.DaySpend{Day: int32(prev), Cents: d.varint()}
 	}
 	return ds
+}
+
+func (d *decoder) offers() []loyalty.OfferHistory {
+	n := d.len()
+	if n == 0 {
+		return nil
+	}
+	os := make([]loyalty.OfferHistory, n)
+	for i := range os {
+		o := &os[i]
+		o.RuleID = d.string()
+		o.Held = d.varint()
+		o.Forgot = d.varint()
+		if k := d.len(); k > 0 {
+			o.Sent = make([]int64, k)
+			var prev int64
+			for j := range o.Sent {
+				prev += d.varint()
+				o.Sent[j] = prev
+			}
+		}
+		if d.err != nil {
+			return nil
+		}
+	}
+	return os
 }

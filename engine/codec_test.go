@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/hex"
 	"fmt"
 	"reflect"
 	"testing"
@@ -20,6 +21,11 @@ func sampleProfile() *loyalty.Profile {
 		}
 		p.Apply(s)
 		p.LastOffset = int64(1000 + i)
+	}
+	p.Offers = []loyalty.OfferHistory{
+		{RuleID: "big-basket", Sent: []int64{1786000000, 1786400000, 1787000000}, Forgot: 1785000000},
+		{RuleID: "coffee-replenish", Sent: []int64{1786500000}, Held: 4},
+		{RuleID: "measured", Held: 1},
 	}
 	return p
 }
@@ -43,9 +49,40 @@ func TestProfileCodecRoundTrip(t *testing.T) {
 	t.Logf("realistic profile: %d bytes encoded", n)
 }
 
+// format1 is a changelog record written before offer histories existed
+// (format 1, by the encoder of that time): card-7 after one purchase of two
+// coffee-1 at 4.50 on 2026-08-01 09:00 -05:00, at offset 12.
+const format1 = "0106636172642d37c0efefa60dc0efefa60d020000880e0000f4c202001801f4c202880e0106636f66666565880e04c0efefa60d01f4c202880e0108636f666665652d3104c0efefa60d0149d178b507ffd808"
+
+func TestDecodeProfileFormat1(t *testing.T) {
+	data, _ := hex.DecodeString(format1)
+	got, err := DecodeProfile(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := loyalty.NewProfile("card-7")
+	want.Apply(&loyalty.Swipe{SwipeID: "s1", CardID: "card-7", Kind: loyalty.KindPurchase, StoreID: "st",
+		TS:    time.Date(2026, 8, 1, 9, 0, 0, 0, time.FixedZone("", -5*3600)),
+		Items: []loyalty.Item{{SKU: "coffee-1", Category: "coffee", Qty: 2, UnitPriceCents: 450}}, TotalCents: 900})
+	want.LastOffset = 12
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("format 1 decoded as\n %+v\nwant\n %+v", got, want)
+	}
+	// Written back, it is in the current format and keeps everything.
+	again := AppendProfile(nil, got)
+	if again[0] != profileFormat {
+		t.Errorf("re-encoded in format %d, want %d", again[0], profileFormat)
+	}
+	if p, err := DecodeProfile(again); err != nil || !reflect.DeepEqual(p, want) {
+		t.Errorf("format 1 profile re-encoded: %+v, %v", p, err)
+	}
+}
+
 func TestDecodeProfileRejectsCorruption(t *testing.T) {
 	enc := AppendProfile(nil, sampleProfile())
-	for _, bad := range [][]byte{nil, {9}, enc[:len(enc)/2], append(append([]byte(nil), enc...), 0)} {
+	v1, _ := hex.DecodeString(format1)
+	for _, bad := range [][]byte{nil, {9}, {3}, enc[:len(enc)/2], enc[:len(enc)-1], append(append([]byte(nil), enc...), 0),
+		append(append([]byte(nil), v1...), 0), append([]byte{profileFormat}, v1[1:]...)} {
 		if _, err := DecodeProfile(bad); err == nil {
 			t.Errorf("accepted corrupt encoding of %d bytes", len(bad))
 		}
@@ -55,13 +92,21 @@ func TestDecodeProfileRejectsCorruption(t *testing.T) {
 func FuzzDecodeProfile(f *testing.F) {
 	f.Add(AppendProfile(nil, sampleProfile()))
 	f.Add(AppendProfile(nil, loyalty.NewProfile("x")))
+	v1, _ := hex.DecodeString(format1)
+	f.Add(v1)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := DecodeProfile(data)
 		if err != nil {
 			return
 		}
+		again := AppendProfile(nil, p)
+		if data[0] == profileFormat1 {
+			// An old record is rewritten in the current format: the same
+			// bytes after the format byte, and no offer history.
+			data = append(append([]byte{profileFormat}, data[1:]...), 0)
+		}
 		// Whatever decodes must encode back to the same bytes.
-		if again := AppendProfile(nil, p); string(again) != string(data) {
+		if string(again) != string(data) {
 			t.Fatalf("decode/encode not stable: %x vs %x", again, data)
 		}
 	})

@@ -420,3 +420,106 @@ func TestConcurrentInstancesShareWork(t *testing.T) {
 	wg.Wait()
 	f.check(len(f.msgs))
 }
+
+// A rule with a cooldown, for TestCooldownEndToEnd.
+const cooldownRules = `
+id: weekly-thanks
+when: swipe.kind == "purchase"
+channels: [mobile]
+offer:
+  title: "Thanks again"
+  coupon: { discount_cents: 100 }
+limits: { cooldown: 7d }
+`
+
+// TestCooldownEndToEnd: through the broker, a rule with a 7-day cooldown
+// sends each card at most one offer per 7 days of event time, late swipes
+// included. The oracle replays the feed in partition order (a card's
+// swipes keep their order): a purchase sends unless it is less than 7 days
+// after the latest send to the card in event time, which a late swipe
+// always is.
+func TestCooldownEndToEnd(t *testing.T) {
+	f := newFixture(t, 3000, 0.02)
+	rs, err := rules.Parse("cooldown.yaml", []byte(cooldownRules))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.rules, err = rules.NewSet(rs); err != nil {
+		t.Fatal(err)
+	}
+	f.produce(0, len(f.msgs))
+	st := f.run(int64(len(f.msgs)))
+
+	const cooldown = 7 * 24 * time.Hour
+	want := map[wantOffer]bool{}
+	latest := map[string]time.Time{}
+	seen := map[string]bool{}
+	suppressed, late := 0, 0
+	for _, m := range f.msgs {
+		s := m.Swipe
+		if m.Bad != "" || s == nil || seen[s.SwipeID] {
+			continue
+		}
+		seen[s.SwipeID] = true
+		if s.Kind != "purchase" {
+			continue
+		}
+		last, sent := latest[s.CardID]
+		if sent && s.TS.Before(last.Add(cooldown)) {
+			suppressed++
+			if s.TS.Before(last) {
+				late++
+			}
+			continue
+		}
+		want[wantOffer{offers.ID("weekly-thanks", 1, s.SwipeID), "mobile", s.CardID}] = true
+		latest[s.CardID] = s.TS
+	}
+
+	byCard := map[string][]time.Time{}
+	got := map[wantOffer]bool{}
+	for _, m := range f.readAll(loyalty.OfferTopic("mobile")) {
+		o, err := decodeOffer(m.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[wantOffer{o.OfferID, o.Channel, o.CardID}] = true
+		byCard[o.CardID] = append(byCard[o.CardID], o.CreatedAt)
+	}
+	for k := range want {
+		if !got[k] {
+			t.Errorf("missing offer %+v", k)
+		}
+	}
+	for k := range got {
+		if !want[k] {
+			t.Errorf("unexpected offer %+v", k)
+		}
+	}
+	repeat := 0
+	for card, ts := range byCard {
+		sort.Slice(ts, func(i, j int) bool { return ts[i].Before(ts[j]) })
+		for i := 1; i < len(ts); i++ {
+			if d := ts[i].Sub(ts[i-1]); d < cooldown {
+				t.Errorf("card %s got offers %s apart: %s and %s", card, d, ts[i-1], ts[i])
+			}
+		}
+		if len(ts) > 1 {
+			repeat++
+		}
+	}
+	var counted int64
+	for _, c := range st.SuppressedByRule() {
+		if c.Rule != "weekly-thanks" || c.Reason != "cooldown" {
+			t.Errorf("unexpected suppression %+v", c)
+		}
+		counted += c.N
+	}
+	if counted != int64(suppressed) || st.Suppressed.Load() != counted {
+		t.Errorf("suppressed counted %d (total %d), oracle %d", counted, st.Suppressed.Load(), suppressed)
+	}
+	if suppressed == 0 || late == 0 || repeat == 0 {
+		t.Fatalf("the feed must exercise the cooldown: %d suppressed (%d late), %d cards with several offers", suppressed, late, repeat)
+	}
+	t.Logf("%d offers, %d suppressed by the cooldown (%d late swipes), %d cards with several offers", len(want), suppressed, late, repeat)
+}

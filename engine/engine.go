@@ -35,6 +35,11 @@ type Config struct {
 	Transport kafka.RoundTripper
 	// Dialer is used by readers and the consumer group.
 	Dialer *kafka.Dialer
+
+	// MaxOffersPerChannel is the most offers one swipe triggers on each
+	// channel (default DefaultMaxOffersPerChannel); rules compete for the
+	// slots by priority, then expected value, then id.
+	MaxOffersPerChannel int
 }
 
 // Engine consumes swipes as a member of a consumer group and publishes
@@ -74,6 +79,9 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = 500
+	}
+	if cfg.MaxOffersPerChannel <= 0 {
+		cfg.MaxOffersPerChannel = DefaultMaxOffersPerChannel
 	}
 	if cfg.Limits == (Limits{}) {
 		cfg.Limits = DefaultLimits

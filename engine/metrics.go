@@ -18,6 +18,7 @@ var (
 	mReplayed   = descCounter("swipes_replayed_total", "Redelivered swipes at or below a profile's applied offset; skipped.")
 	mDLQ        = descCounter("swipes_dead_lettered_total", "Swipes sent to swipes.dlq, by reason.", "reason")
 	mOffers     = descCounter("offers_published_total", "Offers published, by rule.", "rule")
+	mSuppressed = descCounter("offers_suppressed_total", "Rule hits that published no offer, by rule and reason: schedule, cooldown, cap, holdout (recorded as sent, never published) or arbitration.", "rule", "reason")
 	mRuleErrors = descCounter("rule_errors_total", "Rule evaluations or offer renderings that failed.")
 	mRestored   = descCounter("profiles_restored_total", "Profiles loaded from the changelog on partition assignment.")
 	mChangelog  = descCounter("changelog_records_total", "Profile records written to the changelog.")
@@ -29,7 +30,7 @@ var (
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{mSwipes, mApplied, mDuplicates, mReplayed, mDLQ, mOffers,
-		mRuleErrors, mRestored, mChangelog, mChangeB, mProfiles, mReady, mRules} {
+		mSuppressed, mRuleErrors, mRestored, mChangelog, mChangeB, mProfiles, mReady, mRules} {
 		ch <- d
 	}
 }
@@ -48,6 +49,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, r := range s.OffersByRule() {
 		counter(mOffers, r.N, r.Name)
+	}
+	for _, r := range s.SuppressedByRule() {
+		counter(mSuppressed, r.N, r.Rule, r.Reason)
 	}
 	counter(mRuleErrors, s.RuleErrors.Load())
 	counter(mRestored, s.Restored.Load())

@@ -34,6 +34,9 @@ type Pipeline struct {
 	now    func() time.Time
 	log    *zap.Logger
 	hits   []*rules.Rule
+	pass   []*rules.Rule  // hits whose offer policy lets them send
+	awards []offers.Award // arbitration among pass
+	maxCh  int            // offers per channel per swipe
 	b      *batch
 	cl     []kafka.Message
 }
@@ -48,9 +51,23 @@ func NewPipeline(id int, rs *rules.Set, store Store, lim Limits, now func() time
 	if log == nil {
 		log = zap.NewNop()
 	}
-	p := &Pipeline{id: id, store: store, limits: lim, now: now, log: log, b: newBatch()}
+	p := &Pipeline{id: id, store: store, limits: lim, now: now, log: log, maxCh: DefaultMaxOffersPerChannel, b: newBatch()}
 	p.SetRules(rs)
 	return p
+}
+
+// DefaultMaxOffersPerChannel is how many offers one swipe may trigger on
+// each channel unless configured otherwise.
+const DefaultMaxOffersPerChannel = 1
+
+// SetMaxOffersPerChannel sets how many offers one swipe may trigger on
+// each channel (k < 1 means DefaultMaxOffersPerChannel); call it between
+// batches.
+func (p *Pipeline) SetMaxOffersPerChannel(k int) {
+	if k < 1 {
+		k = DefaultMaxOffersPerChannel
+	}
+	p.maxCh = k
 }
 
 // Store returns the pipeline's profile store.
@@ -71,13 +88,22 @@ type batch struct {
 
 	byRule   map[string]int64
 	byReason map[string]int64
+	// suppressed counts rule hits that sent nothing, by rule and reason.
+	suppressed map[suppression]int64
+}
+
+// suppression is a rule that matched but sent no offer, and why.
+type suppression struct {
+	rule string
+	code offers.Code
 }
 
 func newBatch() *batch {
 	return &batch{
-		dirty:    make(map[string]*loyalty.Profile),
-		byRule:   make(map[string]int64),
-		byReason: make(map[string]int64),
+		dirty:      make(map[string]*loyalty.Profile),
+		byRule:     make(map[string]int64),
+		byReason:   make(map[string]int64),
+		suppressed: make(map[suppression]int64),
 	}
 }
 
@@ -87,6 +113,7 @@ func (b *batch) reset() {
 	clear(b.dirty)
 	clear(b.byRule)
 	clear(b.byReason)
+	clear(b.suppressed)
 	b.next, b.n, b.applied, b.dups, b.replays, b.offers, b.errs = 0, 0, 0, 0, 0, 0, 0
 }
 
@@ -131,8 +158,34 @@ func (p *Pipeline) Process(m *kafka.Message) {
 		b.errs++
 		p.log.Warn("rule failed", zap.String("rule", r.ID), zap.String("swipe_id", s.SwipeID), zap.Error(err))
 	})
+	// Every hit is judged on the history before this swipe, then the
+	// passing ones compete for the channels; winners and held hits are
+	// recorded once each, whatever their number of channels.
+	p.pass = p.pass[:0]
 	for _, r := range p.hits {
+		switch c := offers.Check(r, s, prof); c {
+		case offers.Pass:
+			p.pass = append(p.pass, r)
+		case offers.Holdout:
+			offers.Record(r, s, prof, true)
+			b.suppressed[suppression{r.ID, c}]++
+		default:
+			b.suppressed[suppression{r.ID, c}]++
+		}
+	}
+	p.awards = offers.Arbitrate(p.pass, s, p.maxCh, p.awards[:0])
+	for i := range p.awards {
+		a := &p.awards[i]
+		r := a.Rule
+		if !a.Won() {
+			b.suppressed[suppression{r.ID, offers.Arbitration}]++
+			continue
+		}
+		offers.Record(r, s, prof, false)
 		for _, ch := range r.Channels {
+			if !a.WonOn(ch) {
+				continue
+			}
 			o, err := offers.Build(r, ch, s, prof)
 			if err == nil {
 				var v []byte

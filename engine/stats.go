@@ -4,6 +4,8 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+
+	"github.com/aislecast/loyalty/offers"
 )
 
 // Stats counts what the engine did. All methods are safe for concurrent use.
@@ -18,19 +20,31 @@ type Stats struct {
 	Restored   atomic.Int64 // profiles restored from the changelog
 	Changelog  atomic.Int64 // profile records written to the changelog
 	ChangeB    atomic.Int64 // bytes of profile records written
+	Held       atomic.Int64 // offers held out: recorded, never published
+	Suppressed atomic.Int64 // rule hits that sent nothing (held ones included)
 
-	mu       sync.Mutex
-	byRule   map[string]int64
-	byReason map[string]int64
+	mu         sync.Mutex
+	byRule     map[string]int64
+	byReason   map[string]int64
+	suppressed map[suppression]int64
 }
 
-// merge adds a flushed batch's per-rule offers and per-reason rejects.
+// merge adds a flushed batch's per-rule offers, per-reason rejects and
+// per-rule suppressed hits.
 func (s *Stats) merge(b *batch) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.byRule == nil {
 		s.byRule = make(map[string]int64)
 		s.byReason = make(map[string]int64)
+		s.suppressed = make(map[suppression]int64)
+	}
+	for k, v := range b.suppressed {
+		s.suppressed[k] += v
+		s.Suppressed.Add(v)
+		if k.code == offers.Holdout {
+			s.Held.Add(v)
+		}
 	}
 	for k, v := range b.byRule {
 		s.byRule[k] += v
@@ -51,6 +65,31 @@ func (s *Stats) OffersByRule() []Count { return s.sorted(s.byRule) }
 
 // RejectsByReason is the number of dead-lettered swipes per reason code.
 func (s *Stats) RejectsByReason() []Count { return s.sorted(s.byReason) }
+
+// Suppression is how often a rule matched but sent nothing, for one reason.
+type Suppression struct {
+	Rule   string
+	Reason string // schedule, cooldown, cap, holdout or arbitration
+	N      int64
+}
+
+// SuppressedByRule is the number of rule hits that sent no offer, by rule
+// and reason, ordered by rule and reason.
+func (s *Stats) SuppressedByRule() []Suppression {
+	s.mu.Lock()
+	out := make([]Suppression, 0, len(s.suppressed))
+	for k, v := range s.suppressed {
+		out = append(out, Suppression{k.rule, k.code.String(), v})
+	}
+	s.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Rule != out[j].Rule {
+			return out[i].Rule < out[j].Rule
+		}
+		return out[i].Reason < out[j].Reason
+	})
+	return out
+}
 
 func (s *Stats) sorted(m map[string]int64) []Count {
 	s.mu.Lock()

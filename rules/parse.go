@@ -21,7 +21,7 @@ var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 
 // The fields each mapping of a rule file may hold, in documentation order.
 var (
-	ruleFields     = []string{"id", "version", "priority", "when", "channels", "offer", "limits", "schedule", "holdout"}
+	ruleFields     = []string{"id", "version", "priority", "group", "when", "channels", "offer", "limits", "schedule", "holdout"}
 	offerFields    = []string{"title", "body", "coupon", "expires_in"}
 	couponFields   = []string{"discount_percent", "discount_cents", "skus", "categories"}
 	limitsFields   = []string{"cooldown", "max_per_card", "budget"}
@@ -159,6 +159,13 @@ func (p *parser) rule(m *yaml.Node) *Rule {
 	if n := f["priority"]; n != nil {
 		if v, ok := p.int(n, id, "priority"); ok {
 			r.Priority = int(v)
+		}
+	}
+	if n := f["group"]; n != nil {
+		if !idPattern.MatchString(n.Value) || n.Kind != yaml.ScalarNode {
+			p.errorf(n, id, "invalid group %q: use lower-case letters, digits, '-' and '_', starting with a letter or digit", n.Value)
+		} else {
+			r.Group = n.Value
 		}
 	}
 	if n := f["when"]; n == nil || isNull(n) {
@@ -366,6 +373,9 @@ func (p *parser) limits(n *yaml.Node, id string) *Limits {
 				p.errorf(c, id, "limits.max_per_card needs count")
 			} else {
 				l.MaxPerCard.Count = int(p.positive(n, id, "limits.max_per_card.count"))
+				if l.MaxPerCard.Count > loyalty.MaxOfferSends {
+					p.errorf(n, id, "limits.max_per_card.count must be at most %d (the sends a profile remembers), not %d", loyalty.MaxOfferSends, l.MaxPerCard.Count)
+				}
 			}
 			if n := g["per"]; n == nil {
 				p.errorf(c, id, "limits.max_per_card needs per (a period such as 30d)")
@@ -431,6 +441,11 @@ func (p *parser) schedule(n *yaml.Node, id string) *Schedule {
 		} else {
 			at := func(hh, mm string) int { a, _ := strconv.Atoi(hh); b, _ := strconv.Atoi(mm); return a*60 + b }
 			s.FromMinute, s.UntilMinute, s.HasHours = at(m[1], m[2]), at(m[3], m[4]), true
+			if s.UntilMinute > 24*60 {
+				p.errorf(h, id, "schedule.hours ends after 24:00 in %q", h.Value)
+			} else if s.FromMinute == s.UntilMinute {
+				p.errorf(h, id, "schedule.hours %q is empty: give different start and end times (an end before the start runs past midnight)", h.Value)
+			}
 		}
 	}
 	if d := f["days"]; d != nil {

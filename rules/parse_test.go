@@ -15,6 +15,7 @@ import (
 const designRule = `id: coffee-replenish
 version: 3                      # bumped by apply; offers carry it
 priority: 50                    # higher wins arbitration
+group: coffee                   # at most one rule of a group fires per swipe
 when: swipe.kind == "checkin" && daysSinceBought("coffee") >= 12 && categorySpend("coffee", "90d") > 2000
 channels: [mobile]
 offer:
@@ -44,6 +45,7 @@ func TestParseDesignExample(t *testing.T) {
 		{"ID", r.ID, "coffee-replenish"},
 		{"Version", r.Version, 3},
 		{"Priority", r.Priority, 50},
+		{"Group", r.Group, "coffee"},
 		{"When", r.When, `swipe.kind == "checkin" && daysSinceBought("coffee") >= 12 && categorySpend("coffee", "90d") > 2000`},
 		{"Channels", r.Channels, []string{"mobile"}},
 		{"Title", r.Title, `Running low on coffee, {{ .Swipe.Aisle | default "friend" }}?`},
@@ -119,7 +121,7 @@ func TestParseErrors(t *testing.T) {
 		want string // every line of the ErrorList
 	}{
 		{"unknown field", "id: r\nwhen: \"true\"\nchanel: [pos]" + tail,
-			"f.yaml:3:1: rule r: unknown field chanel; known fields: id, version, priority, when, channels, offer, limits, schedule, holdout"},
+			"f.yaml:3:1: rule r: unknown field chanel; known fields: id, version, priority, group, when, channels, offer, limits, schedule, holdout"},
 		{"unknown offer field", "id: r\nwhen: \"true\"\nchannels: [pos]\noffer:\n  title: T\n  titel: U\n",
 			"f.yaml:6:3: rule r: unknown field titel; known fields: title, body, coupon, expires_in"},
 		{"missing id", "when: \"true\"" + tail,
@@ -161,6 +163,14 @@ func TestParseErrors(t *testing.T) {
 			"f.yaml:3:20: rule r: limits.cooldown must be a positive duration such as 7d, 4h or 30m, not \"soon\"\n" +
 				"f.yaml:3:40: rule r: limits.max_per_card needs per (a period such as 30d)\n" +
 				"f.yaml:3:48: rule r: limits.max_per_card.count must be at least 1, not 0"},
+		{"bad group", "id: r\nwhen: \"true\"\ngroup: Coffee Deals" + tail,
+			`f.yaml:3:8: rule r: invalid group "Coffee Deals": use lower-case letters, digits, '-' and '_', starting with a letter or digit`},
+		{"cap over history", "id: r\nwhen: \"true\"\nlimits: {max_per_card: {count: 17, per: 30d}}" + tail,
+			"f.yaml:3:32: rule r: limits.max_per_card.count must be at most 16 (the sends a profile remembers), not 17"},
+		{"empty hours", "id: r\nwhen: \"true\"\nschedule: {hours: \"09:00-09:00\"}" + tail,
+			`f.yaml:3:19: rule r: schedule.hours "09:00-09:00" is empty: give different start and end times (an end before the start runs past midnight)`},
+		{"hours past midnight", "id: r\nwhen: \"true\"\nschedule: {hours: \"20:00-24:30\"}" + tail,
+			`f.yaml:3:19: rule r: schedule.hours ends after 24:00 in "20:00-24:30"`},
 		{"bad window literal", `id: r` + "\n" + `when: categorySpend("coffee", "120d") > 0` + tail,
 			`f.yaml:2:31: rule r: when: bad window "120d": use "<N>d" with N from 1 to 90, or "lifetime"`},
 		{"bad spend window", `id: r` + "\n" + `when: spend("week") > 0` + tail,
@@ -208,7 +218,7 @@ func TestParseErrors(t *testing.T) {
 		{"yaml syntax", "id: r\nchannels: [pos]\n\nwhen: a: b\n",
 			"f.yaml:4:1: invalid YAML: mapping values are not allowed in this context"},
 		{"not a mapping", "- id: r\n",
-			"f.yaml:1:1: a rule must be a mapping with fields id, version, priority, when, channels, offer, limits, schedule, holdout"},
+			"f.yaml:1:1: a rule must be a mapping with fields id, version, priority, group, when, channels, offer, limits, schedule, holdout"},
 		{"several errors, in order", "id: r\nwhen: swipe.bogus\nchannels: [fax]\noffer: {title: T, coupon: {discount_percent: 0}}\n",
 			"f.yaml:2:13: rule r: when: type loyalty.Swipe has no field bogus; fields are v, swipe_id, card_id, kind, store_id, aisle, lane, ts, items, total_cents, currency, redeemed_offers\n" +
 				`f.yaml:3:12: rule r: unknown channel "fax"; channels are mobile, pos, email` + "\n" +

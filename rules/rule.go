@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"strings"
 	"text/template"
 	"time"
 
@@ -16,6 +15,9 @@ type Rule struct {
 	ID       string
 	Version  int // ≥ 1; offers carry it so a changed rule gets new offer ids
 	Priority int // higher wins arbitration
+	// Group names the rules of which at most one fires per swipe; "" means
+	// the rule is in no group.
+	Group    string
 	When     string
 	Channels []string
 
@@ -24,8 +26,8 @@ type Rule struct {
 	Coupon      Coupon
 	ExpiresIn   time.Duration
 
-	// Limits, Schedule and Holdout are parsed and validated here, to be
-	// enforced by package offers; nothing enforces them yet. Nil (or zero)
+	// Limits, Schedule and Holdout are parsed and validated here and
+	// enforced by package offers (all but Limits.Budget). Nil (or zero)
 	// means none.
 	Limits   *Limits
 	Schedule *Schedule
@@ -87,21 +89,12 @@ type Schedule struct {
 }
 
 // Unenforced names the parts of r that this version validates but does not
-// enforce yet (limits, schedule, holdout), or returns "" when there are
-// none, so tools can warn instead of silently ignoring them.
+// enforce (a budget, which needs a count shared by every instance), or
+// returns "" when there are none, so tools can warn instead of silently
+// ignoring them.
 func Unenforced(r *Rule) string {
-	var parts []string
-	if r.Limits != nil {
-		parts = append(parts, "limits")
-	}
-	if r.Schedule != nil {
-		parts = append(parts, "schedule")
-	}
-	if r.Holdout > 0 {
-		parts = append(parts, "holdout")
-	}
-	if len(parts) == 0 {
+	if r.Limits == nil || r.Limits.Budget <= 0 {
 		return ""
 	}
-	return strings.Join(parts, ", ") + " validated but not enforced yet: every matching swipe gets the offer"
+	return "limits.budget validated but not enforced yet: the rule sends past its budget"
 }

@@ -32,7 +32,7 @@ func runDaemon(ctx context.Context, o *options, log *zap.Logger) error {
 }
 
 // logRules reports the loaded rules, warning about settings this version
-// validates but does not enforce.
+// validates but does not enforce (budgets).
 func logRules(log *zap.Logger, rs *rules.Set) {
 	log.Info("rules loaded", zap.Int("rules", rs.Len()))
 	for _, r := range rs.Rules() {
@@ -51,6 +51,8 @@ func startEngine(o *options, log *zap.Logger, rs *rules.Set, brokers []string) (
 		Rules:      rs,
 		Partitions: o.partitions,
 		Logger:     log,
+
+		MaxOffersPerChannel: o.maxOffers,
 	})
 	if err != nil {
 		return nil, nil, err

@@ -41,6 +41,7 @@ type options struct {
 	group       string
 	admin       string
 	partitions  int
+	maxOffers   int
 	logLevel    string
 	rate        float64
 	cards       int
@@ -60,6 +61,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.group, "group", "offerd", "consumer group; instances in one group share the partitions")
 	fs.StringVar(&o.admin, "admin", "", "address of the admin HTTP server (/healthz, /readyz, /metrics), e.g. :8080")
 	fs.IntVar(&o.partitions, "partitions", 6, "partitions of topics created at start (an existing swipes topic's count wins)")
+	fs.IntVar(&o.maxOffers, "max-offers-per-channel", 1, "most offers one swipe triggers on each channel; rules compete by priority, then value, then id")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.Float64Var(&o.rate, "rate", 200, "demo: simulated swipes per second")
 	fs.IntVar(&o.cards, "cards", 2000, "demo: simulated loyalty cards")
@@ -79,6 +81,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.Visit(func(f *flag.Flag) { o.brokersSet = o.brokersSet || f.Name == "brokers" })
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if o.maxOffers < 1 {
+		return nil, fmt.Errorf("--max-offers-per-channel must be at least 1, not %d", o.maxOffers)
 	}
 	if !o.demo && o.rulesPath == "" {
 		return nil, errors.New("--rules is required (a rule file or a directory of them), or run --demo")
@@ -128,6 +133,6 @@ func newLogger(level string, w io.Writer) (*zap.Logger, error) {
 	}
 	enc := zap.NewProductionEncoderConfig()
 	enc.EncodeTime = zapcore.ISO8601TimeEncoder
-	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.AddSync(w), lvl)
+	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.Lock(zapcore.AddSync(w)), lvl)
 	return zap.New(core), nil
 }

@@ -17,7 +17,7 @@ func TestDemo(t *testing.T) {
 		t.Skip("runs a broker and a feed for seconds")
 	}
 	var out, errb bytes.Buffer
-	code := run([]string{"--demo", "--duration", "4s", "--history-days", "21", "--cards", "500", "--rate", "300"}, &out, &errb)
+	code := run([]string{"--demo", "--duration", "8s", "--history-days", "14", "--cards", "300", "--rate", "400"}, &out, &errb)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, errb.String())
 	}

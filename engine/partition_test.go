@@ -1,0 +1,91 @@
+package engine
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/aislecast/loyalty"
+	"github.com/aislecast/loyalty/offers"
+	"github.com/aislecast/loyalty/rules"
+	"github.com/segmentio/kafka-go"
+)
+
+// TestPipelinePolicy: every hit is judged by its policy, the survivors
+// compete for the channels, and what sent nothing is counted per rule and
+// reason. Card c-2 is in the 4.29% holdout of "coffee-replenish" (see offers'
+// TestHeldOutIsStable), c-1 is not.
+func TestPipelinePolicy(t *testing.T) {
+	const src = `
+id: big
+priority: 20
+when: swipe.kind == "purchase"
+channels: [mobile]
+offer: {title: Big, coupon: {discount_cents: 500}}
+limits: {cooldown: 7d}
+---
+id: small
+priority: 10
+when: swipe.kind == "purchase"
+channels: [mobile, email]
+offer: {title: Small, coupon: {discount_cents: 100}}
+---
+id: coffee-replenish
+priority: 5
+when: swipe.kind == "purchase"
+channels: [pos]
+offer: {title: Measured, coupon: {discount_cents: 100}}
+holdout: 4.29%
+`
+	rs, err := rules.Parse("p.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := rules.NewSet(rs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 12, 10, 0, 0, 0, 0, time.UTC)
+	p := NewPipeline(0, set, nil, DefaultLimits, func() time.Time { return now }, nil)
+	swipe := func(off int64, card, ts string) {
+		v := fmt.Sprintf(`{"v":1,"swipe_id":"%s-%d","card_id":"%s","kind":"purchase","store_id":"s1","ts":"%s",`+
+			`"items":[{"sku":"a","category":"c","qty":1,"unit_price_cents":100}],"total_cents":100}`, card, off, card, ts)
+		p.Process(&kafka.Message{Topic: TopicSwipes, Offset: off, Key: []byte(card), Value: []byte(v)})
+	}
+	swipe(0, "c-1", "2026-12-01T10:00:00-05:00") // big takes mobile, small gets email, coffee-replenish pos
+	swipe(1, "c-1", "2026-12-03T10:00:00-05:00") // big cools down: small takes mobile and email
+	swipe(2, "c-2", "2026-12-03T10:00:00-05:00") // coffee-replenish is held for c-2
+	var got []string
+	for _, m := range p.b.out {
+		var o loyalty.Offer
+		if err := json.Unmarshal(m.Value, &o); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%s %s %s", o.TriggerSwipeID, m.Topic, o.RuleID))
+	}
+	want := []string{
+		"c-1-0 offers.mobile big", "c-1-0 offers.email small", "c-1-0 offers.pos coffee-replenish",
+		"c-1-1 offers.mobile small", "c-1-1 offers.email small", "c-1-1 offers.pos coffee-replenish",
+		"c-2-2 offers.mobile big", "c-2-2 offers.email small",
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("offers\n %q\nwant\n %q", got, want)
+	}
+	wantSup := map[suppression]int64{{"big", offers.Cooldown}: 1, {"coffee-replenish", offers.Holdout}: 1}
+	if fmt.Sprint(p.b.suppressed) != fmt.Sprint(wantSup) {
+		t.Errorf("suppressed %v, want %v", p.b.suppressed, wantSup)
+	}
+	if h := p.b.dirty["c-2"].Offered("coffee-replenish"); h == nil || h.Held != 1 {
+		t.Errorf("c-2 history of coffee-replenish: %+v, want one held", h)
+	}
+
+	// One offer per channel means small loses mobile to big but keeps
+	// email; with two per channel it keeps both.
+	p.StartBatch()
+	p.SetMaxOffersPerChannel(2)
+	swipe(3, "c-3", "2026-12-03T10:00:00-05:00")
+	if n := len(p.b.out); n != 4 {
+		t.Errorf("with 2 offers per channel: %d offers, want 4 (big, small twice, coffee-replenish)", n)
+	}
+}

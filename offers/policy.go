@@ -1,0 +1,279 @@
+package offers
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aislecast/loyalty"
+	"github.com/aislecast/loyalty/rules"
+)
+
+// Code says why a rule that matched a swipe sent no offer. Its String is
+// the short, stable form used as a metric label.
+type Code uint8
+
+// The outcomes of Check and Decide, in the order the policy checks them,
+// and of Arbitrate.
+const (
+	Pass        Code = iota // the offer may be sent
+	Schedule                // outside the rule's dates, days or hours
+	Cooldown                // too soon after the rule's last send to the card
+	Cap                     // the card had the rule's max_per_card sends
+	Holdout                 // the card is in the rule's holdout: recorded, never sent
+	Arbitration             // other rules took the swipe's channels, or its group
+)
+
+var codeNames = [...]string{"pass", "schedule", "cooldown", "cap", "holdout", "arbitration"}
+
+func (c Code) String() string {
+	if int(c) < len(codeNames) {
+		return codeNames[c]
+	}
+	return "code(" + strconv.Itoa(int(c)) + ")"
+}
+
+// Verdict is what a rule's offer policy says about one swipe that matched
+// it. Send and Held are exclusive; when neither is set, Code and Reason say
+// which check failed first.
+type Verdict struct {
+	Send   bool
+	Held   bool // in the holdout: record as sent, never publish
+	Code   Code
+	Reason string // human-readable, with the time that decided; "" when sent
+}
+
+// Decide applies rule r's offer policy to swipe s of the card whose profile
+// is p, and explains the first check that fails. The checks, in order:
+//
+//   - schedule: from/until dates, days and hours, all in the swipe's local
+//     time. Its ts carries the store's UTC offset, so around a daylight
+//     saving change the wall clock is whatever the POS clock said: a lane
+//     still on standard time at 02:30 is at 02:30.
+//   - cooldown: the swipe's event time must be at least the cooldown after
+//     the latest send of r to the card. The latest send is the latest in
+//     event time, so a late swipe earlier than that send is always inside
+//     the cooldown (a 09:00 swipe arriving after the 10:00 one was sent).
+//   - max_per_card {count, per}: fewer than count sends of r to the card
+//     after the event time minus per, sends later than the swipe included,
+//     so a late swipe cannot slip in ahead of offers already made. If that
+//     window reaches sends the profile no longer remembers (see
+//     loyalty.OfferHistory.Forgot), the cap is treated as reached.
+//   - holdout: a stable fraction of cards per rule (FNV-1a of card and rule
+//     id, modulo 10000) is held: Held is set and nothing is published.
+//
+// Decisions depend only on the rule, the swipe and the profile, never on
+// the wall clock, so a replay decides as the live run did. Budgets are
+// not enforced here: they need a count shared by every instance.
+func Decide(r *rules.Rule, s *loyalty.Swipe, p *loyalty.Profile) Verdict {
+	return decide(r, s, p, true)
+}
+
+// Check is Decide without the explanation, for the hot path: Pass means
+// send, Holdout means record as held.
+func Check(r *rules.Rule, s *loyalty.Swipe, p *loyalty.Profile) Code {
+	return decide(r, s, p, false).Code
+}
+
+func decide(r *rules.Rule, s *loyalty.Swipe, p *loyalty.Profile, explain bool) Verdict {
+	if sc := r.Schedule; sc != nil {
+		if why, ok := inSchedule(sc, s.TS, explain); !ok {
+			return Verdict{Code: Schedule, Reason: why}
+		}
+	}
+	if l := r.Limits; l != nil && (l.Cooldown > 0 || l.MaxPerCard != nil) {
+		if h := p.Offered(r.ID); h != nil && len(h.Sent) > 0 {
+			if v, ok := withinLimits(l, h, s.TS, explain); !ok {
+				return v
+			}
+		}
+	}
+	if r.Holdout > 0 && HeldOut(s.CardID, r.ID, r.Holdout) {
+		v := Verdict{Held: true, Code: Holdout}
+		if explain {
+			v.Reason = "holdout (" + strconv.FormatFloat(math.Round(r.Holdout*1e6)/1e4, 'f', -1, 64) + "%): recorded, not sent"
+		}
+		return v
+	}
+	return Verdict{Send: true}
+}
+
+func inSchedule(sc *rules.Schedule, ts time.Time, explain bool) (string, bool) {
+	const storeTime = " (store time)"
+	day := loyalty.DayOf(ts)
+	if sc.HasFrom && day < sc.From {
+		if !explain {
+			return "", false
+		}
+		return fmt.Sprintf("outside schedule: %s is before %s"+storeTime, date(day), date(sc.From)), false
+	}
+	if sc.HasUntil && day > sc.Until {
+		if !explain {
+			return "", false
+		}
+		return fmt.Sprintf("outside schedule: %s is after %s"+storeTime, date(day), date(sc.Until)), false
+	}
+	if len(sc.Days) > 0 {
+		wd, ok := ts.Weekday(), false
+		for _, d := range sc.Days {
+			ok = ok || d == wd
+		}
+		if !ok {
+			if !explain {
+				return "", false
+			}
+			return fmt.Sprintf("outside schedule: %s is not among %s"+storeTime, wd, days(sc.Days)), false
+		}
+	}
+	if sc.HasHours {
+		m := ts.Hour()*60 + ts.Minute()
+		var ok bool
+		if sc.FromMinute < sc.UntilMinute {
+			ok = m >= sc.FromMinute && m < sc.UntilMinute
+		} else { // past midnight, e.g. 22:00-02:00
+			ok = m >= sc.FromMinute || m < sc.UntilMinute
+		}
+		if !ok {
+			if !explain {
+				return "", false
+			}
+			return fmt.Sprintf("outside schedule: %s is not within %s-%s"+storeTime, clock(m), clock(sc.FromMinute), clock(sc.UntilMinute)), false
+		}
+	}
+	return "", true
+}
+
+func withinLimits(l *rules.Limits, h *loyalty.OfferHistory, ts time.Time, explain bool) (Verdict, bool) {
+	t := ts.Unix()
+	if l.Cooldown > 0 {
+		until := h.Sent[len(h.Sent)-1] + seconds(l.Cooldown)
+		if t < until {
+			v := Verdict{Code: Cooldown}
+			if explain {
+				v.Reason = "cooldown until " + instant(until, ts)
+			}
+			return v, false
+		}
+	}
+	if c := l.MaxPerCard; c != nil {
+		from := t - seconds(c.Per)
+		if h.Forgot > from {
+			v := Verdict{Code: Cap}
+			if explain {
+				v.Reason = fmt.Sprintf("cap %d per %s unknown: the period from %s reaches sends no longer remembered; not sent", c.Count, c.Per, instant(from, ts))
+			}
+			return v, false
+		}
+		n := 0
+		for i := len(h.Sent) - 1; i >= 0 && h.Sent[i] > from; i-- {
+			n++
+		}
+		if n >= c.Count {
+			v := Verdict{Code: Cap}
+			if explain {
+				v.Reason = fmt.Sprintf("cap reached: %d per %s", c.Count, c.Per)
+			}
+			return v, false
+		}
+	}
+	return Verdict{}, true
+}
+
+// HeldOut reports whether a card is in a rule's holdout of the given
+// fraction: FNV-1a 64 of card id, a zero byte and rule id, modulo 10000,
+// below fraction × 10000. It depends on nothing else, so a card stays in
+// or out of a rule's holdout across restarts, replays and rule versions.
+func HeldOut(cardID, ruleID string, fraction float64) bool {
+	return holdoutBucket(cardID, ruleID) < uint64(math.Round(fraction*10000))
+}
+
+func holdoutBucket(cardID, ruleID string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(cardID); i++ {
+		h ^= uint64(cardID[i])
+		h *= 1099511628211
+	}
+	h *= 1099511628211 // the zero separator: h ^= 0 is a no-op
+	for i := 0; i < len(ruleID); i++ {
+		h ^= uint64(ruleID[i])
+		h *= 1099511628211
+	}
+	return h % 10000
+}
+
+// Record notes in p that rule r sent an offer on swipe s, or would have
+// and held it out. Call it once per rule per swipe that passed Decide and
+// won arbitration, or was held, not once per channel. Held sends count
+// for the cooldown and cap like published ones, so the holdout sees the
+// same policy as everyone else. Only what the rule's policy needs is kept:
+// nothing for a rule without cooldown, cap or holdout, and sends within its
+// longest period (cooldown or cap period) of its newest send, at most
+// loyalty.MaxOfferSends of them.
+func Record(r *rules.Rule, s *loyalty.Swipe, p *loyalty.Profile, held bool) {
+	keep := keepFor(r.Limits)
+	if keep == 0 && !held {
+		return
+	}
+	h := p.AddOffered(r.ID)
+	if held {
+		h.Held++
+	}
+	if keep == 0 {
+		return
+	}
+	// Insert in event-time order: a late swipe's send goes before later ones.
+	t := s.TS.Unix()
+	i := len(h.Sent)
+	for i > 0 && h.Sent[i-1] > t {
+		i--
+	}
+	h.Sent = append(h.Sent, 0)
+	copy(h.Sent[i+1:], h.Sent[i:])
+	h.Sent[i] = t
+
+	newest := h.Sent[len(h.Sent)-1]
+	n := 0
+	for n < len(h.Sent) && (h.Sent[n] <= newest-keep || len(h.Sent)-n > loyalty.MaxOfferSends) {
+		h.Forgot = max(h.Forgot, h.Sent[n])
+		n++
+	}
+	if n > 0 {
+		h.Sent = append(h.Sent[:0], h.Sent[n:]...)
+	}
+}
+
+// keepFor is how long, in seconds before its newest send, a rule's sends
+// matter: its cooldown or its cap period, whichever is longer.
+func keepFor(l *rules.Limits) int64 {
+	if l == nil {
+		return 0
+	}
+	keep := seconds(l.Cooldown)
+	if l.MaxPerCard != nil {
+		keep = max(keep, seconds(l.MaxPerCard.Per))
+	}
+	return keep
+}
+
+func seconds(d time.Duration) int64 { return int64(d / time.Second) }
+
+// instant formats Unix seconds as RFC 3339 in the swipe's (the store's) zone.
+func instant(unix int64, ts time.Time) string {
+	return time.Unix(unix, 0).In(ts.Location()).Format(time.RFC3339)
+}
+
+func date(day int32) string {
+	return time.Unix(int64(day)*86400, 0).UTC().Format(time.DateOnly)
+}
+
+func clock(minute int) string { return fmt.Sprintf("%02d:%02d", minute/60, minute%60) }
+
+func days(ds []time.Weekday) string {
+	names := make([]string, len(ds))
+	for i, d := range ds {
+		names[i] = strings.ToLower(d.String()[:3])
+	}
+	return strings.Join(names, ", ")
+}
