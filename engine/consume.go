@@ -22,7 +22,7 @@ func newOffersWriter(cfg Config) *kafka.Writer {
 		RequiredAcks: kafka.RequireAll,
 		BatchTimeout: time.Millisecond,
 		BatchSize:    10000,
-		BatchBytes:   16 << 20, // dead letters may be over 1 MiB
+		BatchBytes:   writeBatchBytes, // dead letters may be over 1 MiB
 		MaxAttempts:  3,
 		Transport:    cfg.Transport,
 	}
@@ -62,6 +62,7 @@ func (e *Engine) runPartition(ctx, gctx context.Context, gen *kafka.Generation, 
 	store := newMemStore(e.cache)
 	start := time.Now()
 	n, err := e.restore(stop, a.ID, store)
+	e.restoring.Add(-1)
 	if err != nil {
 		if stop.Err() == nil {
 			log.Error("restore failed; leaving the generation so the partition is retried", zap.Error(err))

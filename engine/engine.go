@@ -51,6 +51,9 @@ type Engine struct {
 	cache *ProfileCache
 	stats Stats
 	ready atomic.Bool
+	// restoring counts assigned partitions whose profiles are still being
+	// restored; the engine is not ready before they are all in memory.
+	restoring atomic.Int64
 
 	offersW    *kafka.Writer
 	changelogW *kafka.Writer
@@ -122,9 +125,10 @@ func (e *Engine) SetClock(now func() time.Time) { e.cfg.Clock = now }
 // Stats returns the engine's counters.
 func (e *Engine) Stats() *Stats { return &e.stats }
 
-// Ready reports whether the engine is in its group and its last write to
-// the brokers succeeded.
-func (e *Engine) Ready() bool { return e.ready.Load() }
+// Ready reports whether the engine is in its group, has restored the
+// profiles of every partition it owns, and its last write to the brokers
+// succeeded.
+func (e *Engine) Ready() bool { return e.ready.Load() && e.restoring.Load() == 0 }
 
 // SetRules swaps the rule set; every partition picks it up at its next
 // batch.
@@ -201,6 +205,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			continue // kafka-go backs off between join attempts
 		}
 		var parts []int
+		e.restoring.Add(int64(len(gen.Assignments[TopicSwipes])))
 		for _, a := range gen.Assignments[TopicSwipes] {
 			parts = append(parts, a.ID)
 			a := a

@@ -18,23 +18,33 @@ type TopicSpec struct {
 	Configs    map[string]string
 }
 
-// maxMessageBytes lets a swipe over the engine's 1 MiB limit reach the
-// engine, so that it is dead-lettered with a reason instead of failing in
-// the POS producer, and lets the dead-letter topic carry it unchanged.
-const maxMessageBytes = 4 << 20
+// Message size limits. A swipe may be up to swipeMaxBytes, so that one over
+// the engine's 1 MiB limit reaches the engine and is dead-lettered with a
+// reason instead of failing in the POS producer. The engine's writers cap
+// their batches at writeBatchBytes and every topic it writes accepts
+// topicMaxBytes, so neither a dead-lettered 4 MiB swipe nor a batch of many
+// large profiles is ever refused by the broker: a refused batch would be
+// retried forever and stall its partition.
+const (
+	swipeMaxBytes   = 4 << 20
+	writeBatchBytes = 5 << 20
+	topicMaxBytes   = 8 << 20
+)
 
 // Topics lists every topic the engine reads or writes. The changelog has
 // exactly as many partitions as swipes: partition p of state is rebuilt from
 // partition p of the changelog.
 func Topics(partitions int) []TopicSpec {
-	big := map[string]string{"max.message.bytes": strconv.Itoa(maxMessageBytes)}
+	limit := func(n int) map[string]string { return map[string]string{"max.message.bytes": strconv.Itoa(n)} }
+	changelog := limit(topicMaxBytes)
+	changelog["cleanup.policy"] = "compact"
 	ts := []TopicSpec{
-		{Name: TopicSwipes, Partitions: partitions, Configs: big},
-		{Name: TopicDLQ, Partitions: partitions, Configs: big},
-		{Name: TopicChangelog, Partitions: partitions, Configs: map[string]string{"cleanup.policy": "compact"}},
+		{Name: TopicSwipes, Partitions: partitions, Configs: limit(swipeMaxBytes)},
+		{Name: TopicDLQ, Partitions: partitions, Configs: limit(topicMaxBytes)},
+		{Name: TopicChangelog, Partitions: partitions, Configs: changelog},
 	}
 	for _, ch := range loyalty.Channels {
-		ts = append(ts, TopicSpec{Name: loyalty.OfferTopic(ch), Partitions: partitions})
+		ts = append(ts, TopicSpec{Name: loyalty.OfferTopic(ch), Partitions: partitions, Configs: limit(topicMaxBytes)})
 	}
 	return ts
 }
@@ -96,19 +106,25 @@ func EnsureTopics(ctx context.Context, c *kafka.Client, specs []TopicSpec, repli
 	return nil
 }
 
-// checkConfigs rejects existing topics whose cleanup policy differs from
-// what the engine would create: a changelog that deletes old segments
-// instead of compacting them loses the profiles of quiet cards.
+// minWritableBytes is the smallest max.message.bytes of a topic the engine
+// writes: a full writer batch plus the record batch overheads.
+const minWritableBytes = writeBatchBytes + 64<<10
+
+// checkConfigs rejects existing topics that cannot serve the engine as
+// they are: a changelog that deletes old segments instead of compacting
+// them loses the profiles of quiet cards, and a topic the engine writes
+// whose max.message.bytes is below a writer batch would refuse the batch
+// forever and stall its partition.
 func checkConfigs(ctx context.Context, c *kafka.Client, specs []TopicSpec, have map[string]int) error {
 	var res []kafka.DescribeConfigRequestResource
-	want := map[string]string{}
+	policy := map[string]string{}
 	for _, s := range specs {
-		if p, ok := s.Configs["cleanup.policy"]; ok {
-			if _, exists := have[s.Name]; exists {
-				res = append(res, kafka.DescribeConfigRequestResource{ResourceType: kafka.ResourceTypeTopic, ResourceName: s.Name, ConfigNames: []string{"cleanup.policy"}})
-				want[s.Name] = p
-			}
+		if _, exists := have[s.Name]; !exists || s.Name == TopicSwipes {
+			continue
 		}
+		res = append(res, kafka.DescribeConfigRequestResource{ResourceType: kafka.ResourceTypeTopic, ResourceName: s.Name,
+			ConfigNames: []string{"cleanup.policy", "max.message.bytes"}})
+		policy[s.Name] = s.Configs["cleanup.policy"]
 	}
 	if len(res) == 0 {
 		return nil
@@ -122,9 +138,17 @@ func checkConfigs(ctx context.Context, c *kafka.Client, specs []TopicSpec, have 
 			return fmt.Errorf("describe config of topic %s: %w", r.ResourceName, r.Error)
 		}
 		for _, e := range r.ConfigEntries {
-			if e.ConfigName == "cleanup.policy" && !strings.Contains(e.ConfigValue, want[r.ResourceName]) {
-				return fmt.Errorf("%w: topic %s has cleanup.policy=%s, want %s: profiles of cards that stop shopping would be deleted with old segments; run kafka-configs --alter --entity-type topics --entity-name %s --add-config cleanup.policy=%s",
-					ErrTopicMismatch, r.ResourceName, e.ConfigValue, want[r.ResourceName], r.ResourceName, want[r.ResourceName])
+			switch e.ConfigName {
+			case "cleanup.policy":
+				if want := policy[r.ResourceName]; want != "" && !strings.Contains(e.ConfigValue, want) {
+					return fmt.Errorf("%w: topic %s has cleanup.policy=%s, want %s: profiles of cards that stop shopping would be deleted with old segments; run kafka-configs --alter --entity-type topics --entity-name %s --add-config cleanup.policy=%s",
+						ErrTopicMismatch, r.ResourceName, e.ConfigValue, want, r.ResourceName, want)
+				}
+			case "max.message.bytes":
+				if n, err := strconv.Atoi(e.ConfigValue); err == nil && n < minWritableBytes {
+					return fmt.Errorf("%w: topic %s has max.message.bytes=%d, below the engine's %d-byte write batches, which it would refuse; run kafka-configs --alter --entity-type topics --entity-name %s --add-config max.message.bytes=%d",
+						ErrTopicMismatch, r.ResourceName, n, writeBatchBytes, r.ResourceName, topicMaxBytes)
+				}
 			}
 		}
 	}

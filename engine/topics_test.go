@@ -27,8 +27,12 @@ func TestEnsureTopics(t *testing.T) {
 			{Topic: engine.TopicChangelog, NumPartitions: 5, ReplicationFactor: 1, ConfigEntries: []kafka.ConfigEntry{{ConfigName: "cleanup.policy", ConfigValue: "compact"}}},
 		}, wantErr: "topic profiles.changelog has 5 partitions but swipes has 3"},
 		{name: "changelog not compacted", existing: []kafka.TopicConfig{
-			{Topic: engine.TopicChangelog, NumPartitions: 4, ReplicationFactor: 1, ConfigEntries: []kafka.ConfigEntry{{ConfigName: "cleanup.policy", ConfigValue: "delete"}}},
+			{Topic: engine.TopicChangelog, NumPartitions: 4, ReplicationFactor: 1, ConfigEntries: []kafka.ConfigEntry{
+				{ConfigName: "cleanup.policy", ConfigValue: "delete"}, {ConfigName: "max.message.bytes", ConfigValue: "8388608"}}},
 		}, wantErr: "topic profiles.changelog has cleanup.policy=delete, want compact"},
+		{name: "offers topic refuses the engine's batches", existing: []kafka.TopicConfig{
+			{Topic: "offers.mobile", NumPartitions: 4, ReplicationFactor: 1},
+		}, wantErr: "topic offers.mobile has max.message.bytes=1048588, below the engine's 5242880-byte write batches"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
