@@ -1,0 +1,162 @@
+//go:build linux
+
+package kafkatest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aislecast/loyalty"
+	"github.com/aislecast/loyalty/engine"
+	"github.com/aislecast/loyalty/possim"
+	"github.com/segmentio/kafka-go"
+)
+
+// TestRestoreBench measures how long one offerd takes to restore 100,000
+// and then 1,000,000 profiles from the changelog of a real broker. It is
+// a measurement, not a test, so it runs only with OFFERD_BENCH_RESTORE=1:
+//
+//	OFFERD_BENCH_RESTORE=1 go test -run RestoreBench -v -timeout 30m ./deploy/kafkatest/
+//
+// The profiles are realistic: those of 20,000 cards after swipegen's
+// three weeks of shopping (the scenarios' feed), copied under new card ids
+// until there are enough, written straight into profiles.changelog as the
+// engine writes them (uncompressed, to the card's murmur2 partition).
+func TestRestoreBench(t *testing.T) {
+	if os.Getenv("OFFERD_BENCH_RESTORE") != "1" {
+		t.Skip("a measurement: set OFFERD_BENCH_RESTORE=1 to run it")
+	}
+	s := newScenario(t, 404)
+	ctx := context.Background()
+	s.createTopics()
+	templates := realisticProfiles(t)
+	sizes := make([]int, len(templates))
+	for i, p := range templates {
+		sizes[i] = len(engine.AppendProfile(nil, p))
+	}
+	slices.Sort(sizes)
+	t.Logf("%d template profiles: encoded size median %d B, p99 %d B, max %d B",
+		len(sizes), sizes[len(sizes)/2], sizes[len(sizes)*99/100], sizes[len(sizes)-1])
+
+	w := &kafka.Writer{Addr: kafka.TCP(s.broker.addr), Topic: engine.TopicChangelog, Balancer: &kafka.Murmur2Balancer{}, Transport: s.client.Transport,
+		RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond, BatchSize: 5000,
+		BatchBytes: 900 << 10} // the changelog keeps the broker's default 1 MiB batch limit
+	defer w.Close()
+	written, bytes := 0, int64(0)
+	for _, n := range []int{100_000, 1_000_000} {
+		began := time.Now()
+		for written < n {
+			batch := make([]kafka.Message, 0, 5000)
+			for ; written < n && len(batch) < cap(batch); written++ {
+				p := *templates[written%len(templates)]
+				p.CardID = fmt.Sprintf("bench-%07d", written)
+				p.LastOffset = int64(written)
+				v := engine.AppendProfile(nil, &p)
+				batch = append(batch, kafka.Message{Key: []byte(p.CardID), Value: v})
+				bytes += int64(len(p.CardID) + len(v))
+			}
+			if err := w.WriteMessages(ctx, batch...); err != nil {
+				t.Fatal(err)
+			}
+		}
+		t.Logf("changelog holds %d profiles, %d MB (%.0f B per record); written in %s",
+			n, bytes>>20, float64(bytes)/float64(n), time.Since(began).Round(100*time.Millisecond))
+		measureRestore(t, s, n)
+	}
+	t.Logf("machine: %s/%s, %d CPUs, %s", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), cpuModel())
+}
+
+// measureRestore starts one offerd and times it until it holds n profiles.
+func measureRestore(t *testing.T, s *scenario, n int) {
+	t.Helper()
+	began := time.Now()
+	p := s.offerd()
+	var ready time.Duration
+	deadline := time.Now().Add(10 * time.Minute)
+	var m map[string]float64
+	for {
+		var err error
+		m, err = p.metrics()
+		if err == nil && ready == 0 && m["offerd_ready"] == 1 {
+			ready = time.Since(began)
+		}
+		if err == nil && m["offerd_profiles"] == float64(n) {
+			break
+		}
+		if p.exited() || time.Now().After(deadline) {
+			t.Fatalf("offerd holds %v of %d profiles (%v)\n%s", m["offerd_profiles"], n, err, p.tail(20))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	restored := time.Since(began)
+	s.stopAll([]*proc{p})
+	t.Logf("restore of %d profiles: %s from process start (in the group after %s; slowest partition logged: %s); heap in use %d MB, RSS %d MB",
+		n, restored.Round(10*time.Millisecond), ready.Round(10*time.Millisecond), slowestRestore(p),
+		int64(m["go_memstats_heap_inuse_bytes"])>>20, int64(m["process_resident_memory_bytes"])>>20)
+}
+
+// realisticProfiles folds the scenarios' feed (20,000 cards, 200,000
+// swipes) into profiles.
+func realisticProfiles(t *testing.T) []*loyalty.Profile {
+	t.Helper()
+	start, err := time.Parse("2006-01-02", feedStart())
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := possim.New(possim.Config{Seed: 404, Cards: feedCards, Start: start.Add(8 * time.Hour)})
+	byCard := map[string]*loyalty.Profile{}
+	var out []*loyalty.Profile
+	for range feedCount {
+		m := g.Next()
+		if m.Swipe == nil {
+			continue
+		}
+		p := byCard[m.Swipe.CardID]
+		if p == nil {
+			p = loyalty.NewProfile(m.Swipe.CardID)
+			byCard[m.Swipe.CardID] = p
+			out = append(out, p)
+		}
+		p.Apply(m.Swipe)
+	}
+	return out
+}
+
+// slowestRestore returns the longest "took" of offerd's restored log lines.
+func slowestRestore(p *proc) string {
+	data, err := os.ReadFile(p.log)
+	if err != nil {
+		return err.Error()
+	}
+	var slowest float64
+	for _, line := range strings.Split(string(data), "\n") {
+		if !strings.Contains(line, `"msg":"restored"`) {
+			continue
+		}
+		var took float64
+		if i := strings.Index(line, `"took":`); i >= 0 {
+			fmt.Sscanf(line[i+len(`"took":`):], "%g", &took)
+		}
+		slowest = max(slowest, took)
+	}
+	return (time.Duration(slowest * float64(time.Second))).Round(10 * time.Millisecond).String()
+}
+
+func cpuModel() string {
+	data, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown CPU"
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if name, ok := strings.CutPrefix(line, "model name"); ok {
+			return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(name), ":"))
+		}
+	}
+	return "unknown CPU"
+}
