@@ -40,21 +40,30 @@ func (a *Award) Reason() string {
 	}
 }
 
+// Hit is a rule whose policy lets it send on a swipe, and the channels it
+// may send on (Verdict.Channels): those the card accepts and that are not
+// quiet. Arbitration sees only those channels.
+type Hit struct {
+	Rule     *rules.Rule
+	Channels ChannelSet
+}
+
 // Arbitrate decides which of the rules that may send on swipe s do: at
 // most k offers per channel (k < 1 counts as 1) and at most one rule per
-// group. Rules are ranked by priority (higher first), then expected value
+// group. A hit competes only on its Channels. Rules are ranked by priority (higher first), then expected value
 // (ExpectedCents, higher first), then rule id; each takes every channel of
 // its own that still has a free slot, so a rule may win some of its
 // channels and lose others. The first rule of a group to win a channel
 // claims the group: later rules of it lose. Arbitrate sorts hits into that
 // order in place and appends one Award per hit, in that order, to awards.
-func Arbitrate(hits []*rules.Rule, s *loyalty.Swipe, k int, awards []Award) []Award {
+func Arbitrate(hits []Hit, s *loyalty.Swipe, k int, awards []Award) []Award {
 	k = max(k, 1)
 	sortHits(hits, s)
 	var taken [32]int        // slots taken per channel index
 	var last [32]*rules.Rule // the rule that took a channel's latest slot
 	first := len(awards)
-	for _, r := range hits {
+	for _, h := range hits {
+		r := h.Rule
 		a := Award{Rule: r}
 		if r.Group != "" {
 			for i := first; i < len(awards); i++ {
@@ -67,7 +76,7 @@ func Arbitrate(hits []*rules.Rule, s *loyalty.Swipe, k int, awards []Award) []Aw
 		if a.LostTo == nil {
 			for _, ch := range r.Channels {
 				i := channelIndex(ch)
-				if i < 0 {
+				if i < 0 || h.Channels&(1<<i) == 0 {
 					continue
 				}
 				if taken[i] < k {
@@ -109,9 +118,9 @@ func before(a, b *rules.Rule, s *loyalty.Swipe) bool {
 
 // sortHits is an insertion sort: a swipe hits few rules, and it needs no
 // closure or allocation.
-func sortHits(hits []*rules.Rule, s *loyalty.Swipe) {
+func sortHits(hits []Hit, s *loyalty.Swipe) {
 	for i := 1; i < len(hits); i++ {
-		for j := i; j > 0 && before(hits[j], hits[j-1], s); j-- {
+		for j := i; j > 0 && before(hits[j].Rule, hits[j-1].Rule, s); j-- {
 			hits[j], hits[j-1] = hits[j-1], hits[j]
 		}
 	}

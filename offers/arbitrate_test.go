@@ -10,12 +10,23 @@ import (
 )
 
 // arbRules parses rules written one a line as
-// "id priority channels coupon [group]", e.g. "a 10 mobile+email 5%".
-func arbRules(t *testing.T, lines ...string) []*rules.Rule {
+// "id priority channels coupon [group]", e.g. "a 10 mobile+email 5%", as
+// hits that may send on their channels except those marked ~: the card
+// cannot receive them ("a 10 mobile+~email 5%").
+func arbRules(t *testing.T, lines ...string) []offers.Hit {
 	t.Helper()
 	var src strings.Builder
+	var reach []offers.ChannelSet
 	for _, l := range lines {
 		f := strings.Fields(l)
+		var ok []string
+		for _, ch := range strings.Split(f[2], "+") {
+			if !strings.HasPrefix(ch, "~") {
+				ok = append(ok, ch)
+			}
+		}
+		reach = append(reach, offers.ChannelsOf(ok...))
+		f[2] = strings.ReplaceAll(f[2], "~", "")
 		coupon := "discount_cents: " + f[3]
 		if pct, ok := strings.CutSuffix(f[3], "%"); ok {
 			coupon = "discount_percent: " + pct
@@ -30,7 +41,11 @@ func arbRules(t *testing.T, lines ...string) []*rules.Rule {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return rs
+	hits := make([]offers.Hit, len(rs))
+	for i, r := range rs {
+		hits[i] = offers.Hit{Rule: r, Channels: reach[i]}
+	}
+	return hits
 }
 
 // outcome is an arbitration result in one line per rule, in rank order:
@@ -82,6 +97,11 @@ func TestArbitrate(t *testing.T) {
 		// The group goes to its first rule that wins a channel.
 		{"a group rule that lost its channel does not claim the group", []string{"x 30 mobile 100", "a 20 mobile 100 coffee", "b 10 email 100 coffee"}, 1,
 			"x: mobile\na: lost arbitration to rule x on channel mobile\nb: email"},
+		// Arbitration sees only the channels the card can receive.
+		{"a channel the card cannot receive is left to others", []string{"a 10 mobile 100", "b 20 ~mobile+email 100"}, 1,
+			"b: email\na: mobile"},
+		{"an unreachable channel takes no slot", []string{"a 30 ~mobile+email 100", "b 20 mobile 100"}, 1,
+			"a: email\nb: mobile"},
 		{"no hits", nil, 1, ""},
 	}
 	for _, tt := range tests {

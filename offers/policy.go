@@ -15,8 +15,9 @@ import (
 // the short, stable form used as a metric label.
 type Code uint8
 
-// The outcomes of Check and Decide, in the order the policy checks them,
-// and of Arbitrate.
+// The outcomes of Check and Decide and of Arbitrate. The policy checks
+// schedule, consent, quiet hours, cooldown, cap, holdout in that order;
+// codes are numbered in the order they were added, so a new one goes last.
 const (
 	Pass        Code = iota // the offer may be sent
 	Schedule                // outside the rule's dates, days or hours
@@ -24,9 +25,11 @@ const (
 	Cap                     // the card had the rule's max_per_card sends
 	Holdout                 // the card is in the rule's holdout: recorded, never sent
 	Arbitration             // other rules took the swipe's channels, or its group
+	Consent                 // the card accepts offers on none of the rule's channels
+	Quiet                   // every channel left is in its quiet hours at the store
 )
 
-var codeNames = [...]string{"pass", "schedule", "cooldown", "cap", "holdout", "arbitration"}
+var codeNames = [...]string{"pass", "schedule", "cooldown", "cap", "holdout", "arbitration", "consent", "quiet_hours"}
 
 func (c Code) String() string {
 	if int(c) < len(codeNames) {
@@ -39,19 +42,30 @@ func (c Code) String() string {
 // it. Send and Held are exclusive; when neither is set, Code and Reason say
 // which check failed first.
 type Verdict struct {
-	Send   bool
-	Held   bool // in the holdout: record as sent, never publish
-	Code   Code
-	Reason string // human-readable, with the time that decided; "" when sent
+	Send bool
+	Held bool // in the holdout: record as sent, never publish
+	Code Code
+	// Channels are the rule's channels the offer may go to when Send or
+	// Held: those the card consented to and that are not quiet.
+	Channels ChannelSet
+	Reason   string // human-readable, with the time that decided; "" when sent
 }
 
 // Decide applies rule r's offer policy to swipe s of the card whose profile
-// is p, and explains the first check that fails. The checks, in order:
+// is p, and explains the first check that fails. It knows nothing of the
+// store or the card's consent: it is Env.Decide with a nil Env. The
+// checks, in order:
 //
-//   - schedule: from/until dates, days and hours, all in the swipe's local
-//     time. Its ts carries the store's UTC offset, so around a daylight
-//     saving change the wall clock is whatever the POS clock said: a lane
-//     still on standard time at 02:30 is at 02:30.
+//   - schedule: from/until dates, days and hours, all in the store's local
+//     time: the swipe's instant in the store's zone (Env.Zone), or, for a
+//     store the registry does not know, the UTC offset the swipe's ts
+//     carries. With the zone, a lane clock still on standard time after
+//     the spring change is judged by the store's real time.
+//   - consent (Env.Consent): the rule's channels the card accepts offers
+//     on; none left fails.
+//   - quiet hours (Env.Quiet): of those, the channels not quiet at the
+//     store's local time; none left fails. The survivors are the
+//     Verdict's Channels.
 //   - cooldown: the swipe's event time must be at least the cooldown after
 //     the latest send of r to the card. The latest send is the latest in
 //     event time, so a late swipe earlier than that send is always inside
@@ -64,40 +78,46 @@ type Verdict struct {
 //   - holdout: a stable fraction of cards per rule (FNV-1a of card and rule
 //     id, modulo 10000) is held: Held is set and nothing is published.
 //
-// Decisions depend only on the rule, the swipe and the profile, never on
-// the wall clock, so a replay decides as the live run did. Budgets are
-// not enforced here: they need a count shared by every instance.
+// Decisions depend only on the rule, the swipe, the profile and the Env
+// (the store registry and consent table), never on the wall clock, so a
+// replay decides as the live run did. Budgets are not enforced here: they
+// need a count shared by every instance.
 func Decide(r *rules.Rule, s *loyalty.Swipe, p *loyalty.Profile) Verdict {
-	return decide(r, s, p, true)
+	return decide(r, s, p, nil, true)
 }
 
 // Check is Decide without the explanation, for the hot path: Pass means
 // send, Holdout means record as held.
 func Check(r *rules.Rule, s *loyalty.Swipe, p *loyalty.Profile) Code {
-	return decide(r, s, p, false).Code
+	return decide(r, s, p, nil, false).Code
 }
 
-func decide(r *rules.Rule, s *loyalty.Swipe, p *loyalty.Profile, explain bool) Verdict {
+func decide(r *rules.Rule, s *loyalty.Swipe, p *loyalty.Profile, e *Env, explain bool) Verdict {
+	local := e.Local(s)
 	if sc := r.Schedule; sc != nil {
-		if why, ok := inSchedule(sc, s.TS, explain); !ok {
+		if why, ok := inSchedule(sc, local, explain); !ok {
 			return Verdict{Code: Schedule, Reason: why}
 		}
 	}
+	chs, v, ok := e.reachable(r, local, explain)
+	if !ok {
+		return v
+	}
 	if l := r.Limits; l != nil && (l.Cooldown > 0 || l.MaxPerCard != nil) {
 		if h := p.Offered(r.ID); h != nil && len(h.Sent) > 0 {
-			if v, ok := withinLimits(l, h, s.TS, explain); !ok {
+			if v, ok := withinLimits(l, h, local, explain); !ok {
 				return v
 			}
 		}
 	}
 	if r.Holdout > 0 && HeldOut(s.CardID, r.ID, r.Holdout) {
-		v := Verdict{Held: true, Code: Holdout}
+		v := Verdict{Held: true, Code: Holdout, Channels: chs}
 		if explain {
 			v.Reason = "holdout (" + strconv.FormatFloat(math.Round(r.Holdout*1e6)/1e4, 'f', -1, 64) + "%): recorded, not sent"
 		}
 		return v
 	}
-	return Verdict{Send: true}
+	return Verdict{Send: true, Channels: chs}
 }
 
 func inSchedule(sc *rules.Schedule, ts time.Time, explain bool) (string, bool) {
@@ -129,13 +149,7 @@ func inSchedule(sc *rules.Schedule, ts time.Time, explain bool) (string, bool) {
 	}
 	if sc.HasHours {
 		m := ts.Hour()*60 + ts.Minute()
-		var ok bool
-		if sc.FromMinute < sc.UntilMinute {
-			ok = m >= sc.FromMinute && m < sc.UntilMinute
-		} else { // past midnight, e.g. 22:00-02:00
-			ok = m >= sc.FromMinute || m < sc.UntilMinute
-		}
-		if !ok {
+		if !rules.InHours(m, sc.FromMinute, sc.UntilMinute) {
 			if !explain {
 				return "", false
 			}

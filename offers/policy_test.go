@@ -86,10 +86,11 @@ func TestDecideSchedule(t *testing.T) {
 	}
 }
 
-// TestDecideScheduleAcrossDST: hours are judged on the wall clock the POS
-// sends. On the night clocks change in New York, a lane whose clock
-// already moved and a lane whose clock did not are judged by their own
-// clock, even at the same instant.
+// TestDecideScheduleAcrossDST: without a store registry (Decide, a nil
+// Env) hours are judged on the wall clock the POS sends. On the night
+// clocks change in New York, a lane whose clock already moved and a lane
+// whose clock did not are judged by their own clock, even at the same
+// instant. TestEnvScheduleInStoreZone has the store's zone decide.
 func TestDecideScheduleAcrossDST(t *testing.T) {
 	ny, err := time.LoadLocation("America/New_York")
 	if err != nil {

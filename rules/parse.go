@@ -411,6 +411,35 @@ var weekdays = map[string]time.Weekday{
 
 var hoursPattern = regexp.MustCompile(`^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$`)
 
+// ParseHours reads a daily window of local time such as "08:00-21:00" as
+// minutes after midnight, from inclusive and until exclusive. An end
+// before the start runs past midnight ("22:00-02:00"); "24:00" may end a
+// window. Schedules and the engine's quiet hours share it.
+func ParseHours(s string) (from, until int, err error) {
+	m := hoursPattern.FindStringSubmatch(s)
+	if m == nil {
+		return 0, 0, fmt.Errorf("must look like \"08:00-21:00\", not %q", s)
+	}
+	at := func(hh, mm string) int { a, _ := strconv.Atoi(hh); b, _ := strconv.Atoi(mm); return a*60 + b }
+	from, until = at(m[1], m[2]), at(m[3], m[4])
+	if until > 24*60 {
+		return 0, 0, fmt.Errorf("ends after 24:00 in %q", s)
+	}
+	if from == until {
+		return 0, 0, fmt.Errorf("%q is empty: give different start and end times (an end before the start runs past midnight)", s)
+	}
+	return from, until, nil
+}
+
+// InHours reports whether minute m after local midnight falls within the
+// window from-until of ParseHours.
+func InHours(m, from, until int) bool {
+	if from < until {
+		return m >= from && m < until
+	}
+	return m >= from || m < until // past midnight, e.g. 22:00-02:00
+}
+
 func (p *parser) schedule(n *yaml.Node, id string) *Schedule {
 	f := p.fields(n, id, "schedule", scheduleFields)
 	if f == nil {
@@ -435,17 +464,11 @@ func (p *parser) schedule(n *yaml.Node, id string) *Schedule {
 		p.errorf(f["until"], id, "schedule.until is before schedule.from")
 	}
 	if h := f["hours"]; h != nil {
-		m := hoursPattern.FindStringSubmatch(h.Value)
-		if m == nil {
-			p.errorf(h, id, "schedule.hours must look like \"08:00-21:00\", not %q", h.Value)
+		var err error
+		if s.FromMinute, s.UntilMinute, err = ParseHours(h.Value); err != nil {
+			p.errorf(h, id, "schedule.hours %v", err)
 		} else {
-			at := func(hh, mm string) int { a, _ := strconv.Atoi(hh); b, _ := strconv.Atoi(mm); return a*60 + b }
-			s.FromMinute, s.UntilMinute, s.HasHours = at(m[1], m[2]), at(m[3], m[4]), true
-			if s.UntilMinute > 24*60 {
-				p.errorf(h, id, "schedule.hours ends after 24:00 in %q", h.Value)
-			} else if s.FromMinute == s.UntilMinute {
-				p.errorf(h, id, "schedule.hours %q is empty: give different start and end times (an end before the start runs past midnight)", h.Value)
-			}
+			s.HasHours = true
 		}
 	}
 	if d := f["days"]; d != nil {
