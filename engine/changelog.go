@@ -13,7 +13,7 @@ import (
 // offset up to the end offset it had when restore began. A tombstone
 // (nil value) erases the card. It returns the number of profiles held.
 func (e *Engine) restore(ctx context.Context, id int, store Store) (int, error) {
-	first, end, err := e.bounds(ctx, TopicChangelog, id)
+	first, end, err := bounds(ctx, e.client, TopicChangelog, id)
 	if err != nil {
 		return 0, err
 	}
@@ -84,8 +84,8 @@ func readBytes(b kafka.Bytes) ([]byte, error) {
 
 // bounds returns the first and the end (next to be written) offsets of a
 // partition.
-func (e *Engine) bounds(ctx context.Context, topic string, id int) (first, end int64, err error) {
-	resp, err := e.client.ListOffsets(ctx, &kafka.ListOffsetsRequest{
+func bounds(ctx context.Context, c *kafka.Client, topic string, id int) (first, end int64, err error) {
+	resp, err := c.ListOffsets(ctx, &kafka.ListOffsetsRequest{
 		Topics: map[string][]kafka.OffsetRequest{topic: {kafka.FirstOffsetOf(id), kafka.LastOffsetOf(id)}},
 	})
 	if err != nil {

@@ -81,6 +81,7 @@ func (e *Engine) runPartition(ctx, gctx context.Context, gen *kafka.Generation, 
 
 	p := NewPipeline(a.ID, e.rules.Load(), store, e.cfg.Limits, e.cfg.Clock, log)
 	p.SetMaxOffersPerChannel(e.cfg.MaxOffersPerChannel)
+	p.SetPolicy(&e.policy)
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:   e.cfg.Brokers,
 		Dialer:    e.cfg.Dialer,

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/aislecast/loyalty"
+	"github.com/aislecast/loyalty/offers"
 	"github.com/aislecast/loyalty/rules"
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
@@ -40,6 +41,18 @@ type Config struct {
 	// channel (default DefaultMaxOffersPerChannel); rules compete for the
 	// slots by priority, then expected value, then id.
 	MaxOffersPerChannel int
+
+	// Stores is the store registry from a file (LoadStores); records of
+	// the stores topic override its entries. Nil: the topic alone.
+	Stores *StoreRegistry
+	// QuietHours are the quiet hours per channel, in each store's local
+	// time; nil means none.
+	QuietHours *offers.QuietHours
+	// ConsentOptIn are the channels a card must opt in to through the
+	// identities topic: a card without a record, or whose record does not
+	// name the channel, gets no offers on them. Zero: every channel is
+	// opt-out, allowed until the card's record says otherwise.
+	ConsentOptIn offers.ChannelSet
 }
 
 // Engine consumes swipes as a member of a consumer group and publishes
@@ -61,6 +74,9 @@ type Engine struct {
 
 	mu    sync.Mutex
 	owned map[int]Store // stores of the partitions owned right now
+
+	policy Policy
+	tables []*table // stores and identities, read whole by every instance
 }
 
 // New checks cfg and builds an engine. It does not contact the brokers.
@@ -115,7 +131,46 @@ func New(cfg Config) (*Engine, error) {
 		owned:      make(map[int]Store),
 	}
 	e.rules.Store(cfg.Rules)
+	if cfg.Stores == nil {
+		cfg.Stores, _ = NewStoreRegistry()
+	}
+	e.policy = Policy{Stores: cfg.Stores, Consent: NewConsentTable(offers.AllChannels &^ cfg.ConsentOptIn), Quiet: cfg.QuietHours}
+	e.tables = []*table{
+		newTable(TopicStores, e.client, cfg.Stores, e.log),
+		newTable(TopicIdentities, e.client, e.policy.Consent, e.log),
+	}
 	return e, nil
+}
+
+// Policy returns the store registry, consent table and quiet hours the
+// engine judges offers by.
+func (e *Engine) Policy() *Policy { return &e.policy }
+
+// TableStat is what the engine read from a table topic (stores,
+// identities).
+type TableStat struct {
+	Topic     string
+	Records   int64 // records read, tombstones and malformed ones included
+	Malformed int64 // records that could not be read; their key got the default
+	Loaded    bool  // the whole topic as it was at start has been read
+}
+
+// Tables reports on the table topics every instance reads whole.
+func (e *Engine) Tables() []TableStat {
+	out := make([]TableStat, len(e.tables))
+	for i, t := range e.tables {
+		out[i] = TableStat{Topic: t.topic, Records: t.records.Load(), Malformed: t.malformed.Load(), Loaded: isClosed(t.loaded)}
+	}
+	return out
+}
+
+func isClosed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
 }
 
 // SetClock replaces the clock that judges plausible event times. Call it
@@ -125,9 +180,9 @@ func (e *Engine) SetClock(now func() time.Time) { e.cfg.Clock = now }
 // Stats returns the engine's counters.
 func (e *Engine) Stats() *Stats { return &e.stats }
 
-// Ready reports whether the engine is in its group, has restored the
-// profiles of every partition it owns, and its last write to the brokers
-// succeeded.
+// Ready reports whether the engine has read the stores and identities
+// topics, is in its group, has restored the profiles of every partition
+// it owns, and its last write to the brokers succeeded.
 func (e *Engine) Ready() bool { return e.ready.Load() && e.restoring.Load() == 0 }
 
 // SetRules swaps the rule set; every partition picks it up at its next
@@ -171,6 +226,24 @@ func (e *Engine) Run(ctx context.Context) error {
 	defer e.changelogW.Close()
 	if err := e.ensureTopics(ctx); err != nil {
 		return err
+	}
+	// No swipe is judged before the stores and every card's consent are
+	// known: the group is joined once the tables are loaded.
+	var tables sync.WaitGroup
+	defer tables.Wait()
+	for _, t := range e.tables {
+		tables.Add(1)
+		go func() {
+			defer tables.Done()
+			t.run(ctx)
+		}()
+	}
+	for _, t := range e.tables {
+		select {
+		case <-t.loaded:
+		case <-ctx.Done():
+			return nil
+		}
 	}
 	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID:                e.cfg.Group,

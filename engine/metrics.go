@@ -18,7 +18,12 @@ var (
 	mReplayed   = descCounter("swipes_replayed_total", "Redelivered swipes at or below a profile's applied offset; skipped.")
 	mDLQ        = descCounter("swipes_dead_lettered_total", "Swipes sent to swipes.dlq, by reason.", "reason")
 	mOffers     = descCounter("offers_published_total", "Offers published, by rule.", "rule")
-	mSuppressed = descCounter("offers_suppressed_total", "Rule hits that published no offer, by rule and reason: schedule, cooldown, cap, holdout (recorded as sent, never published) or arbitration.", "rule", "reason")
+	mSuppressed = descCounter("offers_suppressed_total", "Rule hits that published no offer, by rule and reason: schedule, consent, quiet_hours, cooldown, cap, holdout (recorded as sent, never published) or arbitration.", "rule", "reason")
+	mUnknown    = descCounter("swipes_unknown_store_total", "Swipes with rule hits from stores the registry does not know; judged on the swipe's own UTC offset.")
+	mTableRecs  = descCounter("table_records_total", "Records read from a table topic (stores, identities), tombstones and malformed ones included.", "topic")
+	mTableBad   = descCounter("table_records_malformed_total", "Malformed records of a table topic: logged, and their key falls back to the default.", "topic")
+	mStores     = prometheus.NewDesc("offerd_stores", "Stores in the registry (file and stores topic).", nil, nil)
+	mConsents   = prometheus.NewDesc("offerd_consent_records", "Cards with a consent record from the identities topic.", nil, nil)
 	mRuleErrors = descCounter("rule_errors_total", "Rule evaluations or offer renderings that failed.")
 	mRestored   = descCounter("profiles_restored_total", "Profiles loaded from the changelog on partition assignment.")
 	mChangelog  = descCounter("changelog_records_total", "Profile records written to the changelog.")
@@ -30,7 +35,8 @@ var (
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{mSwipes, mApplied, mDuplicates, mReplayed, mDLQ, mOffers,
-		mSuppressed, mRuleErrors, mRestored, mChangelog, mChangeB, mProfiles, mReady, mRules} {
+		mSuppressed, mRuleErrors, mRestored, mChangelog, mChangeB, mProfiles, mReady, mRules,
+		mUnknown, mTableRecs, mTableBad, mStores, mConsents} {
 		ch <- d
 	}
 }
@@ -53,6 +59,13 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	for _, r := range s.SuppressedByRule() {
 		counter(mSuppressed, r.N, r.Rule, r.Reason)
 	}
+	counter(mUnknown, s.UnknownStores.Load())
+	for _, t := range c.e.Tables() {
+		counter(mTableRecs, t.Records, t.Topic)
+		counter(mTableBad, t.Malformed, t.Topic)
+	}
+	ch <- prometheus.MustNewConstMetric(mStores, prometheus.GaugeValue, float64(c.e.policy.Stores.Len()))
+	ch <- prometheus.MustNewConstMetric(mConsents, prometheus.GaugeValue, float64(c.e.policy.Consent.Len()))
 	counter(mRuleErrors, s.RuleErrors.Load())
 	counter(mRestored, s.Restored.Load())
 	counter(mChangelog, s.Changelog.Load())

@@ -34,11 +34,13 @@ type Pipeline struct {
 	now    func() time.Time
 	log    *zap.Logger
 	hits   []*rules.Rule
-	pass   []*rules.Rule  // hits whose offer policy lets them send
+	pass   []offers.Hit   // hits whose offer policy lets them send
 	awards []offers.Award // arbitration among pass
 	maxCh  int            // offers per channel per swipe
 	b      *batch
 	cl     []kafka.Message
+	policy *Policy    // stores, consent, quiet hours; nil: none
+	envBuf offers.Env // env's result, reused
 }
 
 // NewPipeline returns the pipeline of partition id over store, evaluating
@@ -85,6 +87,9 @@ type batch struct {
 	replays int64
 	offers  int64
 	errs    int64
+	// unknownStores counts swipes with rule hits from stores the
+	// registry does not know, judged on their own UTC offset.
+	unknownStores int64
 
 	byRule   map[string]int64
 	byReason map[string]int64
@@ -114,7 +119,7 @@ func (b *batch) reset() {
 	clear(b.byRule)
 	clear(b.byReason)
 	clear(b.suppressed)
-	b.next, b.n, b.applied, b.dups, b.replays, b.offers, b.errs = 0, 0, 0, 0, 0, 0, 0
+	b.next, b.n, b.applied, b.dups, b.replays, b.offers, b.errs, b.unknownStores = 0, 0, 0, 0, 0, 0, 0, 0
 }
 
 // SetRules switches to a new rule set; call it between batches.
@@ -161,16 +166,22 @@ func (p *Pipeline) Process(m *kafka.Message) {
 	// Every hit is judged on the history before this swipe, then the
 	// passing ones compete for the channels; winners and held hits are
 	// recorded once each, whatever their number of channels.
+	// Arbitration sees only the channels the card consented to that are
+	// not in their quiet hours at the store.
 	p.pass = p.pass[:0]
+	var env *offers.Env
+	if len(p.hits) > 0 {
+		env = p.env(s, b)
+	}
 	for _, r := range p.hits {
-		switch c := offers.Check(r, s, prof); c {
+		switch v := env.Check(r, s, prof); v.Code {
 		case offers.Pass:
-			p.pass = append(p.pass, r)
+			p.pass = append(p.pass, offers.Hit{Rule: r, Channels: v.Channels})
 		case offers.Holdout:
 			offers.Record(r, s, prof, true)
-			b.suppressed[suppression{r.ID, c}]++
+			b.suppressed[suppression{r.ID, v.Code}]++
 		default:
-			b.suppressed[suppression{r.ID, c}]++
+			b.suppressed[suppression{r.ID, v.Code}]++
 		}
 	}
 	p.awards = offers.Arbitrate(p.pass, s, p.maxCh, p.awards[:0])

@@ -22,6 +22,10 @@ type Stats struct {
 	ChangeB    atomic.Int64 // bytes of profile records written
 	Held       atomic.Int64 // offers held out: recorded, never published
 	Suppressed atomic.Int64 // rule hits that sent nothing (held ones included)
+	// UnknownStores counts swipes with rule hits from stores the registry
+	// does not know: their schedules and quiet hours were judged on the
+	// swipe's own UTC offset.
+	UnknownStores atomic.Int64
 
 	mu         sync.Mutex
 	byRule     map[string]int64
@@ -39,6 +43,7 @@ func (s *Stats) merge(b *batch) {
 		s.byReason = make(map[string]int64)
 		s.suppressed = make(map[suppression]int64)
 	}
+	s.UnknownStores.Add(b.unknownStores)
 	for k, v := range b.suppressed {
 		s.suppressed[k] += v
 		s.Suppressed.Add(v)

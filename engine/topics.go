@@ -16,6 +16,11 @@ type TopicSpec struct {
 	Name       string
 	Partitions int
 	Configs    map[string]string
+	// ReadOnly topics are only read by the engine, so their message size
+	// limit is the producers' business.
+	ReadOnly bool
+	// lost says what a compacted topic loses if it deletes old segments.
+	lost string
 }
 
 // Message size limits. A swipe may be up to swipeMaxBytes, so that one over
@@ -33,15 +38,24 @@ const (
 
 // Topics lists every topic the engine reads or writes. The changelog has
 // exactly as many partitions as swipes: partition p of state is rebuilt from
-// partition p of the changelog.
+// partition p of the changelog. The stores and identities tables are read
+// whole by every instance; their partition count does not matter.
 func Topics(partitions int) []TopicSpec {
 	limit := func(n int) map[string]string { return map[string]string{"max.message.bytes": strconv.Itoa(n)} }
-	changelog := limit(topicMaxBytes)
-	changelog["cleanup.policy"] = "compact"
+	compact := func(n int) map[string]string {
+		c := limit(n)
+		c["cleanup.policy"] = "compact"
+		return c
+	}
 	ts := []TopicSpec{
 		{Name: TopicSwipes, Partitions: partitions, Configs: limit(swipeMaxBytes)},
 		{Name: TopicDLQ, Partitions: partitions, Configs: limit(topicMaxBytes)},
-		{Name: TopicChangelog, Partitions: partitions, Configs: changelog},
+		{Name: TopicChangelog, Partitions: partitions, Configs: compact(topicMaxBytes),
+			lost: "profiles of cards that stop shopping would be deleted with old segments"},
+		{Name: TopicStores, Partitions: partitions, Configs: compact(1 << 20), ReadOnly: true,
+			lost: "stores would drop out of the registry with old segments"},
+		{Name: TopicIdentities, Partitions: partitions, Configs: compact(1 << 20), ReadOnly: true,
+			lost: "opt-outs would be forgotten with old segments, and those cards sent offers again"},
 	}
 	for _, ch := range loyalty.Channels {
 		ts = append(ts, TopicSpec{Name: loyalty.OfferTopic(ch), Partitions: partitions, Configs: limit(topicMaxBytes)})
@@ -117,14 +131,14 @@ const minWritableBytes = writeBatchBytes + 64<<10
 // forever and stall its partition.
 func checkConfigs(ctx context.Context, c *kafka.Client, specs []TopicSpec, have map[string]int) error {
 	var res []kafka.DescribeConfigRequestResource
-	policy := map[string]string{}
+	spec := map[string]TopicSpec{}
 	for _, s := range specs {
 		if _, exists := have[s.Name]; !exists || s.Name == TopicSwipes {
 			continue
 		}
 		res = append(res, kafka.DescribeConfigRequestResource{ResourceType: kafka.ResourceTypeTopic, ResourceName: s.Name,
 			ConfigNames: []string{"cleanup.policy", "max.message.bytes"}})
-		policy[s.Name] = s.Configs["cleanup.policy"]
+		spec[s.Name] = s
 	}
 	if len(res) == 0 {
 		return nil
@@ -140,12 +154,13 @@ func checkConfigs(ctx context.Context, c *kafka.Client, specs []TopicSpec, have 
 		for _, e := range r.ConfigEntries {
 			switch e.ConfigName {
 			case "cleanup.policy":
-				if want := policy[r.ResourceName]; want != "" && !strings.Contains(e.ConfigValue, want) {
-					return fmt.Errorf("%w: topic %s has cleanup.policy=%s, want %s: profiles of cards that stop shopping would be deleted with old segments; run kafka-configs --alter --entity-type topics --entity-name %s --add-config cleanup.policy=%s",
-						ErrTopicMismatch, r.ResourceName, e.ConfigValue, want, r.ResourceName, want)
+				s := spec[r.ResourceName]
+				if want := s.Configs["cleanup.policy"]; want != "" && !strings.Contains(e.ConfigValue, want) {
+					return fmt.Errorf("%w: topic %s has cleanup.policy=%s, want %s: %s; run kafka-configs --alter --entity-type topics --entity-name %s --add-config cleanup.policy=%s",
+						ErrTopicMismatch, r.ResourceName, e.ConfigValue, want, s.lost, r.ResourceName, want)
 				}
 			case "max.message.bytes":
-				if n, err := strconv.Atoi(e.ConfigValue); err == nil && n < minWritableBytes {
+				if n, err := strconv.Atoi(e.ConfigValue); err == nil && n < minWritableBytes && !spec[r.ResourceName].ReadOnly {
 					return fmt.Errorf("%w: topic %s has max.message.bytes=%d, below the engine's %d-byte write batches, which it would refuse; run kafka-configs --alter --entity-type topics --entity-name %s --add-config max.message.bytes=%d",
 						ErrTopicMismatch, r.ResourceName, n, writeBatchBytes, r.ResourceName, topicMaxBytes)
 				}

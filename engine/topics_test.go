@@ -33,6 +33,13 @@ func TestEnsureTopics(t *testing.T) {
 		{name: "offers topic refuses the engine's batches", existing: []kafka.TopicConfig{
 			{Topic: "offers.mobile", NumPartitions: 4, ReplicationFactor: 1},
 		}, wantErr: "topic offers.mobile has max.message.bytes=1048588, below the engine's 5242880-byte write batches"},
+		{name: "identities not compacted", existing: []kafka.TopicConfig{
+			{Topic: engine.TopicIdentities, NumPartitions: 4, ReplicationFactor: 1, ConfigEntries: []kafka.ConfigEntry{{ConfigName: "cleanup.policy", ConfigValue: "delete"}}},
+		}, wantErr: "topic identities has cleanup.policy=delete, want compact: opt-outs would be forgotten"},
+		// The engine only reads identities: its producers' message size is theirs to choose.
+		{name: "identities with the broker's default message size", existing: []kafka.TopicConfig{
+			{Topic: engine.TopicIdentities, NumPartitions: 4, ReplicationFactor: 1, ConfigEntries: []kafka.ConfigEntry{{ConfigName: "cleanup.policy", ConfigValue: "compact"}}},
+		}, wantPart: 4},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

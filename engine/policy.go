@@ -1,0 +1,38 @@
+package engine
+
+import (
+	"github.com/aislecast/loyalty"
+	"github.com/aislecast/loyalty/offers"
+)
+
+// Policy is what the offer policy needs beyond the rules, shared by every
+// partition: the store registry (each store's time zone), the cards'
+// consent and the quiet hours per channel. Nil fields mean no registry
+// (schedules on the swipe's own offset), every channel allowed, and no
+// quiet hours.
+type Policy struct {
+	Stores  *StoreRegistry
+	Consent *ConsentTable
+	Quiet   *offers.QuietHours
+}
+
+// SetPolicy sets the store registry, consent table and quiet hours the
+// pipeline judges offers by; call it between batches. A nil policy judges
+// schedules by the swipe's own offset and lets every card receive every
+// channel at any hour.
+func (p *Pipeline) SetPolicy(pol *Policy) { p.policy = pol }
+
+// env is what the policy knows about swipe s: its store's zone (a store
+// the registry does not know is counted), its card's consent and the
+// quiet hours. It is valid until the next call.
+func (p *Pipeline) env(s *loyalty.Swipe, b *batch) *offers.Env {
+	pol := p.policy
+	if pol == nil {
+		return nil
+	}
+	p.envBuf = offers.Env{Zone: pol.Stores.Zone(s.StoreID), Consent: pol.Consent.Channels(s.CardID), Quiet: pol.Quiet}
+	if p.envBuf.Zone == nil {
+		b.unknownStores++
+	}
+	return &p.envBuf
+}
