@@ -78,16 +78,19 @@ func (p *parser) errorf(n *yaml.Node, id, format string, args ...any) {
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-// yamlError records a YAML syntax error, which the decoder reports with a
-// line but no column.
-func (p *parser) yamlError(err error) {
-	e := &Error{File: p.file, Msg: err.Error()}
+// yamlError records a YAML syntax error.
+func (p *parser) yamlError(err error) { p.errs = append(p.errs, YAMLError(p.file, err)) }
+
+// YAMLError locates a YAML syntax error of file, which the decoder reports
+// with a line but no column, at column 1 of its line.
+func YAMLError(file string, err error) *Error {
+	e := &Error{File: file, Msg: err.Error()}
 	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
 		e.Line, _ = strconv.Atoi(m[1])
 		e.Col = 1
 		e.Msg = "invalid YAML: " + m[2]
 	}
-	p.errs = append(p.errs, e)
+	return e
 }
 
 // resolve follows aliases, so that anchors may be used to share pieces.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aislecast/loyalty/engine"
+	"github.com/aislecast/loyalty/offers"
 	"github.com/aislecast/loyalty/rules"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -53,6 +54,10 @@ func startEngine(o *options, log *zap.Logger, rs *rules.Set, brokers []string) (
 		Logger:     log,
 
 		MaxOffersPerChannel: o.maxOffers,
+
+		Stores:       o.stores,
+		QuietHours:   o.quiet,
+		ConsentOptIn: offers.AllChannels &^ o.consentDefault,
 	})
 	if err != nil {
 		return nil, nil, err

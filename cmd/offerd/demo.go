@@ -54,6 +54,12 @@ func runDemo(ctx context.Context, o *options, log *zap.Logger, stdout, stderr io
 	}
 	logRules(log, rs)
 
+	gen := possim.New(possim.Config{Seed: o.seed, Cards: o.cards, BadFraction: o.badFraction})
+	if o.stores == nil {
+		if o.stores, err = demoStores(gen); err != nil {
+			return err
+		}
+	}
 	o.group = "offerd-demo"
 	e, stopAdmin, err := startEngine(o, log, rs, brokers)
 	if err != nil {
@@ -63,7 +69,6 @@ func runDemo(ctx context.Context, o *options, log *zap.Logger, stdout, stderr io
 	// Event time is simulated: the feed runs weeks of shopping through in
 	// minutes, so the engine judges plausible swipe times by the feed's
 	// clock, not the wall clock.
-	gen := possim.New(possim.Config{Seed: o.seed, Cards: o.cards, BadFraction: o.badFraction})
 	var simNow atomic.Int64
 	simNow.Store(gen.Clock().Unix())
 	e.SetClock(func() time.Time { return time.Unix(simNow.Load(), 0) })
@@ -222,4 +227,14 @@ func summary(w io.Writer, sent, history int, st *engine.Stats, printed int64, pr
 	}
 	fmt.Fprintf(tw, "offers printed (live)\t%d\n", printed)
 	tw.Flush()
+}
+
+// demoStores is the store registry of the simulated chain, as --stores
+// would give it.
+func demoStores(gen *possim.Generator) (*engine.StoreRegistry, error) {
+	var recs []engine.StoreRecord
+	for _, st := range gen.Stores() {
+		recs = append(recs, engine.StoreRecord{ID: st.ID, Name: st.City, TimeZone: st.Zone.String()})
+	}
+	return engine.NewStoreRegistry(recs...)
 }

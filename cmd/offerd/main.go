@@ -23,7 +23,10 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	_ "time/tzdata" // store time zones load on machines without a zone database
 
+	"github.com/aislecast/loyalty/engine"
+	"github.com/aislecast/loyalty/offers"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
@@ -48,6 +51,13 @@ type options struct {
 	badFraction float64
 	seed        int64
 	historyDays int
+
+	storesPath     string
+	quietSpec      string
+	consentSpec    string
+	quiet          *offers.QuietHours
+	consentDefault offers.ChannelSet
+	stores         *engine.StoreRegistry // from --stores, loaded by run
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -62,6 +72,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.admin, "admin", "", "address of the admin HTTP server (/healthz, /readyz, /metrics), e.g. :8080")
 	fs.IntVar(&o.partitions, "partitions", 6, "partitions of topics created at start (an existing swipes topic's count wins)")
 	fs.IntVar(&o.maxOffers, "max-offers-per-channel", 1, "most offers one swipe triggers on each channel; rules compete by priority, then value, then id")
+	fs.StringVar(&o.storesPath, "stores", "", "store registry YAML: store id -> {name, time_zone, region}; the stores topic overrides it")
+	fs.StringVar(&o.quietSpec, "quiet-hours", "", "quiet hours per channel in store time, e.g. mobile=21:00-08:00,email=none (default none)")
+	fs.StringVar(&o.consentSpec, "consent-default", "mobile=allow,pos=allow,email=allow", "channels a card without a consent record in identities gets offers on (channel=allow|deny,...)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.Float64Var(&o.rate, "rate", 200, "demo: simulated swipes per second")
 	fs.IntVar(&o.cards, "cards", 2000, "demo: simulated loyalty cards")
@@ -75,7 +88,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 			o.brokersSet = o.brokersSet || f.Name == "brokers"
 		}
 	})
-	if err := fs.Parse(args); err != nil {
+	err := fs.Parse(args)
+	if err != nil {
 		return nil, err
 	}
 	fs.Visit(func(f *flag.Flag) { o.brokersSet = o.brokersSet || f.Name == "brokers" })
@@ -84,6 +98,12 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if o.maxOffers < 1 {
 		return nil, fmt.Errorf("--max-offers-per-channel must be at least 1, not %d", o.maxOffers)
+	}
+	if o.quiet, err = offers.ParseQuietHours(o.quietSpec); err != nil {
+		return nil, fmt.Errorf("--quiet-hours: %w", err)
+	}
+	if o.consentDefault, err = offers.ParseConsentDefault(o.consentSpec); err != nil {
+		return nil, fmt.Errorf("--consent-default: %w", err)
 	}
 	if !o.demo && o.rulesPath == "" {
 		return nil, errors.New("--rules is required (a rule file or a directory of them), or run --demo")
@@ -104,6 +124,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintln(stderr, "offerd:", err)
 		return 2
+	}
+	if o.storesPath != "" {
+		if o.stores, err = engine.LoadStores(o.storesPath); err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		log.Info("store registry loaded", zap.String("file", o.storesPath), zap.Int("stores", o.stores.Len()))
 	}
 	defer log.Sync() //nolint:errcheck // stderr
 

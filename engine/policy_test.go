@@ -1,0 +1,88 @@
+package engine
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/aislecast/loyalty"
+	"github.com/aislecast/loyalty/offers"
+	"github.com/aislecast/loyalty/rules"
+	"github.com/segmentio/kafka-go"
+)
+
+// TestPipelineReach: the pipeline judges each hit in the store's zone,
+// against the card's consent and the quiet hours, and arbitration sees
+// only the channels left: a rule that lost all its channels is counted
+// with its reason, one that lost some sends on the others.
+func TestPipelineReach(t *testing.T) {
+	const src = `
+id: big
+priority: 20
+when: swipe.kind == "checkin"
+channels: [mobile]
+offer: {title: Big, coupon: {discount_cents: 500}}
+---
+id: small
+priority: 10
+when: swipe.kind == "checkin"
+channels: [mobile, email]
+offer: {title: Small, coupon: {discount_cents: 100}}
+`
+	rs, err := rules.Parse("p.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := rules.NewSet(rs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stores, err := NewStoreRegistry(StoreRecord{ID: "s1", TimeZone: "America/New_York"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	quiet, err := offers.ParseQuietHours("mobile=21:00-08:00")
+	if err != nil {
+		t.Fatal(err)
+	}
+	consent := NewConsentTable(offers.AllChannels)
+	if err := consent.set("c-1", []byte(`{"card_id":"c-1","consent":{"mobile":false}}`)); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 12, 10, 0, 0, 0, 0, time.UTC)
+	p := NewPipeline(0, set, nil, DefaultLimits, func() time.Time { return now }, nil)
+	p.SetPolicy(&Policy{Stores: stores, Consent: consent, Quiet: quiet})
+	swipe := func(off int64, card, store, ts string) {
+		v := fmt.Sprintf(`{"v":1,"swipe_id":"%s-%d","card_id":"%s","kind":"checkin","store_id":"%s","ts":"%s"}`, card, off, card, store, ts)
+		p.Process(&kafka.Message{Topic: TopicSwipes, Offset: off, Key: []byte(card), Value: []byte(v)})
+	}
+	swipe(0, "c-1", "s1", "2026-12-02T12:00:00-05:00") // opted out of mobile: big sends nothing, small e-mails
+	swipe(1, "c-2", "s1", "2026-12-03T03:00:00Z")      // 22:00 in New York: mobile is quiet
+	swipe(2, "c-3", "s9", "2026-12-03T01:00:00Z")      // unknown store: 01:00 by its own offset, quiet
+	swipe(3, "c-4", "s1", "2026-12-03T01:00:00Z")      // 20:00 in New York: big takes mobile
+	var got []string
+	for _, m := range p.b.out {
+		var o loyalty.Offer
+		if err := json.Unmarshal(m.Value, &o); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%s %s %s", o.TriggerSwipeID, m.Topic, o.RuleID))
+	}
+	want := []string{
+		"c-1-0 offers.email small",
+		"c-2-1 offers.email small",
+		"c-3-2 offers.email small",
+		"c-4-3 offers.mobile big", "c-4-3 offers.email small",
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("offers\n %q\nwant\n %q", got, want)
+	}
+	wantSup := map[suppression]int64{{"big", offers.Consent}: 1, {"big", offers.Quiet}: 2}
+	if fmt.Sprint(p.b.suppressed) != fmt.Sprint(wantSup) {
+		t.Errorf("suppressed %v, want %v", p.b.suppressed, wantSup)
+	}
+	if p.b.unknownStores != 1 {
+		t.Errorf("unknown stores %d, want 1 (s9)", p.b.unknownStores)
+	}
+}
