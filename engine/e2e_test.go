@@ -57,6 +57,7 @@ type fixture struct {
 	rules   *rules.Set
 	msgs    []possim.Message
 	clock   time.Time
+	last    *engine.Engine // the engine of the latest run
 }
 
 func newFixture(t *testing.T, n int, bad float64) *fixture {
@@ -115,6 +116,7 @@ func (f *fixture) run(want int64) *engine.Stats {
 	if err != nil {
 		f.t.Fatal(err)
 	}
+	f.last = e
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- e.Run(ctx) }()
