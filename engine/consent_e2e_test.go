@@ -89,16 +89,7 @@ func TestConsentEndToEnd(t *testing.T) {
 			got[wantOffer{o.OfferID, o.Channel, o.CardID}] = true
 		}
 	}
-	for k := range want {
-		if !got[k] {
-			t.Errorf("missing offer %+v", k)
-		}
-	}
-	for k := range got {
-		if !want[k] {
-			t.Errorf("unexpected offer %+v (opted out: %s of mobile, %s of everything)", k, a, b)
-		}
-	}
+	diffOffers(t, got, want)
 	var consent int64
 	for _, s := range st.SuppressedByRule() {
 		if s.Reason == "consent" {

@@ -301,16 +301,7 @@ func (f *fixture) check(upTo int) {
 			got[k] = true
 		}
 	}
-	for k := range wantOffers {
-		if !got[k] {
-			t.Errorf("missing offer %+v", k)
-		}
-	}
-	for k := range got {
-		if !wantOffers[k] {
-			t.Errorf("unexpected offer %+v", k)
-		}
-	}
+	diffOffers(t, got, wantOffers)
 	if len(wantOffers) == 0 {
 		t.Fatal("the test rules fired on nothing; the oracle proves nothing")
 	}
@@ -349,6 +340,22 @@ func (f *fixture) check(upTo int) {
 		}
 	}
 	t.Logf("checked %d cards, %d offers, %d dead letters", len(cards), len(wantOffers), len(dlq))
+}
+
+// diffOffers reports every offer missing from got and every one got has
+// that want does not.
+func diffOffers(t *testing.T, got, want map[wantOffer]bool) {
+	t.Helper()
+	for k := range want {
+		if !got[k] {
+			t.Errorf("missing offer %+v", k)
+		}
+	}
+	for k := range got {
+		if !want[k] {
+			t.Errorf("unexpected offer %+v", k)
+		}
+	}
 }
 
 func headers(m kafka.Message) map[string]string {
@@ -488,16 +495,7 @@ func TestCooldownEndToEnd(t *testing.T) {
 		got[wantOffer{o.OfferID, o.Channel, o.CardID}] = true
 		byCard[o.CardID] = append(byCard[o.CardID], o.CreatedAt)
 	}
-	for k := range want {
-		if !got[k] {
-			t.Errorf("missing offer %+v", k)
-		}
-	}
-	for k := range got {
-		if !want[k] {
-			t.Errorf("unexpected offer %+v", k)
-		}
-	}
+	diffOffers(t, got, want)
 	repeat := 0
 	for card, ts := range byCard {
 		sort.Slice(ts, func(i, j int) bool { return ts[i].Before(ts[j]) })

@@ -1,14 +1,10 @@
 package engine
 
 import (
-	"encoding/json"
 	"fmt"
 	"testing"
-	"time"
 
-	"github.com/aislecast/loyalty"
 	"github.com/aislecast/loyalty/offers"
-	"github.com/aislecast/loyalty/rules"
 	"github.com/segmentio/kafka-go"
 )
 
@@ -30,14 +26,6 @@ when: swipe.kind == "checkin"
 channels: [mobile, email]
 offer: {title: Small, coupon: {discount_cents: 100}}
 `
-	rs, err := rules.Parse("p.yaml", []byte(src))
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := rules.NewSet(rs)
-	if err != nil {
-		t.Fatal(err)
-	}
 	stores, err := NewStoreRegistry(StoreRecord{ID: "s1", TimeZone: "America/New_York"})
 	if err != nil {
 		t.Fatal(err)
@@ -50,8 +38,7 @@ offer: {title: Small, coupon: {discount_cents: 100}}
 	if err := consent.set("c-1", []byte(`{"card_id":"c-1","consent":{"mobile":false}}`)); err != nil {
 		t.Fatal(err)
 	}
-	now := time.Date(2026, 12, 10, 0, 0, 0, 0, time.UTC)
-	p := NewPipeline(0, set, nil, DefaultLimits, func() time.Time { return now }, nil)
+	p := testPipeline(t, src)
 	p.SetPolicy(&Policy{Stores: stores, Consent: consent, Quiet: quiet})
 	swipe := func(off int64, card, store, ts string) {
 		v := fmt.Sprintf(`{"v":1,"swipe_id":"%s-%d","card_id":"%s","kind":"checkin","store_id":"%s","ts":"%s"}`, card, off, card, store, ts)
@@ -61,14 +48,7 @@ offer: {title: Small, coupon: {discount_cents: 100}}
 	swipe(1, "c-2", "s1", "2026-12-03T03:00:00Z")      // 22:00 in New York: mobile is quiet
 	swipe(2, "c-3", "s9", "2026-12-03T01:00:00Z")      // unknown store: 01:00 by its own offset, quiet
 	swipe(3, "c-4", "s1", "2026-12-03T01:00:00Z")      // 20:00 in New York: big takes mobile
-	var got []string
-	for _, m := range p.b.out {
-		var o loyalty.Offer
-		if err := json.Unmarshal(m.Value, &o); err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, fmt.Sprintf("%s %s %s", o.TriggerSwipeID, m.Topic, o.RuleID))
-	}
+	got := offerLines(t, p)
 	want := []string{
 		"c-1-0 offers.email small",
 		"c-2-1 offers.email small",

@@ -203,43 +203,40 @@ func TestEnvConsent(t *testing.T) {
 	}
 }
 
-func TestParseQuietHours(t *testing.T) {
-	tests := []struct{ spec, want, err string }{
-		{"", "", ""},
-		{"mobile=21:00-08:00", "mobile=21:00-08:00", ""},
-		{" mobile = 21:00-08:00 , email=none, pos=12:00-13:30", "mobile=21:00-08:00,pos=12:00-13:30", ""},
-		{"mobile=21:00-08:00,mobile=none", "", ""},
-		{"sms=21:00-08:00", "", `"sms=21:00-08:00": unknown channel "sms"; channels are mobile, pos, email`},
-		{"mobile", "", `"mobile": want channel=value`},
-		{"mobile=9pm-8am", "", `quiet hours of mobile must look like "08:00-21:00", not "9pm-8am"`},
-		{"mobile=08:00-08:00", "", `quiet hours of mobile "08:00-08:00" is empty: give different start and end times (an end before the start runs past midnight)`},
-	}
-	for _, tt := range tests {
-		q, err := offers.ParseQuietHours(tt.spec)
-		switch {
-		case tt.err != "":
-			if err == nil || err.Error() != tt.err {
-				t.Errorf("%q: error %v, want %s", tt.spec, err, tt.err)
-			}
-		case err != nil:
-			t.Errorf("%q: %v", tt.spec, err)
-		case q.String() != tt.want:
-			t.Errorf("%q: got %q, want %q", tt.spec, q.String(), tt.want)
+// TestParseFlags: the two per-channel settings offerd takes as flags.
+func TestParseFlags(t *testing.T) {
+	quiet := func(spec string) (string, error) {
+		q, err := offers.ParseQuietHours(spec)
+		if err != nil {
+			return "", err
 		}
+		return q.String(), nil
 	}
-}
-
-func TestParseConsentDefault(t *testing.T) {
-	tests := []struct{ spec, want, err string }{
-		{"", "mobile, pos, email", ""},
-		{"email=deny", "mobile, pos", ""},
-		{"mobile=deny,pos=deny,email=deny", "none", ""},
-		{"mobile=deny,mobile=allow", "mobile, pos, email", ""},
-		{"email=no", "", `consent default of email must be allow or deny, not "no"`},
-		{"fax=deny", "", `"fax=deny": unknown channel "fax"; channels are mobile, pos, email`},
+	consent := func(spec string) (string, error) {
+		set, err := offers.ParseConsentDefault(spec)
+		return set.String(), err
+	}
+	tests := []struct {
+		parse           func(string) (string, error)
+		spec, want, err string
+	}{
+		{quiet, "", "", ""},
+		{quiet, "mobile=21:00-08:00", "mobile=21:00-08:00", ""},
+		{quiet, " mobile = 21:00-08:00 , email=none, pos=12:00-13:30", "mobile=21:00-08:00,pos=12:00-13:30", ""},
+		{quiet, "mobile=21:00-08:00,mobile=none", "", ""},
+		{quiet, "sms=21:00-08:00", "", `"sms=21:00-08:00": unknown channel "sms"; channels are mobile, pos, email`},
+		{quiet, "mobile", "", `"mobile": want channel=value`},
+		{quiet, "mobile=9pm-8am", "", `quiet hours of mobile must look like "08:00-21:00", not "9pm-8am"`},
+		{quiet, "mobile=08:00-08:00", "", `quiet hours of mobile "08:00-08:00" is empty: give different start and end times (an end before the start runs past midnight)`},
+		{consent, "", "mobile, pos, email", ""},
+		{consent, "email=deny", "mobile, pos", ""},
+		{consent, "mobile=deny,pos=deny,email=deny", "none", ""},
+		{consent, "mobile=deny,mobile=allow", "mobile, pos, email", ""},
+		{consent, "email=no", "", `consent default of email must be allow or deny, not "no"`},
+		{consent, "fax=deny", "", `"fax=deny": unknown channel "fax"; channels are mobile, pos, email`},
 	}
 	for _, tt := range tests {
-		set, err := offers.ParseConsentDefault(tt.spec)
+		got, err := tt.parse(tt.spec)
 		switch {
 		case tt.err != "":
 			if err == nil || err.Error() != tt.err {
@@ -247,8 +244,8 @@ func TestParseConsentDefault(t *testing.T) {
 			}
 		case err != nil:
 			t.Errorf("%q: %v", tt.spec, err)
-		case set.String() != tt.want:
-			t.Errorf("%q: got %q, want %q", tt.spec, set, tt.want)
+		case got != tt.want:
+			t.Errorf("%q: got %q, want %q", tt.spec, got, tt.want)
 		}
 	}
 }

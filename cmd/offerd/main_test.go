@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -46,5 +48,26 @@ func TestUsageErrors(t *testing.T) {
 		if code := run(args, &out, &errb); code != 2 {
 			t.Errorf("offerd %v: exit %d, want 2 (%s)", args, code, errb.String())
 		}
+	}
+}
+
+// TestPolicyFlags: a bad --quiet-hours or --consent-default is a usage
+// error (exit 2); an invalid store registry stops offerd with the file's
+// line and column (exit 1) before it contacts a broker.
+func TestPolicyFlags(t *testing.T) {
+	for _, args := range [][]string{{"--demo", "--quiet-hours", "mobile=9pm-8am"}, {"--demo", "--consent-default", "fax=deny"}} {
+		var out, errb bytes.Buffer
+		if code := run(args, &out, &errb); code != 2 || !strings.Contains(errb.String(), args[1]) {
+			t.Errorf("offerd %v: exit %d, want 2 naming %s (%s)", args, code, args[1], errb.String())
+		}
+	}
+	path := filepath.Join(t.TempDir(), "stores.yaml")
+	if err := os.WriteFile(path, []byte("s001: { time_zone: America/New_York }\ns002: { time_zone: Mars/Olympus }\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	code := run([]string{"--rules", "../../rules/examples", "--stores", path}, &out, &errb)
+	if want := path + `:2:20: store s002: unknown time_zone "Mars/Olympus"`; code != 1 || !strings.Contains(errb.String(), want) {
+		t.Errorf("exit %d, stderr %q; want 1 and %q", code, errb.String(), want)
 	}
 }
