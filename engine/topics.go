@@ -80,6 +80,11 @@ func EnsureTopics(ctx context.Context, c *kafka.Client, specs []TopicSpec, repli
 	if err := checkConfigs(ctx, c, specs, have); err != nil {
 		return err
 	}
+	return createMissing(ctx, c, specs, have, replication)
+}
+
+// createMissing creates the topics of specs that are not in have.
+func createMissing(ctx context.Context, c *kafka.Client, specs []TopicSpec, have map[string]int, replication int) error {
 	var create []kafka.TopicConfig
 	for _, s := range specs {
 		if _, ok := have[s.Name]; ok {
@@ -118,6 +123,7 @@ const minWritableBytes = writeBatchBytes + 64<<10
 func checkConfigs(ctx context.Context, c *kafka.Client, specs []TopicSpec, have map[string]int) error {
 	var res []kafka.DescribeConfigRequestResource
 	policy := map[string]string{}
+	limited := map[string]bool{} // topics whose max.message.bytes matters
 	for _, s := range specs {
 		if _, exists := have[s.Name]; !exists || s.Name == TopicSwipes {
 			continue
@@ -125,6 +131,7 @@ func checkConfigs(ctx context.Context, c *kafka.Client, specs []TopicSpec, have 
 		res = append(res, kafka.DescribeConfigRequestResource{ResourceType: kafka.ResourceTypeTopic, ResourceName: s.Name,
 			ConfigNames: []string{"cleanup.policy", "max.message.bytes"}})
 		policy[s.Name] = s.Configs["cleanup.policy"]
+		limited[s.Name] = s.Configs["max.message.bytes"] != ""
 	}
 	if len(res) == 0 {
 		return nil
@@ -141,11 +148,11 @@ func checkConfigs(ctx context.Context, c *kafka.Client, specs []TopicSpec, have 
 			switch e.ConfigName {
 			case "cleanup.policy":
 				if want := policy[r.ResourceName]; want != "" && !strings.Contains(e.ConfigValue, want) {
-					return fmt.Errorf("%w: topic %s has cleanup.policy=%s, want %s: profiles of cards that stop shopping would be deleted with old segments; run kafka-configs --alter --entity-type topics --entity-name %s --add-config cleanup.policy=%s",
+					return fmt.Errorf("%w: topic %s has cleanup.policy=%s, want %s: the latest record of every key must stay (a quiet card's profile, a rule), but old segments would be deleted; run kafka-configs --alter --entity-type topics --entity-name %s --add-config cleanup.policy=%s",
 						ErrTopicMismatch, r.ResourceName, e.ConfigValue, want, r.ResourceName, want)
 				}
 			case "max.message.bytes":
-				if n, err := strconv.Atoi(e.ConfigValue); err == nil && n < minWritableBytes {
+				if n, err := strconv.Atoi(e.ConfigValue); err == nil && limited[r.ResourceName] && n < minWritableBytes {
 					return fmt.Errorf("%w: topic %s has max.message.bytes=%d, below the engine's %d-byte write batches, which it would refuse; run kafka-configs --alter --entity-type topics --entity-name %s --add-config max.message.bytes=%d",
 						ErrTopicMismatch, r.ResourceName, n, writeBatchBytes, r.ResourceName, topicMaxBytes)
 				}
@@ -153,4 +160,33 @@ func checkConfigs(ctx context.Context, c *kafka.Client, specs []TopicSpec, have 
 		}
 	}
 	return nil
+}
+
+// RulesTopic is the spec of the offer-rules topic: one partition is plenty
+// for a few thousand rules, and compaction keeps the latest document of
+// every rule for as long as the rule exists.
+func RulesTopic() TopicSpec {
+	return TopicSpec{Name: TopicRules, Partitions: 1, Configs: map[string]string{"cleanup.policy": "compact"}}
+}
+
+// EnsureRulesTopic creates the offer-rules topic when it is missing, with
+// the given replication (-1: the brokers' default), and refuses an existing
+// one that is not compacted, since it would lose rules that stay unchanged
+// longer than its retention.
+func EnsureRulesTopic(ctx context.Context, c *kafka.Client, replication int) error {
+	meta, err := c.Metadata(ctx, &kafka.MetadataRequest{})
+	if err != nil {
+		return fmt.Errorf("read topic metadata from %s: %w", c.Addr, err)
+	}
+	have := make(map[string]int)
+	for _, t := range meta.Topics {
+		if t.Error == nil && t.Name == TopicRules {
+			have[t.Name] = len(t.Partitions)
+		}
+	}
+	specs := []TopicSpec{RulesTopic()}
+	if err := checkConfigs(ctx, c, specs, have); err != nil {
+		return err
+	}
+	return createMissing(ctx, c, specs, have, replication)
 }
