@@ -3,8 +3,6 @@ package engine_test
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -23,25 +21,6 @@ offer:
   coupon: { discount_cents: 100 }
 `
 
-// ruleFile writes rule text to a file and loads it as offerd and offerctl
-// do: the compiled rules and their documents.
-func ruleFile(t *testing.T, text string) (*rules.Set, []engine.RuleDoc) {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "rules.yaml")
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	rs, err := rules.LoadPaths(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	docs, err := engine.RuleDocs(rs, os.ReadFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rs, docs
-}
-
 // applyRules does what offerctl apply does: it plans the change of the
 // offer-rules topic for rule text (none when empty) and deletes, and
 // publishes it. It returns when the brokers acknowledged the records.
@@ -50,7 +29,7 @@ func applyRules(t *testing.T, f *fixture, text string, deletes ...string) {
 	ctx := context.Background()
 	var docs []engine.RuleDoc
 	if text != "" {
-		_, docs = ruleFile(t, text)
+		_, docs = engine.RuleFileForTest(t, text)
 	}
 	if err := engine.EnsureRulesTopic(ctx, f.client, -1); err != nil {
 		t.Fatal(err)
@@ -207,7 +186,7 @@ func TestHotReloadThroughOfferRules(t *testing.T) {
 // waiting in the topic before the start already meets the topic's rules.
 func TestRuleSyncSeedsAndReadsBeforeSwipes(t *testing.T) {
 	f := newFixture(t, 400, 0)
-	rs, docs := ruleFile(t, fmt.Sprintf(reloadRule, "Seeded")+"---\nid: seeded-new\nwhen: \"false\"\nchannels: [pos]\noffer: { title: New }\n")
+	rs, docs := engine.RuleFileForTest(t, fmt.Sprintf(reloadRule, "Seeded")+"---\nid: seeded-new\nwhen: \"false\"\nchannels: [pos]\noffer: { title: New }\n")
 	// The topic already has v3 of the rule: the seed must not overwrite it.
 	applyRules(t, f, fmt.Sprintf(reloadRule, "From the topic")+"version: 3\n")
 	f.produce(0, len(f.msgs))

@@ -27,8 +27,10 @@ offer:
 `, id, version, title)
 }
 
-// docsOf loads rule text from a file and returns its documents.
-func docsOf(t *testing.T, text string) []RuleDoc {
+// RuleFileForTest writes rule text to a file and loads it as offerd and
+// offerctl do: the compiled rules and their documents. It is exported to
+// the external tests of the package.
+func RuleFileForTest(t *testing.T, text string) (*rules.Set, []RuleDoc) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "rules.yaml")
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
@@ -42,6 +44,13 @@ func docsOf(t *testing.T, text string) []RuleDoc {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return rs, docs
+}
+
+// docsOf returns the documents of rule text.
+func docsOf(t *testing.T, text string) []RuleDoc {
+	t.Helper()
+	_, docs := RuleFileForTest(t, text)
 	return docs
 }
 
