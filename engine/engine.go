@@ -53,6 +53,15 @@ type Config struct {
 	// name the channel, gets no offers on them. Zero: every channel is
 	// opt-out, allowed until the card's record says otherwise.
 	ConsentOptIn offers.ChannelSet
+
+	// SyncRules makes the offer-rules topic the source of truth for rules
+	// once it holds a record: Run publishes the RuleSeed rules the topic
+	// has no record of, reads the topic to its end before it joins the
+	// group (Rules stands until then, and stays while the topic is empty),
+	// then follows it, swapping in a new rule set on every change.
+	SyncRules bool
+	// RuleSeed are the documents of Rules (see RuleDocs), for SyncRules.
+	RuleSeed []RuleDoc
 }
 
 // Engine consumes swipes as a member of a consumer group and publishes
@@ -63,7 +72,9 @@ type Engine struct {
 	rules atomic.Pointer[rules.Set]
 	cache *ProfileCache
 	stats Stats
-	ready atomic.Bool
+	// ruleStats counts the rule changes read from offer-rules.
+	ruleStats ruleSyncStats
+	ready     atomic.Bool
 	// restoring counts assigned partitions whose profiles are still being
 	// restored; the engine is not ready before they are all in memory.
 	restoring atomic.Int64
@@ -189,6 +200,9 @@ func (e *Engine) Ready() bool { return e.ready.Load() && e.restoring.Load() == 0
 // batch.
 func (e *Engine) SetRules(rs *rules.Set) { e.rules.Store(rs) }
 
+// Rules returns the rule set in use.
+func (e *Engine) Rules() *rules.Set { return e.rules.Load() }
+
 // Profiles returns the number of profiles held across owned partitions.
 func (e *Engine) Profiles() int {
 	e.mu.Lock()
@@ -245,6 +259,18 @@ func (e *Engine) Run(ctx context.Context) error {
 			return nil
 		}
 	}
+	if e.cfg.SyncRules {
+		syncCtx, stopSync := context.WithCancel(ctx)
+		defer stopSync()
+		waitSync, err := e.syncRules(syncCtx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		defer func() { stopSync(); waitSync() }()
+	}
 	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID:                e.cfg.Group,
 		Brokers:           e.cfg.Brokers,
@@ -294,13 +320,25 @@ func (e *Engine) Run(ctx context.Context) error {
 }
 
 func (e *Engine) ensureTopics(ctx context.Context) error {
+	return e.untilReachable(ctx, "create topics", func() error {
+		err := EnsureTopics(ctx, e.client, Topics(e.cfg.Partitions), e.cfg.Replication)
+		if err == nil && e.cfg.SyncRules {
+			err = EnsureRulesTopic(ctx, e.client, e.cfg.Replication)
+		}
+		return err
+	})
+}
+
+// untilReachable runs do until it succeeds, fails for another reason than
+// unreachable brokers, or ctx ends, backing off up to 5 s in between.
+func (e *Engine) untilReachable(ctx context.Context, what string, do func() error) error {
 	backoff := 250 * time.Millisecond
 	for {
-		err := EnsureTopics(ctx, e.client, Topics(e.cfg.Partitions), e.cfg.Replication)
+		err := do()
 		if err == nil || ctx.Err() != nil || !retriable(err) {
 			return err
 		}
-		e.log.Warn("brokers not reachable yet; retrying", zap.Strings("brokers", e.cfg.Brokers), zap.Error(err))
+		e.log.Warn("brokers not reachable yet; retrying", zap.String("doing", what), zap.Strings("brokers", e.cfg.Brokers), zap.Error(err))
 		if !sleep(ctx, backoff) {
 			return ctx.Err()
 		}

@@ -31,12 +31,15 @@ var (
 	mProfiles   = prometheus.NewDesc("offerd_profiles", "Profiles held by this instance.", nil, nil)
 	mReady      = prometheus.NewDesc("offerd_ready", "1 when the instance is in its group and writing.", nil, nil)
 	mRules      = prometheus.NewDesc("offerd_rules", "Rules in the active rule set.", nil, nil)
+	mRuleVer    = prometheus.NewDesc("offerd_rule_version", "Version of each rule in the active rule set; offers carry it.", []string{"rule"}, nil)
+	mReloads    = descCounter("rules_reloads_total", "Rule sets swapped in from the offer-rules topic.")
+	mRejected   = descCounter("rules_rejected_total", "offer-rules records that did not compile, by rule; the rule kept its previous version.", "rule")
 )
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{mSwipes, mApplied, mDuplicates, mReplayed, mDLQ, mOffers,
 		mSuppressed, mRuleErrors, mRestored, mChangelog, mChangeB, mProfiles, mReady, mRules,
-		mUnknown, mTableRecs, mTableBad, mStores, mConsents} {
+		mUnknown, mTableRecs, mTableBad, mStores, mConsents, mRuleVer, mReloads, mRejected} {
 		ch <- d
 	}
 }
@@ -76,5 +79,13 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(mProfiles, prometheus.GaugeValue, float64(c.e.Profiles()))
 	ch <- prometheus.MustNewConstMetric(mReady, prometheus.GaugeValue, ready)
-	ch <- prometheus.MustNewConstMetric(mRules, prometheus.GaugeValue, float64(c.e.rules.Load().Len()))
+	rs := c.e.rules.Load()
+	ch <- prometheus.MustNewConstMetric(mRules, prometheus.GaugeValue, float64(rs.Len()))
+	for _, r := range rs.Rules() {
+		ch <- prometheus.MustNewConstMetric(mRuleVer, prometheus.GaugeValue, float64(r.Version), r.ID)
+	}
+	counter(mReloads, c.e.ruleStats.reloads.Load())
+	for _, r := range c.e.ruleStats.Rejected() {
+		counter(mRejected, r.N, r.Name)
+	}
 }

@@ -94,6 +94,11 @@ func EnsureTopics(ctx context.Context, c *kafka.Client, specs []TopicSpec, repli
 	if err := checkConfigs(ctx, c, specs, have); err != nil {
 		return err
 	}
+	return createMissing(ctx, c, specs, have, replication)
+}
+
+// createMissing creates the topics of specs that are not in have.
+func createMissing(ctx context.Context, c *kafka.Client, specs []TopicSpec, have map[string]int, replication int) error {
 	var create []kafka.TopicConfig
 	for _, s := range specs {
 		if _, ok := have[s.Name]; ok {
@@ -160,7 +165,7 @@ func checkConfigs(ctx context.Context, c *kafka.Client, specs []TopicSpec, have 
 						ErrTopicMismatch, r.ResourceName, e.ConfigValue, want, s.lost, r.ResourceName, want)
 				}
 			case "max.message.bytes":
-				if n, err := strconv.Atoi(e.ConfigValue); err == nil && n < minWritableBytes && !spec[r.ResourceName].ReadOnly {
+				if n, err := strconv.Atoi(e.ConfigValue); err == nil && n < minWritableBytes && !spec[r.ResourceName].ReadOnly && spec[r.ResourceName].Configs["max.message.bytes"] != "" {
 					return fmt.Errorf("%w: topic %s has max.message.bytes=%d, below the engine's %d-byte write batches, which it would refuse; run kafka-configs --alter --entity-type topics --entity-name %s --add-config max.message.bytes=%d",
 						ErrTopicMismatch, r.ResourceName, n, writeBatchBytes, r.ResourceName, topicMaxBytes)
 				}
@@ -168,4 +173,34 @@ func checkConfigs(ctx context.Context, c *kafka.Client, specs []TopicSpec, have 
 		}
 	}
 	return nil
+}
+
+// RulesTopic is the spec of the offer-rules topic: one partition is plenty
+// for a few thousand rules, and compaction keeps the latest document of
+// every rule for as long as the rule exists.
+func RulesTopic() TopicSpec {
+	return TopicSpec{Name: TopicRules, Partitions: 1, Configs: map[string]string{"cleanup.policy": "compact"},
+		lost: "rules that stay unchanged longer than the retention would be deleted with old segments"}
+}
+
+// EnsureRulesTopic creates the offer-rules topic when it is missing, with
+// the given replication (-1: the brokers' default), and refuses an existing
+// one that is not compacted, since it would lose rules that stay unchanged
+// longer than its retention.
+func EnsureRulesTopic(ctx context.Context, c *kafka.Client, replication int) error {
+	meta, err := c.Metadata(ctx, &kafka.MetadataRequest{})
+	if err != nil {
+		return fmt.Errorf("read topic metadata from %s: %w", c.Addr, err)
+	}
+	have := make(map[string]int)
+	for _, t := range meta.Topics {
+		if t.Error == nil && t.Name == TopicRules {
+			have[t.Name] = len(t.Partitions)
+		}
+	}
+	specs := []TopicSpec{RulesTopic()}
+	if err := checkConfigs(ctx, c, specs, have); err != nil {
+		return err
+	}
+	return createMissing(ctx, c, specs, have, replication)
 }

@@ -1,6 +1,8 @@
 // Command offerctl is the marketers' and operators' tool for offer rules.
 //
 //	offerctl validate FILE|DIR...   check rule files; exit 1 with file:line:col errors
+//	offerctl apply FILE|DIR... [--brokers host:port] [--delete ID]... [--dry-run]
+//	                                publish changed rules to the offer-rules topic
 //	offerctl tail TOPIC [--brokers host:port] [--max N] [--timeout D] [--from start|end]
 //	                                print a topic's messages as JSON lines
 //
@@ -22,6 +24,10 @@ const usage = `usage: offerctl <command> [arguments]
 commands:
   validate FILE|DIR...   check rule files; one line per valid rule, or
                          file:line:col: rule <id>: message per error
+  apply FILE|DIR... [--brokers host:port] [--delete ID]... [--dry-run]
+                         validate the rules, then publish those that changed to
+                         the offer-rules topic with their version bumped; every
+                         running offerd picks them up
   tail TOPIC [--brokers host:port] [--max N] [--timeout D] [--from start|end]
                          print a topic's messages (offers, dead letters with
                          their headers) as JSON lines
@@ -41,6 +47,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return validate(args[1:], stdout, stderr)
 	case "tail":
 		return tail(args[1:], stdout, stderr)
+	case "apply":
+		return apply(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -57,10 +65,35 @@ func validate(paths []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, "offerctl validate: name at least one rule file or directory\n")
 		return 2
 	}
+	set, code := load("validate", paths, stdout, stderr)
+	if set == nil {
+		return code
+	}
+	for _, r := range set.Rules() {
+		coupon := ""
+		switch {
+		case r.Coupon.DiscountPercent > 0:
+			coupon = fmt.Sprintf("%d%% off", r.Coupon.DiscountPercent)
+		case r.Coupon.DiscountCents > 0:
+			coupon = fmt.Sprintf("%d.%02d off", r.Coupon.DiscountCents/100, r.Coupon.DiscountCents%100)
+		}
+		fmt.Fprintf(stdout, "ok  %s:%d: rule %s v%d priority %d → %s, %s, expires in %s\n",
+			r.File, r.Line, r.ID, r.Version, r.Priority, strings.Join(r.Channels, "+"), coupon, r.ExpiresIn)
+	}
+	warnUnenforced(set, stderr)
+	fmt.Fprintf(stderr, "%d rule(s) valid\n", set.Len())
+	return 0
+}
+
+// load compiles the rule files given, as validate and apply check them.
+// On failure it prints every problem as file:line:col: rule <id>: message
+// on stdout and returns a nil set and the exit code: 2 for a path that does
+// not exist, 1 for invalid rules.
+func load(cmd string, paths []string, stdout, stderr io.Writer) (*rules.Set, int) {
 	for _, p := range paths {
 		if _, err := os.Stat(p); err != nil {
-			fmt.Fprintf(stderr, "offerctl validate: %v\n", err)
-			return 2
+			fmt.Fprintf(stderr, "offerctl %s: %v\n", cmd, err)
+			return nil, 2
 		}
 	}
 	set, err := rules.LoadPaths(paths...)
@@ -74,22 +107,16 @@ func validate(paths []string, stdout, stderr io.Writer) int {
 		} else {
 			fmt.Fprintln(stdout, err)
 		}
-		return 1
+		return nil, 1
 	}
+	return set, 0
+}
+
+// warnUnenforced warns about settings that are validated but not enforced.
+func warnUnenforced(set *rules.Set, stderr io.Writer) {
 	for _, r := range set.Rules() {
-		coupon := ""
-		switch {
-		case r.Coupon.DiscountPercent > 0:
-			coupon = fmt.Sprintf("%d%% off", r.Coupon.DiscountPercent)
-		case r.Coupon.DiscountCents > 0:
-			coupon = fmt.Sprintf("%d.%02d off", r.Coupon.DiscountCents/100, r.Coupon.DiscountCents%100)
-		}
-		fmt.Fprintf(stdout, "ok  %s:%d: rule %s v%d priority %d → %s, %s, expires in %s\n",
-			r.File, r.Line, r.ID, r.Version, r.Priority, strings.Join(r.Channels, "+"), coupon, r.ExpiresIn)
 		if w := rules.Unenforced(r); w != "" {
 			fmt.Fprintf(stderr, "warning: %s:%d: rule %s: %s\n", r.File, r.Line, r.ID, w)
 		}
 	}
-	fmt.Fprintf(stderr, "%d rule(s) valid\n", set.Len())
-	return 0
 }

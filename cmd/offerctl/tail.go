@@ -141,16 +141,9 @@ func toRecord(m kafka.Message) record {
 // parseInterleaved parses flags given before or after the one positional
 // argument, as in "tail swipes.dlq --max 10", and returns the positional.
 func parseInterleaved(fs *flag.FlagSet, args []string) (string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return "", err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return "", err
 	}
 	if len(pos) > 1 {
 		return "", errors.New("expected one topic, got " + strings.Join(pos, " "))
@@ -159,4 +152,21 @@ func parseInterleaved(fs *flag.FlagSet, args []string) (string, error) {
 		return "", nil
 	}
 	return pos[0], nil
+}
+
+// parseArgs parses flags given before, between or after the positional
+// arguments, as in "apply a.yaml --dry-run b.yaml", and returns the
+// positionals.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -24,7 +25,11 @@ func runDaemon(ctx context.Context, o *options, log *zap.Logger) error {
 		return err
 	}
 	logRules(log, rs)
-	e, stop, err := startEngine(o, log, rs, splitBrokers(o.brokers))
+	docs, err := engine.RuleDocs(rs, os.ReadFile)
+	if err != nil {
+		return err
+	}
+	e, stop, err := startEngine(o, log, rs, docs, splitBrokers(o.brokers))
 	if err != nil {
 		return err
 	}
@@ -44,12 +49,15 @@ func logRules(log *zap.Logger, rs *rules.Set) {
 }
 
 // startEngine builds the engine from the options and starts its admin
-// server when --admin is given; stop stops the admin server.
-func startEngine(o *options, log *zap.Logger, rs *rules.Set, brokers []string) (e *engine.Engine, stop func(), err error) {
+// server when --admin is given; stop stops the admin server. The engine
+// follows the offer-rules topic, seeding it with the documents of rs.
+func startEngine(o *options, log *zap.Logger, rs *rules.Set, docs []engine.RuleDoc, brokers []string) (e *engine.Engine, stop func(), err error) {
 	e, err = engine.New(engine.Config{
 		Brokers:    brokers,
 		Group:      o.group,
 		Rules:      rs,
+		SyncRules:  true,
+		RuleSeed:   docs,
 		Partitions: o.partitions,
 		Logger:     log,
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -32,7 +33,11 @@ const historyBatch = 100
 // runDemo runs broker, engine, POS feed and an offer printer in one
 // process until ctx ends, then drains and prints a summary on stderr.
 func runDemo(ctx context.Context, o *options, log *zap.Logger, stdout, stderr io.Writer) error {
-	rs, err := demoRules(o)
+	rs, read, err := demoRules(o)
+	if err != nil {
+		return err
+	}
+	docs, err := engine.RuleDocs(rs, read)
 	if err != nil {
 		return err
 	}
@@ -61,7 +66,7 @@ func runDemo(ctx context.Context, o *options, log *zap.Logger, stdout, stderr io
 		}
 	}
 	o.group = "offerd-demo"
-	e, stopAdmin, err := startEngine(o, log, rs, brokers)
+	e, stopAdmin, err := startEngine(o, log, rs, docs, brokers)
 	if err != nil {
 		return err
 	}
@@ -139,17 +144,21 @@ func runDemo(ctx context.Context, o *options, log *zap.Logger, stdout, stderr io
 }
 
 // demoRules loads --rules when given, else the samples shipped with the
-// engine.
-func demoRules(o *options) (*rules.Set, error) {
+// engine; read reads the files the rules name.
+func demoRules(o *options) (rs *rules.Set, read func(string) ([]byte, error), err error) {
 	if o.rulesPath != "" {
-		return rules.LoadPaths(o.rulesPath)
+		rs, err = rules.LoadPaths(o.rulesPath)
+		return rs, os.ReadFile, err
+	}
+	read = func(name string) ([]byte, error) {
+		return fs.ReadFile(examples.FS, strings.TrimPrefix(name, "examples/"))
 	}
 	var all []*rules.Rule
-	err := fs.WalkDir(examples.FS, ".", func(path string, d fs.DirEntry, err error) error {
+	err = fs.WalkDir(examples.FS, ".", func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !(strings.HasSuffix(path, ".yaml") || strings.HasSuffix(path, ".yml")) {
 			return err
 		}
-		data, err := fs.ReadFile(examples.FS, path)
+		data, err := read("examples/" + path)
 		if err != nil {
 			return err
 		}
@@ -158,9 +167,10 @@ func demoRules(o *options) (*rules.Set, error) {
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return rules.NewSet(all)
+	rs, err = rules.NewSet(all)
+	return rs, read, err
 }
 
 // printOffers writes every offer published on any channel to w, one JSON

@@ -7,7 +7,10 @@
 //
 // --demo runs everything in one process on an embedded Kafka-protocol
 // broker: it creates the topics, loads the sample rules, feeds simulated
-// POS traffic and prints every offer as a JSON line on stdout. Logs go to
+// POS traffic and prints every offer as a JSON line on stdout. Rules come
+// from the offer-rules topic, which --rules (or the demo's samples) only
+// seed: rules the topic lacks are published at start, and every change
+// made with offerctl apply is picked up while running. Logs go to
 // stderr. Every flag can also be set through the environment as
 // OFFERD_<FLAG> (for example OFFERD_BROKERS).
 package main
@@ -67,7 +70,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.demo, "demo", false, "run self-contained on an embedded broker with simulated POS traffic")
 	fs.DurationVar(&o.duration, "duration", 0, "stop after this long (0: run until SIGINT/SIGTERM)")
 	fs.StringVar(&o.brokers, "brokers", "127.0.0.1:9092", "Kafka bootstrap brokers, host:port[,host:port...]")
-	fs.StringVar(&o.rulesPath, "rules", "", "rule file or directory of *.yaml rule files (demo: the shipped samples)")
+	fs.StringVar(&o.rulesPath, "rules", "", "rule file or directory of *.yaml rule files (demo: the shipped samples); they seed the offer-rules topic, which is the source of truth once it holds rules")
 	fs.StringVar(&o.group, "group", "offerd", "consumer group; instances in one group share the partitions")
 	fs.StringVar(&o.admin, "admin", "", "address of the admin HTTP server (/healthz, /readyz, /metrics), e.g. :8080")
 	fs.IntVar(&o.partitions, "partitions", 6, "partitions of topics created at start (an existing swipes topic's count wins)")
