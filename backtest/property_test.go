@@ -30,7 +30,9 @@ func randomRules(rng *rand.Rand, n int) string {
 	cats := []string{"coffee", "tea", "dairy", "bakery", "produce", "wine", "beer", "baby", "snacks", "pet"}
 	cat := func() string { return cats[rng.IntN(len(cats))] }
 	conds := []func() string{
-		func() string { return fmt.Sprintf(`swipe.kind == "purchase" && swipe.total_cents >= %d`, 1000+rng.IntN(8000)) },
+		func() string {
+			return fmt.Sprintf(`swipe.kind == "purchase" && swipe.total_cents >= %d`, 1000+rng.IntN(8000))
+		},
 		func() string { return fmt.Sprintf(`inBasket(%q)`, cat()) },
 		func() string {
 			c := cat()
@@ -40,8 +42,12 @@ func randomRules(rng *rand.Rand, n int) string {
 			c := cat()
 			return fmt.Sprintf(`inBasket(%q) && categorySpend(%q, "%dd") > %d`, c, c, 1+rng.IntN(60), rng.IntN(4000))
 		},
-		func() string { return fmt.Sprintf(`profile.visits >= %d && spend("30d") > %d`, 1+rng.IntN(4), rng.IntN(10000)) },
-		func() string { return fmt.Sprintf(`swipe.kind in ["scan", "checkin"] && now.Hour() >= %d`, 8+rng.IntN(8)) },
+		func() string {
+			return fmt.Sprintf(`profile.visits >= %d && spend("30d") > %d`, 1+rng.IntN(4), rng.IntN(10000))
+		},
+		func() string {
+			return fmt.Sprintf(`swipe.kind in ["scan", "checkin"] && now.Hour() >= %d`, 8+rng.IntN(8))
+		},
 	}
 	channels := [][]string{{"mobile"}, {"pos"}, {"email"}, {"mobile", "email"}, {"pos", "mobile", "email"}}
 	var b strings.Builder
