@@ -71,9 +71,10 @@ type RuleReport struct {
 	Triggers int64 `json:"triggers"`
 	Cards    int64 `json:"cards"` // distinct cards offered
 	// DiscountCents is the discount committed, once per offer id: the
-	// coupon's discount_cents, or for a percent coupon its percentage of
-	// the triggering swipe's total (offers.ExpectedCents, the figure
-	// arbitration ranks by), an estimate of what the next basket saves.
+	// coupon's discount_cents, or for a percent coupon an estimate, its
+	// percentage of the triggering swipe's total (the figure arbitration
+	// ranks by), or of the card's average purchase for a swipe without a
+	// total (a check-in or a scan).
 	DiscountCents int64 `json:"discount_cents"`
 	Estimated     bool  `json:"discount_estimated,omitempty"` // percent coupons
 	Held          int64 `json:"held"`                         // hits held out
@@ -152,7 +153,7 @@ func (r *replay) partition(ctx context.Context, id int, src Source) error {
 			return err
 		}
 		r.opts.Read.Add(1)
-		clock = simClock(&m, clock)
+		clock = SentAt(&m, clock)
 		if !r.opts.To.IsZero() && !clock.Before(r.opts.To) {
 			r.after.Add(1)
 			continue
@@ -168,14 +169,14 @@ func (r *replay) partition(ctx context.Context, id int, src Source) error {
 			continue
 		}
 		p.CountBatch(&r.stats)
-		if err := r.tally(out, &m, clock); err != nil {
+		if err := r.tally(out, &m, clock, p.Store()); err != nil {
 			return err
 		}
 	}
 }
 
 // tally adds the offers among out, all made on message m, to their rules.
-func (r *replay) tally(out []kafka.Message, m *kafka.Message, clock time.Time) error {
+func (r *replay) tally(out []kafka.Message, m *kafka.Message, clock time.Time, store engine.Store) error {
 	var swipe *loyalty.Swipe
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -215,11 +216,30 @@ func (r *replay) tally(out []kafka.Message, m *kafka.Message, clock time.Time) e
 				}
 				swipe = s
 			}
-			t.discount += offers.ExpectedCents(t.rule, swipe)
+			est, err := percentBase(swipe, store)
+			if err != nil {
+				return fmt.Errorf("offer %s: %w", o.OfferID, err)
+			}
+			t.discount += int64(c.DiscountPercent) * est / 100
 			t.estimated = true
 		}
 	}
 	return nil
+}
+
+// percentBase is the amount a percent coupon offered on swipe s is
+// estimated to apply to: the swipe's total, as offers.ExpectedCents ranks
+// offers in arbitration, or, for a swipe without one (a check-in, a scan),
+// the card's average purchase so far.
+func percentBase(s *loyalty.Swipe, store engine.Store) (int64, error) {
+	if s.TotalCents > 0 {
+		return s.TotalCents, nil
+	}
+	p, err := store.Get(s.CardID)
+	if err != nil || p == nil || p.Visits == 0 {
+		return 0, err
+	}
+	return p.SpendCents / p.Visits, nil
 }
 
 func (r *replay) report() *Report {

@@ -1,6 +1,7 @@
 package backtest
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"maps"
@@ -33,8 +34,14 @@ func (rep *Report) WriteText(w io.Writer) error {
 	}
 	cols = append(cols, slices.Sorted(maps.Keys(reasons))...)
 
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprint(tw, "rule\tversion\toffers\ttriggers\tcards\tdiscount\tholdout\t")
+	width := len("rule")
+	for _, r := range rep.Rules {
+		width = max(width, len(r.Rule))
+	}
+	// Numbers align right; the padded rule ids stay left-aligned.
+	var table bytes.Buffer
+	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "%-*s\tversion\toffers\ttriggers\tcards\tdiscount\tholdout\t", width, "rule")
 	for _, c := range cols {
 		fmt.Fprintf(tw, "%s\t", c)
 	}
@@ -44,7 +51,7 @@ func (rep *Report) WriteText(w io.Writer) error {
 		if r.Estimated {
 			est = "~"
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s%s\t%d\t", r.Rule, r.Version, r.Offers, r.Triggers, r.Cards, est, cents(r.DiscountCents), r.Held)
+		fmt.Fprintf(tw, "%-*s\t%d\t%d\t%d\t%d\t%s%s\t%d\t", width, r.Rule, r.Version, r.Offers, r.Triggers, r.Cards, est, cents(r.DiscountCents), r.Held)
 		for _, c := range cols {
 			fmt.Fprintf(tw, "%d\t", r.Suppressed[c])
 		}
@@ -52,6 +59,11 @@ func (rep *Report) WriteText(w io.Writer) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	for line := range strings.Lines(table.String()) { // drop the padding before the first column
+		if _, err := io.WriteString(w, strings.TrimPrefix(line, "  ")); err != nil {
+			return err
+		}
 	}
 	var dl []string
 	for _, k := range slices.Sorted(maps.Keys(rep.DeadLettersByReason)) {

@@ -106,11 +106,12 @@ func (f *fileSource) Next(context.Context) (kafka.Message, error) {
 
 func (f *fileSource) Close() error { return nil }
 
-// simClock is the time message m was sent: its Kafka timestamp, else the
-// event time of the swipe it holds, else prev. A message without either
-// fails decoding on grounds that do not depend on the clock (bad JSON, no
-// or bad ts), so prev only has to be something.
-func simClock(m *kafka.Message, prev time.Time) time.Time {
+// SentAt is the simulated clock of a replay at message m: the time m was
+// sent (its Kafka timestamp), else the event time of the swipe it holds,
+// else prev. A message without either fails decoding on grounds that do
+// not depend on the clock (bad JSON, no or bad ts), so prev only has to be
+// something.
+func SentAt(m *kafka.Message, prev time.Time) time.Time {
 	if !m.Time.IsZero() {
 		return m.Time
 	}
