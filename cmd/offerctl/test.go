@@ -180,7 +180,8 @@ func evaluate(set *rules.Set, s *loyalty.Swipe, prof *loyalty.Profile, maxCh int
 			continue
 		case o.Outcome == "error":
 		case !o.rule.FiresOn(s.Kind):
-			o.Outcome, o.Reason = "wrong-kind", "the condition never holds for a "+string(s.Kind)+" swipe"
+			o.Outcome, o.Reason = "wrong-kind", "wrong kind: the condition never holds for a "+string(s.Kind)+" swipe"
+			continue
 		default:
 			o.Outcome, o.Reason = "condition-false", "condition false"
 		}
