@@ -136,19 +136,7 @@ func TestDryRun(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var out, errb bytes.Buffer
-			args := append([]string{"test", "--rules", rulesFile}, tt.args...)
-			if code := run(args, &out, &errb); code != tt.code {
-				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tt.code, out.String(), errb.String())
-			}
-			rest := out.String()
-			for _, want := range tt.stdout {
-				i := strings.Index(rest, want)
-				if i < 0 {
-					t.Fatalf("stdout lacks %q (in order):\n%s", want, out.String())
-				}
-				rest = rest[i+len(want):]
-			}
+			runInOrder(t, append([]string{"test", "--rules", rulesFile}, tt.args...), tt.code, tt.stdout)
 		})
 	}
 
