@@ -267,3 +267,24 @@ func (p *Pipeline) EndBatch() (out, changelog []kafka.Message, err error) {
 // StartBatch forgets the last batch; call it after publishing what
 // EndBatch returned.
 func (p *Pipeline) StartBatch() { p.b.reset() }
+
+// CountBatch adds the current batch's figures (swipes, applied,
+// duplicates, replays, rule errors, offers, dead letters by reason, offers
+// and suppressed hits by rule) to st, as the engine does once a batch is
+// published. Replays and backtests, which run the pipeline without a
+// broker, call it between EndBatch and StartBatch.
+func (p *Pipeline) CountBatch(st *Stats) {
+	b := p.b
+	st.Swipes.Add(int64(b.n))
+	st.Applied.Add(b.applied)
+	st.Duplicates.Add(b.dups)
+	st.Replayed.Add(b.replays)
+	st.RuleErrors.Add(b.errs)
+	st.Offers.Add(b.offers)
+	var dlq int64
+	for _, n := range b.byReason {
+		dlq += n
+	}
+	st.DLQ.Add(dlq)
+	st.merge(b)
+}

@@ -27,5 +27,6 @@
 // of compiled rules, shared by all workers and swapped whole on reload; each
 // worker evaluates it with its own Evaluator, which owns an expr VM and the
 // environment the helpers read, so evaluating a swipe allocates next to
-// nothing.
+// nothing. Evaluator.Explain is the dry run's slow path: it evaluates a
+// condition part by part to say which part was false and what it saw.
 package rules

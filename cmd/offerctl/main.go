@@ -3,6 +3,10 @@
 //	offerctl validate FILE|DIR...   check rule files; exit 1 with file:line:col errors
 //	offerctl apply FILE|DIR... [--brokers host:port] [--delete ID]... [--dry-run]
 //	                                publish changed rules to the offer-rules topic
+//	offerctl test --rules PATH --swipe FILE [--profile FILE] [--explain] [--json]
+//	                                dry run: what each rule does with one swipe, and why
+//	offerctl backtest --rules PATH (--swipes FILE | --topic T) [--from T] [--to T] [--json]
+//	                                replay history: offers, cards, discount, suppressions per rule
 //	offerctl tail TOPIC [--brokers host:port] [--max N] [--timeout D] [--from start|end]
 //	                                print a topic's messages as JSON lines
 //
@@ -28,6 +32,14 @@ commands:
                          validate the rules, then publish those that changed to
                          the offer-rules topic with their version bumped; every
                          running offerd picks them up
+  test --rules FILE|DIR --swipe FILE [--profile FILE] [--explain] [--json]
+                         dry run of one swipe: per rule, fired (channel,
+                         title, coupon) or the first reason it did not;
+                         --explain prints the values of a false condition
+  backtest --rules FILE|DIR (--swipes FILE | --topic swipes [--brokers host:port])
+           [--from T] [--to T] [--max-offers-per-channel K] [--json]
+                         replay history through the engine: per rule offers,
+                         cards, discount, holdout and suppressions; totals
   tail TOPIC [--brokers host:port] [--max N] [--timeout D] [--from start|end]
                          print a topic's messages (offers, dead letters with
                          their headers) as JSON lines
@@ -45,6 +57,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "validate":
 		return validate(args[1:], stdout, stderr)
+	case "test":
+		return dryRun(args[1:], stdout, stderr)
+	case "backtest":
+		return backtestCmd(args[1:], stdout, stderr)
 	case "tail":
 		return tail(args[1:], stdout, stderr)
 	case "apply":
@@ -70,13 +86,7 @@ func validate(paths []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	for _, r := range set.Rules() {
-		coupon := ""
-		switch {
-		case r.Coupon.DiscountPercent > 0:
-			coupon = fmt.Sprintf("%d%% off", r.Coupon.DiscountPercent)
-		case r.Coupon.DiscountCents > 0:
-			coupon = fmt.Sprintf("%d.%02d off", r.Coupon.DiscountCents/100, r.Coupon.DiscountCents%100)
-		}
+		coupon := discount(r.Coupon.DiscountPercent, r.Coupon.DiscountCents)
 		fmt.Fprintf(stdout, "ok  %s:%d: rule %s v%d priority %d → %s, %s, expires in %s\n",
 			r.File, r.Line, r.ID, r.Version, r.Priority, strings.Join(r.Channels, "+"), coupon, r.ExpiresIn)
 	}
@@ -96,20 +106,7 @@ func load(cmd string, paths []string, stdout, stderr io.Writer) (*rules.Set, int
 			return nil, 2
 		}
 	}
-	set, err := rules.LoadPaths(paths...)
-	if err != nil {
-		var list rules.ErrorList
-		if errors.As(err, &list) {
-			for _, e := range list {
-				fmt.Fprintln(stdout, e)
-			}
-			fmt.Fprintf(stderr, "%d error(s)\n", len(list))
-		} else {
-			fmt.Fprintln(stdout, err)
-		}
-		return nil, 1
-	}
-	return set, 0
+	return loadRules(paths, stdout, stderr)
 }
 
 // warnUnenforced warns about settings that are validated but not enforced.
@@ -119,4 +116,34 @@ func warnUnenforced(set *rules.Set, stderr io.Writer) {
 			fmt.Fprintf(stderr, "warning: %s:%d: rule %s: %s\n", r.File, r.Line, r.ID, w)
 		}
 	}
+}
+
+// loadRules compiles the rule files in paths. On errors it prints each as
+// file:line:col: rule <id>: message and returns a nil set and exit status 1.
+func loadRules(paths []string, stdout, stderr io.Writer) (*rules.Set, int) {
+	set, err := rules.LoadPaths(paths...)
+	if err == nil {
+		return set, 0
+	}
+	var list rules.ErrorList
+	if errors.As(err, &list) {
+		for _, e := range list {
+			fmt.Fprintln(stdout, e)
+		}
+		fmt.Fprintf(stderr, "%d error(s)\n", len(list))
+	} else {
+		fmt.Fprintln(stdout, err)
+	}
+	return nil, 1
+}
+
+// discount describes a coupon's discount: "20% off", "5.00 off", or "".
+func discount(percent int, cents int64) string {
+	switch {
+	case percent > 0:
+		return fmt.Sprintf("%d%% off", percent)
+	case cents > 0:
+		return fmt.Sprintf("%d.%02d off", cents/100, cents%100)
+	}
+	return ""
 }

@@ -48,18 +48,25 @@ offer:
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var out, errb bytes.Buffer
-			if code := run(tt.args, &out, &errb); code != tt.code {
-				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tt.code, out.String(), errb.String())
-			}
-			rest := out.String()
-			for _, want := range tt.stdout {
-				i := strings.Index(rest, want)
-				if i < 0 {
-					t.Fatalf("stdout lacks %q (in order):\n%s", want, out.String())
-				}
-				rest = rest[i+len(want):]
-			}
+			runInOrder(t, tt.args, tt.code, tt.stdout)
 		})
+	}
+}
+
+// runInOrder runs offerctl with args and checks its exit status and that
+// its stdout holds the wanted substrings in order.
+func runInOrder(t *testing.T, args []string, code int, stdout []string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	if got := run(args, &out, &errb); got != code {
+		t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", got, code, out.String(), errb.String())
+	}
+	rest := out.String()
+	for _, want := range stdout {
+		i := strings.Index(rest, want)
+		if i < 0 {
+			t.Fatalf("stdout lacks %q (in order):\n%s", want, out.String())
+		}
+		rest = rest[i+len(want):]
 	}
 }

@@ -15,20 +15,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aislecast/loyalty/backtest"
 	"github.com/segmentio/kafka-go"
 )
-
-// record is one message as tail prints it. Value is the message itself
-// when it is JSON (offers, swipes), else a string.
-type record struct {
-	Topic     string            `json:"topic"`
-	Partition int               `json:"partition"`
-	Offset    int64             `json:"offset"`
-	Time      time.Time         `json:"time"`
-	Key       string            `json:"key"`
-	Headers   map[string]string `json:"headers,omitempty"`
-	Value     json.RawMessage   `json:"value"`
-}
 
 // tail prints the messages of a topic as JSON lines, from every partition,
 // until --max messages, --timeout without a new one, or Ctrl-C.
@@ -110,7 +99,7 @@ func tail(args []string, stdout, stderr io.Writer) int {
 		case <-idle:
 			return 0
 		case m := <-msgs:
-			if err := enc.Encode(toRecord(m)); err != nil {
+			if err := enc.Encode(backtest.NewRecord(&m)); err != nil {
 				fmt.Fprintln(stderr, "offerctl tail:", err)
 				return 1
 			}
@@ -120,22 +109,6 @@ func tail(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return 0
-}
-
-func toRecord(m kafka.Message) record {
-	r := record{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Time: m.Time, Key: string(m.Key)}
-	if json.Valid(m.Value) {
-		r.Value = m.Value
-	} else {
-		r.Value, _ = json.Marshal(string(m.Value))
-	}
-	if len(m.Headers) > 0 {
-		r.Headers = make(map[string]string, len(m.Headers))
-		for _, h := range m.Headers {
-			r.Headers[h.Key] = string(h.Value)
-		}
-	}
-	return r
 }
 
 // parseInterleaved parses flags given before or after the one positional

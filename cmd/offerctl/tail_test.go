@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aislecast/loyalty/backtest"
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 )
@@ -34,10 +35,10 @@ func TestTail(t *testing.T) {
 	if code := tail([]string{"swipes.dlq", "--brokers", brokers, "--max", "3", "--timeout", "10s"}, &out, &errb); code != 0 {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
-	got := map[string]record{}
+	got := map[string]backtest.Record{}
 	sc := bufio.NewScanner(&out)
 	for sc.Scan() {
-		var r record
+		var r backtest.Record
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
 			t.Fatalf("not a JSON line: %s", sc.Text())
 		}

@@ -3,6 +3,7 @@
 // with a share of faulty messages, to the swipes topic.
 //
 //	swipegen --brokers 127.0.0.1:9092 --count 100000 --rate 1000 --cards 10000 --bad-fraction 0.01 --seed 1
+//	swipegen --out history.jsonl --count 100000 --seed 1     # a file for offerctl backtest
 //
 // swipegen never creates topics: offerd does, with the partition count the
 // engine's changelog must share, so start offerd (or offerd --demo) first.
@@ -18,7 +19,9 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -32,6 +35,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aislecast/loyalty/backtest"
 	"github.com/aislecast/loyalty/possim"
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
@@ -65,6 +69,7 @@ func run(args []string, stderr io.Writer) int {
 	bad := fs.Float64("bad-fraction", 0.01, "share of messages, 0 to 1, that carry a fault")
 	seed := fs.Int64("seed", 1, "seed of the simulation; the same seed sends the same messages")
 	startFlag := fs.String("start", "", "event time of the first swipe, RFC 3339 or YYYY-MM-DD (default: 8:00 UTC 28 days ago, so a\nlive engine finds the swipes plausible; give it for byte-identical runs on different days)")
+	outPath := fs.String("out", "", "write the messages to this `file` as JSON lines (key, value, send time) instead of Kafka,\nas fast as possible, for offerctl backtest --swipes; - is stdout")
 	compression := fs.String("compression", "snappy", "batch compression: none, gzip, snappy, lz4 or zstd (none leaves out oversized faults)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -83,7 +88,7 @@ func run(args []string, stderr io.Writer) int {
 	switch {
 	case fs.NArg() > 0:
 		return usage("unexpected arguments %q", fs.Args())
-	case len(addrs) == 0:
+	case len(addrs) == 0 && *outPath == "":
 		return usage("--brokers is empty")
 	case *topic == "":
 		return usage("--topic is empty")
@@ -112,6 +117,11 @@ func run(args []string, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+
+	if *outPath != "" {
+		cfg := possim.Config{Seed: *seed, Cards: *cards, Stores: *stores, BadFraction: *bad, Start: startAt}
+		return writeFile(ctx, *outPath, possim.New(cfg), *count, *topic, stderr)
+	}
 
 	partitions, err := checkTopic(ctx, addrs, *topic)
 	if err != nil {
@@ -166,6 +176,43 @@ func run(args []string, stderr io.Writer) int {
 		log.Error("producing failed", zap.Int("sent", sent), zap.Error(err))
 		return 1
 	}
+	return 0
+}
+
+// writeFile writes count messages of g (0: until ctx is done) to path as
+// the JSON lines offerctl backtest reads: each message with its key and its
+// send time on the simulated clock, so a backtest judges event times as a
+// live engine would have when the swipes were sent.
+func writeFile(ctx context.Context, path string, g *possim.Generator, count int, topic string, stderr io.Writer) int {
+	out := io.Writer(os.Stdout)
+	if path != "-" {
+		f, err := os.Create(path)
+		if err != nil {
+			fmt.Fprintf(stderr, "swipegen: %v\n", err)
+			return 1
+		}
+		defer f.Close()
+		out = f
+	}
+	bw := bufio.NewWriterSize(out, 1<<16)
+	enc := json.NewEncoder(bw)
+	var st stats
+	st.bad = map[string]int{}
+	start := time.Now()
+	for i := 0; (count == 0 || i < count) && ctx.Err() == nil; i++ {
+		m := g.Next()
+		km := kafka.Message{Topic: topic, Offset: int64(i), Time: g.Clock(), Key: m.Key, Value: m.Value}
+		if err := enc.Encode(backtest.NewRecord(&km)); err != nil {
+			fmt.Fprintf(stderr, "swipegen: %s: %v\n", path, err)
+			return 1
+		}
+		st.add(m)
+	}
+	if err := bw.Flush(); err != nil {
+		fmt.Fprintf(stderr, "swipegen: %s: %v\n", path, err)
+		return 1
+	}
+	fmt.Fprintln(stderr, st.summary(path, time.Since(start), ctx.Err() != nil))
 	return 0
 }
 

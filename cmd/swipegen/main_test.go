@@ -3,10 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aislecast/loyalty/backtest"
+	"github.com/aislecast/loyalty/possim"
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 )
@@ -80,5 +86,39 @@ func TestRunUsage(t *testing.T) {
 	var out bytes.Buffer
 	if code := run([]string{"-h"}, &out); code != 0 || !strings.Contains(out.String(), "-bad-fraction") {
 		t.Errorf("-h: exit %d:\n%s", code, &out)
+	}
+}
+
+func TestOut(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "history.jsonl")
+	var stderr bytes.Buffer
+	args := []string{"--out", path, "--count", "300", "--cards", "20", "--bad-fraction", "0.1", "--start", "2026-11-02", "--brokers", ""}
+	if code := run(args, &stderr); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, &stderr)
+	}
+	if !strings.HasPrefix(stderr.String(), "swipegen: sent 300 to "+path) {
+		t.Errorf("summary %q", stderr.String())
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	// The file replays: every message with its key, bytes and send time,
+	// in order, the same as the generator made them.
+	g := possim.New(possim.Config{Seed: 1, Cards: 20, BadFraction: 0.1, Start: time.Date(2026, 11, 2, 8, 0, 0, 0, time.UTC)})
+	src := backtest.NewFileSource(f)
+	for i := range 300 {
+		want := g.Next()
+		m, err := src.Next(context.Background())
+		if err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		if !bytes.Equal(m.Key, want.Key) || !bytes.Equal(m.Value, want.Value) || !m.Time.Equal(g.Clock()) {
+			t.Fatalf("message %d: got key %q time %s value %.80q, want key %q time %s value %.80q", i, m.Key, m.Time, m.Value, want.Key, g.Clock(), want.Value)
+		}
+	}
+	if _, err := src.Next(context.Background()); !errors.Is(err, io.EOF) {
+		t.Errorf("after 300 messages: %v, want EOF", err)
 	}
 }
