@@ -24,9 +24,10 @@ const (
 	Cap                     // the card had the rule's max_per_card sends
 	Holdout                 // the card is in the rule's holdout: recorded, never sent
 	Arbitration             // other rules took the swipe's channels, or its group
+	Budget                  // the rule's budget is spent (see Afford)
 )
 
-var codeNames = [...]string{"pass", "schedule", "cooldown", "cap", "holdout", "arbitration"}
+var codeNames = [...]string{"pass", "schedule", "cooldown", "cap", "holdout", "arbitration", "budget"}
 
 func (c Code) String() string {
 	if int(c) < len(codeNames) {
@@ -66,7 +67,8 @@ type Verdict struct {
 //
 // Decisions depend only on the rule, the swipe and the profile, never on
 // the wall clock, so a replay decides as the live run did. Budgets are
-// not enforced here: they need a count shared by every instance.
+// judged by Afford against a spend shared by every instance, which the
+// caller holds.
 func Decide(r *rules.Rule, s *loyalty.Swipe, p *loyalty.Profile) Verdict {
 	return decide(r, s, p, true)
 }
