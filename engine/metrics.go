@@ -18,7 +18,7 @@ var (
 	mReplayed   = descCounter("swipes_replayed_total", "Redelivered swipes at or below a profile's applied offset; skipped.")
 	mDLQ        = descCounter("swipes_dead_lettered_total", "Swipes sent to swipes.dlq, by reason.", "reason")
 	mOffers     = descCounter("offers_published_total", "Offers published, by rule.", "rule")
-	mSuppressed = descCounter("offers_suppressed_total", "Rule hits that published no offer, by rule and reason: schedule, cooldown, cap, holdout (recorded as sent, never published) or arbitration.", "rule", "reason")
+	mSuppressed = descCounter("offers_suppressed_total", "Rule hits that published no offer, by rule and reason: schedule, cooldown, cap, holdout (recorded as sent, never published), arbitration or budget.", "rule", "reason")
 	mRuleErrors = descCounter("rule_errors_total", "Rule evaluations or offer renderings that failed.")
 	mRestored   = descCounter("profiles_restored_total", "Profiles loaded from the changelog on partition assignment.")
 	mChangelog  = descCounter("changelog_records_total", "Profile records written to the changelog.")
@@ -26,11 +26,14 @@ var (
 	mProfiles   = prometheus.NewDesc("offerd_profiles", "Profiles held by this instance.", nil, nil)
 	mReady      = prometheus.NewDesc("offerd_ready", "1 when the instance is in its group and writing.", nil, nil)
 	mRules      = prometheus.NewDesc("offerd_rules", "Rules in the active rule set.", nil, nil)
+	mBudget     = prometheus.NewDesc("offerd_budget", "A rule's budget: offers, or discount in cents.", []string{"rule", "unit"}, nil)
+	mSpent      = prometheus.NewDesc("offerd_budget_spent", "What a rule's offers spent of its budget across all instances, as this one knows it: offers, or discount in cents.", []string{"rule", "unit"}, nil)
+	mBudgetErrs = descCounter("budget_records_ignored_total", "Records of the offer-budget topic that could not be read.")
 )
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{mSwipes, mApplied, mDuplicates, mReplayed, mDLQ, mOffers,
-		mSuppressed, mRuleErrors, mRestored, mChangelog, mChangeB, mProfiles, mReady, mRules} {
+		mSuppressed, mRuleErrors, mRestored, mChangelog, mChangeB, mProfiles, mReady, mRules, mBudget, mSpent, mBudgetErrs} {
 		ch <- d
 	}
 }
@@ -64,4 +67,29 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(mProfiles, prometheus.GaugeValue, float64(c.e.Profiles()))
 	ch <- prometheus.MustNewConstMetric(mReady, prometheus.GaugeValue, ready)
 	ch <- prometheus.MustNewConstMetric(mRules, prometheus.GaugeValue, float64(c.e.rules.Load().Len()))
+	c.collectBudgets(ch)
+	counter(mBudgetErrs, s.BudgetErrors.Load())
+}
+
+// collectBudgets reports the budgets of the active rules and the spend of
+// every rule that has one.
+func (c collector) collectBudgets(ch chan<- prometheus.Metric) {
+	gauge := func(d *prometheus.Desc, v int64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v), labels...)
+	}
+	for _, r := range c.e.rules.Load().Rules() {
+		if l := r.Limits; l != nil {
+			if l.Budget > 0 {
+				gauge(mBudget, l.Budget, r.ID, "offers")
+			}
+			if l.BudgetCents > 0 {
+				gauge(mBudget, l.BudgetCents, r.ID, "cents")
+			}
+		}
+	}
+	for _, id := range c.e.budgets.Rules() {
+		s := c.e.budgets.Spent(id)
+		gauge(mSpent, s.Count, id, "offers")
+		gauge(mSpent, s.Cents, id, "cents")
+	}
 }

@@ -37,6 +37,7 @@ type Pipeline struct {
 	pass   []*rules.Rule  // hits whose offer policy lets them send
 	awards []offers.Award // arbitration among pass
 	maxCh  int            // offers per channel per swipe
+	budget *Budgets
 	b      *batch
 	cl     []kafka.Message
 }
@@ -51,7 +52,7 @@ func NewPipeline(id int, rs *rules.Set, store Store, lim Limits, now func() time
 	if log == nil {
 		log = zap.NewNop()
 	}
-	p := &Pipeline{id: id, store: store, limits: lim, now: now, log: log, maxCh: DefaultMaxOffersPerChannel, b: newBatch()}
+	p := &Pipeline{id: id, store: store, limits: lim, now: now, log: log, maxCh: DefaultMaxOffersPerChannel, budget: NewBudgets(log), b: newBatch()}
 	p.SetRules(rs)
 	return p
 }
@@ -90,6 +91,8 @@ type batch struct {
 	byReason map[string]int64
 	// suppressed counts rule hits that sent nothing, by rule and reason.
 	suppressed map[suppression]int64
+	// spent holds the rules whose budget the batch used.
+	spent map[string]struct{}
 }
 
 // suppression is a rule that matched but sent no offer, and why.
@@ -104,6 +107,7 @@ func newBatch() *batch {
 		byRule:     make(map[string]int64),
 		byReason:   make(map[string]int64),
 		suppressed: make(map[suppression]int64),
+		spent:      make(map[string]struct{}),
 	}
 }
 
@@ -114,6 +118,7 @@ func (b *batch) reset() {
 	clear(b.byRule)
 	clear(b.byReason)
 	clear(b.suppressed)
+	clear(b.spent)
 	b.next, b.n, b.applied, b.dups, b.replays, b.offers, b.errs = 0, 0, 0, 0, 0, 0, 0
 }
 
@@ -163,7 +168,11 @@ func (p *Pipeline) Process(m *kafka.Message) {
 	// recorded once each, whatever their number of channels.
 	p.pass = p.pass[:0]
 	for _, r := range p.hits {
-		switch c := offers.Check(r, s, prof); c {
+		c := offers.Check(r, s, prof)
+		if (c == offers.Pass || c == offers.Holdout) && !p.withinBudget(r, s, c == offers.Pass) {
+			c = offers.Budget // a spent budget stops the holdout's records too
+		}
+		switch c {
 		case offers.Pass:
 			p.pass = append(p.pass, r)
 		case offers.Holdout:
@@ -178,6 +187,7 @@ func (p *Pipeline) Process(m *kafka.Message) {
 		a := &p.awards[i]
 		r := a.Rule
 		if !a.Won() {
+			p.unreserve(r, s)
 			b.suppressed[suppression{r.ID, offers.Arbitration}]++
 			continue
 		}
@@ -236,7 +246,7 @@ func (p *Pipeline) Len() int { return p.b.n }
 
 // EndBatch closes the current batch. It stores the changed profiles and
 // returns what must be published before the batch's offsets are committed:
-// out (offers and dead letters, to be acked first) and changelog (one
+// out (offers, dead letters and budget spend, to be acked first) and changelog (one
 // record per changed card, its last value, to the changelog partition with
 // the pipeline's number). The slices are valid until the next EndBatch.
 func (p *Pipeline) EndBatch() (out, changelog []kafka.Message, err error) {
@@ -250,6 +260,7 @@ func (p *Pipeline) EndBatch() (out, changelog []kafka.Message, err error) {
 		}
 		p.cl = append(p.cl, kafka.Message{Topic: TopicChangelog, Partition: p.id, Key: []byte(card), Value: enc})
 	}
+	b.out = p.appendBudgetRecords(b.out)
 	return b.out, p.cl, nil
 }
 

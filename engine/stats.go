@@ -22,6 +22,8 @@ type Stats struct {
 	ChangeB    atomic.Int64 // bytes of profile records written
 	Held       atomic.Int64 // offers held out: recorded, never published
 	Suppressed atomic.Int64 // rule hits that sent nothing (held ones included)
+	// BudgetErrors counts records of TopicBudget that could not be read.
+	BudgetErrors atomic.Int64
 
 	mu         sync.Mutex
 	byRule     map[string]int64
@@ -69,7 +71,7 @@ func (s *Stats) RejectsByReason() []Count { return s.sorted(s.byReason) }
 // Suppression is how often a rule matched but sent nothing, for one reason.
 type Suppression struct {
 	Rule   string
-	Reason string // schedule, cooldown, cap, holdout or arbitration
+	Reason string // schedule, cooldown, cap, holdout, arbitration or budget
 	N      int64
 }
 

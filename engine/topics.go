@@ -33,15 +33,19 @@ const (
 
 // Topics lists every topic the engine reads or writes. The changelog has
 // exactly as many partitions as swipes: partition p of state is rebuilt from
-// partition p of the changelog.
+// partition p of the changelog. The budget topic has one partition, which
+// every instance follows.
 func Topics(partitions int) []TopicSpec {
 	limit := func(n int) map[string]string { return map[string]string{"max.message.bytes": strconv.Itoa(n)} }
 	changelog := limit(topicMaxBytes)
 	changelog["cleanup.policy"] = "compact"
+	budget := limit(topicMaxBytes)
+	budget["cleanup.policy"] = "compact"
 	ts := []TopicSpec{
 		{Name: TopicSwipes, Partitions: partitions, Configs: limit(swipeMaxBytes)},
 		{Name: TopicDLQ, Partitions: partitions, Configs: limit(topicMaxBytes)},
 		{Name: TopicChangelog, Partitions: partitions, Configs: changelog},
+		{Name: TopicBudget, Partitions: 1, Configs: budget},
 	}
 	for _, ch := range loyalty.Channels {
 		ts = append(ts, TopicSpec{Name: loyalty.OfferTopic(ch), Partitions: partitions, Configs: limit(topicMaxBytes)})
@@ -70,8 +74,14 @@ func EnsureTopics(ctx context.Context, c *kafka.Client, specs []TopicSpec, repli
 	}
 	if n, ok := have[TopicSwipes]; ok {
 		for i := range specs {
-			specs[i].Partitions = n
+			if specs[i].Name != TopicBudget {
+				specs[i].Partitions = n
+			}
 		}
+	}
+	if n, ok := have[TopicBudget]; ok && n != 1 {
+		return fmt.Errorf("%w: topic %s has %d partitions, want 1: every instance follows the budget spend in partition 0; delete it and let the engine create it, before any rule with a budget sends (deleting it forgets the spend)",
+			ErrTopicMismatch, TopicBudget, n)
 	}
 	if n, ok := have[TopicChangelog]; ok && n != specs[0].Partitions {
 		return fmt.Errorf("%w: topic %s has %d partitions but %s has %d; they must match, because partition p of profiles is restored from partition p of the changelog: recreate %s with %d partitions",
@@ -141,7 +151,7 @@ func checkConfigs(ctx context.Context, c *kafka.Client, specs []TopicSpec, have 
 			switch e.ConfigName {
 			case "cleanup.policy":
 				if want := policy[r.ResourceName]; want != "" && !strings.Contains(e.ConfigValue, want) {
-					return fmt.Errorf("%w: topic %s has cleanup.policy=%s, want %s: profiles of cards that stop shopping would be deleted with old segments; run kafka-configs --alter --entity-type topics --entity-name %s --add-config cleanup.policy=%s",
+					return fmt.Errorf("%w: topic %s has cleanup.policy=%s, want %s: the latest record of a quiet key (a card's profile, a rule's budget spend) would be deleted with old segments; run kafka-configs --alter --entity-type topics --entity-name %s --add-config cleanup.policy=%s",
 						ErrTopicMismatch, r.ResourceName, e.ConfigValue, want, r.ResourceName, want)
 				}
 			case "max.message.bytes":
