@@ -2,13 +2,10 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sync"
 	"testing"
-	"time"
 
-	"github.com/aislecast/loyalty"
 	"github.com/aislecast/loyalty/offers"
 	"github.com/aislecast/loyalty/rules"
 	"github.com/segmentio/kafka-go"
@@ -168,16 +165,7 @@ offer: {title: Measured, coupon: {discount_cents: 100}}
 holdout: 4.29%
 limits: {budget: {discount_cents: 200}}
 `
-	rs, err := rules.Parse("p.yaml", []byte(src))
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := rules.NewSet(rs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Date(2026, 12, 10, 0, 0, 0, 0, time.UTC)
-	p := NewPipeline(2, set, nil, DefaultLimits, func() time.Time { return now }, nil)
+	p := testPipeline(t, 2, src)
 	off := int64(0)
 	swipe := func(card string, cents int) {
 		v := fmt.Sprintf(`{"v":1,"swipe_id":"%s-%d","card_id":"%s","kind":"purchase","store_id":"s1","ts":"2026-12-03T10:00:00-05:00",`+
@@ -193,18 +181,12 @@ limits: {budget: {discount_cents: 200}}
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []string
+	got := describeOffers(t, out)
 	spend := map[string]string{}
 	for _, m := range out {
 		if m.Topic == TopicBudget {
 			spend[string(m.Key)] = string(m.Value)
-			continue
 		}
-		var o loyalty.Offer
-		if err := json.Unmarshal(m.Value, &o); err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, fmt.Sprintf("%s %s %s", o.TriggerSwipeID, m.Topic, o.RuleID))
 	}
 	want := []string{
 		"c-1-0 offers.mobile thanks", "c-1-0 offers.email thanks", "c-1-0 offers.pos coffee-replenish",
