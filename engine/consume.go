@@ -62,6 +62,9 @@ func (e *Engine) runPartition(ctx, gctx context.Context, gen *kafka.Generation, 
 	store := newMemStore(e.cache)
 	start := time.Now()
 	n, err := e.restore(stop, a.ID, store)
+	if err == nil {
+		err = e.restoreBudgets(stop)
+	}
 	e.restoring.Add(-1)
 	if err != nil {
 		if stop.Err() == nil {
@@ -82,6 +85,7 @@ func (e *Engine) runPartition(ctx, gctx context.Context, gen *kafka.Generation, 
 	p := NewPipeline(a.ID, e.rules.Load(), store, e.cfg.Limits, e.cfg.Clock, log)
 	p.SetMaxOffersPerChannel(e.cfg.MaxOffersPerChannel)
 	p.SetPolicy(&e.policy)
+	p.SetBudgets(e.budgets)
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:   e.cfg.Brokers,
 		Dialer:    e.cfg.Dialer,
@@ -151,7 +155,7 @@ func (e *Engine) runPartition(ctx, gctx context.Context, gen *kafka.Generation, 
 }
 
 // flush publishes a processed batch in the order that makes a crash at any
-// point harmless: offers and dead letters (acked), then the changed
+// point harmless: offers, dead letters and budget spend (acked), then the changed
 // profiles to the changelog (acked), then the offset commit. Each step is
 // retried while the partition is owned; once ownership is ending, the
 // batch gets flushGrace to finish.

@@ -82,6 +82,9 @@ type Engine struct {
 	offersW    *kafka.Writer
 	changelogW *kafka.Writer
 	client     *kafka.Client
+	// budgets is the spend of every rule with a budget, shared by the
+	// partitions this instance owns and followed from TopicBudget.
+	budgets *Budgets
 
 	mu    sync.Mutex
 	owned map[int]Store // stores of the partitions owned right now
@@ -136,6 +139,7 @@ func New(cfg Config) (*Engine, error) {
 		cfg:        cfg,
 		log:        cfg.Logger,
 		cache:      cache,
+		budgets:    NewBudgets(cfg.Logger),
 		offersW:    newOffersWriter(cfg),
 		changelogW: newChangelogWriter(cfg),
 		client:     &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 10 * time.Second, Transport: cfg.Transport},
@@ -271,6 +275,9 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 		defer func() { stopSync(); waitSync() }()
 	}
+	tailed := make(chan struct{})
+	go func() { defer close(tailed); e.tailBudgets(ctx) }()
+	defer func() { <-tailed }()
 	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID:                e.cfg.Group,
 		Brokers:           e.cfg.Brokers,

@@ -18,7 +18,7 @@ var (
 	mReplayed   = descCounter("swipes_replayed_total", "Redelivered swipes at or below a profile's applied offset; skipped.")
 	mDLQ        = descCounter("swipes_dead_lettered_total", "Swipes sent to swipes.dlq, by reason.", "reason")
 	mOffers     = descCounter("offers_published_total", "Offers published, by rule.", "rule")
-	mSuppressed = descCounter("offers_suppressed_total", "Rule hits that published no offer, by rule and reason: schedule, consent, quiet_hours, cooldown, cap, holdout (recorded as sent, never published) or arbitration.", "rule", "reason")
+	mSuppressed = descCounter("offers_suppressed_total", "Rule hits that published no offer, by rule and reason: schedule, consent, quiet_hours, cooldown, cap, holdout (recorded as sent, never published), arbitration or budget.", "rule", "reason")
 	mUnknown    = descCounter("swipes_unknown_store_total", "Swipes with rule hits from stores the registry does not know; judged on the swipe's own UTC offset.")
 	mTableRecs  = descCounter("table_records_total", "Records read from a table topic (stores, identities), tombstones and malformed ones included.", "topic")
 	mTableBad   = descCounter("table_records_malformed_total", "Malformed records of a table topic: logged, and their key falls back to the default.", "topic")
@@ -34,12 +34,16 @@ var (
 	mRuleVer    = prometheus.NewDesc("offerd_rule_version", "Version of each rule in the active rule set; offers carry it.", []string{"rule"}, nil)
 	mReloads    = descCounter("rules_reloads_total", "Rule sets swapped in from the offer-rules topic.")
 	mRejected   = descCounter("rules_rejected_total", "offer-rules records that did not compile, by rule; the rule kept its previous version.", "rule")
+	mBudget     = prometheus.NewDesc("offerd_budget", "A rule's budget: offers, or discount in cents.", []string{"rule", "unit"}, nil)
+	mSpent      = prometheus.NewDesc("offerd_budget_spent", "What a rule's offers spent of its budget across all instances, as this one knows it: offers, or discount in cents.", []string{"rule", "unit"}, nil)
+	mBudgetErrs = descCounter("budget_records_ignored_total", "Records of the offer-budget topic that could not be read.")
 )
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{mSwipes, mApplied, mDuplicates, mReplayed, mDLQ, mOffers,
 		mSuppressed, mRuleErrors, mRestored, mChangelog, mChangeB, mProfiles, mReady, mRules,
-		mUnknown, mTableRecs, mTableBad, mStores, mConsents, mRuleVer, mReloads, mRejected} {
+		mUnknown, mTableRecs, mTableBad, mStores, mConsents, mRuleVer, mReloads, mRejected,
+		mBudget, mSpent, mBudgetErrs} {
 		ch <- d
 	}
 }
@@ -87,5 +91,30 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(mReloads, c.e.ruleStats.reloads.Load())
 	for _, r := range c.e.ruleStats.Rejected() {
 		counter(mRejected, r.N, r.Name)
+	}
+	c.collectBudgets(ch)
+	counter(mBudgetErrs, s.BudgetErrors.Load())
+}
+
+// collectBudgets reports the budgets of the active rules and the spend of
+// every rule that has one.
+func (c collector) collectBudgets(ch chan<- prometheus.Metric) {
+	gauge := func(d *prometheus.Desc, v int64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v), labels...)
+	}
+	for _, r := range c.e.rules.Load().Rules() {
+		if l := r.Limits; l != nil {
+			if l.Budget > 0 {
+				gauge(mBudget, l.Budget, r.ID, "offers")
+			}
+			if l.BudgetCents > 0 {
+				gauge(mBudget, l.BudgetCents, r.ID, "cents")
+			}
+		}
+	}
+	for _, id := range c.e.budgets.Rules() {
+		s := c.e.budgets.Spent(id)
+		gauge(mSpent, s.Count, id, "offers")
+		gauge(mSpent, s.Cents, id, "cents")
 	}
 }

@@ -37,6 +37,7 @@ type Pipeline struct {
 	pass   []offers.Hit   // hits whose offer policy lets them send
 	awards []offers.Award // arbitration among pass
 	maxCh  int            // offers per channel per swipe
+	budget *Budgets
 	b      *batch
 	cl     []kafka.Message
 	policy *Policy    // stores, consent, quiet hours; nil: none
@@ -53,7 +54,7 @@ func NewPipeline(id int, rs *rules.Set, store Store, lim Limits, now func() time
 	if log == nil {
 		log = zap.NewNop()
 	}
-	p := &Pipeline{id: id, store: store, limits: lim, now: now, log: log, maxCh: DefaultMaxOffersPerChannel, b: newBatch()}
+	p := &Pipeline{id: id, store: store, limits: lim, now: now, log: log, maxCh: DefaultMaxOffersPerChannel, budget: NewBudgets(log), b: newBatch()}
 	p.SetRules(rs)
 	return p
 }
@@ -95,6 +96,8 @@ type batch struct {
 	byReason map[string]int64
 	// suppressed counts rule hits that sent nothing, by rule and reason.
 	suppressed map[suppression]int64
+	// spent holds the rules whose budget the batch used.
+	spent map[string]struct{}
 }
 
 // suppression is a rule that matched but sent no offer, and why.
@@ -109,6 +112,7 @@ func newBatch() *batch {
 		byRule:     make(map[string]int64),
 		byReason:   make(map[string]int64),
 		suppressed: make(map[suppression]int64),
+		spent:      make(map[string]struct{}),
 	}
 }
 
@@ -119,6 +123,7 @@ func (b *batch) reset() {
 	clear(b.byRule)
 	clear(b.byReason)
 	clear(b.suppressed)
+	clear(b.spent)
 	b.next, b.n, b.applied, b.dups, b.replays, b.offers, b.errs, b.unknownStores = 0, 0, 0, 0, 0, 0, 0, 0
 }
 
@@ -174,7 +179,11 @@ func (p *Pipeline) Process(m *kafka.Message) {
 		env = p.env(s, b)
 	}
 	for _, r := range p.hits {
-		switch v := env.Check(r, s, prof); v.Code {
+		v := env.Check(r, s, prof)
+		if (v.Code == offers.Pass || v.Code == offers.Holdout) && !p.withinBudget(r, s, v.Code == offers.Pass) {
+			v.Code = offers.Budget // a spent budget stops the holdout's records too
+		}
+		switch v.Code {
 		case offers.Pass:
 			p.pass = append(p.pass, offers.Hit{Rule: r, Channels: v.Channels})
 		case offers.Holdout:
@@ -189,6 +198,7 @@ func (p *Pipeline) Process(m *kafka.Message) {
 		a := &p.awards[i]
 		r := a.Rule
 		if !a.Won() {
+			p.unreserve(r, s)
 			b.suppressed[suppression{r.ID, offers.Arbitration}]++
 			continue
 		}
@@ -247,7 +257,7 @@ func (p *Pipeline) Len() int { return p.b.n }
 
 // EndBatch closes the current batch. It stores the changed profiles and
 // returns what must be published before the batch's offsets are committed:
-// out (offers and dead letters, to be acked first) and changelog (one
+// out (offers, dead letters and budget spend, to be acked first) and changelog (one
 // record per changed card, its last value, to the changelog partition with
 // the pipeline's number). The slices are valid until the next EndBatch.
 func (p *Pipeline) EndBatch() (out, changelog []kafka.Message, err error) {
@@ -261,6 +271,7 @@ func (p *Pipeline) EndBatch() (out, changelog []kafka.Message, err error) {
 		}
 		p.cl = append(p.cl, kafka.Message{Topic: TopicChangelog, Partition: p.id, Key: []byte(card), Value: enc})
 	}
+	b.out = p.appendBudgetRecords(b.out)
 	return b.out, p.cl, nil
 }
 

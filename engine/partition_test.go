@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -38,7 +39,7 @@ channels: [pos]
 offer: {title: Measured, coupon: {discount_cents: 100}}
 holdout: 4.29%
 `
-	p := testPipeline(t, src)
+	p := testPipeline(t, 0, src)
 	swipe := func(off int64, card, ts string) {
 		v := fmt.Sprintf(`{"v":1,"swipe_id":"%s-%d","card_id":"%s","kind":"purchase","store_id":"s1","ts":"%s",`+
 			`"items":[{"sku":"a","category":"c","qty":1,"unit_price_cents":100}],"total_cents":100}`, card, off, card, ts)
@@ -47,7 +48,7 @@ holdout: 4.29%
 	swipe(0, "c-1", "2026-12-01T10:00:00-05:00") // big takes mobile, small gets email, coffee-replenish pos
 	swipe(1, "c-1", "2026-12-03T10:00:00-05:00") // big cools down: small takes mobile and email
 	swipe(2, "c-2", "2026-12-03T10:00:00-05:00") // coffee-replenish is held for c-2
-	got := offerLines(t, p)
+	got := describeOffers(t, p.b.out)
 	want := []string{
 		"c-1-0 offers.mobile big", "c-1-0 offers.email small", "c-1-0 offers.pos coffee-replenish",
 		"c-1-1 offers.mobile small", "c-1-1 offers.email small", "c-1-1 offers.pos coffee-replenish",
@@ -74,9 +75,9 @@ holdout: 4.29%
 	}
 }
 
-// testPipeline is a pipeline over the rules of src, on a fresh in-memory
-// store, whose clock says 2026-12-10.
-func testPipeline(t *testing.T, src string) *Pipeline {
+// testPipeline returns the pipeline of partition id over the rules of src,
+// with a clock on 2026-12-10.
+func testPipeline(t *testing.T, id int, src string) *Pipeline {
 	t.Helper()
 	rs, err := rules.Parse("p.yaml", []byte(src))
 	if err != nil {
@@ -87,15 +88,18 @@ func testPipeline(t *testing.T, src string) *Pipeline {
 		t.Fatal(err)
 	}
 	now := time.Date(2026, 12, 10, 0, 0, 0, 0, time.UTC)
-	return NewPipeline(0, set, nil, DefaultLimits, func() time.Time { return now }, nil)
+	return NewPipeline(id, set, nil, DefaultLimits, func() time.Time { return now }, nil)
 }
 
-// offerLines lists the offers of the current batch as
-// "<trigger swipe> <topic> <rule>".
-func offerLines(t *testing.T, p *Pipeline) []string {
+// describeOffers describes each offer of out as "<trigger swipe id>
+// <topic> <rule id>", skipping messages of other topics.
+func describeOffers(t *testing.T, out []kafka.Message) []string {
 	t.Helper()
 	var got []string
-	for _, m := range p.b.out {
+	for _, m := range out {
+		if !strings.HasPrefix(m.Topic, "offers.") {
+			continue
+		}
 		var o loyalty.Offer
 		if err := json.Unmarshal(m.Value, &o); err != nil {
 			t.Fatal(err)

@@ -38,7 +38,7 @@ offer: {title: Small, coupon: {discount_cents: 100}}
 	if err := consent.set("c-1", []byte(`{"card_id":"c-1","consent":{"mobile":false}}`)); err != nil {
 		t.Fatal(err)
 	}
-	p := testPipeline(t, src)
+	p := testPipeline(t, 0, src)
 	p.SetPolicy(&Policy{Stores: stores, Consent: consent, Quiet: quiet})
 	swipe := func(off int64, card, store, ts string) {
 		v := fmt.Sprintf(`{"v":1,"swipe_id":"%s-%d","card_id":"%s","kind":"checkin","store_id":"%s","ts":"%s"}`, card, off, card, store, ts)
@@ -48,7 +48,7 @@ offer: {title: Small, coupon: {discount_cents: 100}}
 	swipe(1, "c-2", "s1", "2026-12-03T03:00:00Z")      // 22:00 in New York: mobile is quiet
 	swipe(2, "c-3", "s9", "2026-12-03T01:00:00Z")      // unknown store: 01:00 by its own offset, quiet
 	swipe(3, "c-4", "s1", "2026-12-03T01:00:00Z")      // 20:00 in New York: big takes mobile
-	got := offerLines(t, p)
+	got := describeOffers(t, p.b.out)
 	want := []string{
 		"c-1-0 offers.email small",
 		"c-2-1 offers.email small",

@@ -26,6 +26,8 @@ type Stats struct {
 	// does not know: their schedules and quiet hours were judged on the
 	// swipe's own UTC offset.
 	UnknownStores atomic.Int64
+	// BudgetErrors counts records of TopicBudget that could not be read.
+	BudgetErrors atomic.Int64
 
 	mu         sync.Mutex
 	byRule     map[string]int64
@@ -66,15 +68,15 @@ type Count struct {
 }
 
 // OffersByRule is the number of offers published per rule, most first.
-func (s *Stats) OffersByRule() []Count { return s.sorted(s.byRule) }
+func (s *Stats) OffersByRule() []Count { return s.sorted(&s.byRule) }
 
 // RejectsByReason is the number of dead-lettered swipes per reason code.
-func (s *Stats) RejectsByReason() []Count { return s.sorted(s.byReason) }
+func (s *Stats) RejectsByReason() []Count { return s.sorted(&s.byReason) }
 
 // Suppression is how often a rule matched but sent nothing, for one reason.
 type Suppression struct {
 	Rule   string
-	Reason string // schedule, cooldown, cap, holdout or arbitration
+	Reason string // schedule, cooldown, cap, holdout, arbitration or budget
 	N      int64
 }
 
@@ -96,10 +98,12 @@ func (s *Stats) SuppressedByRule() []Suppression {
 	return out
 }
 
-func (s *Stats) sorted(m map[string]int64) []Count {
+// sorted reads the map *m points to under the lock: merge creates the maps
+// while readers may be scraping.
+func (s *Stats) sorted(m *map[string]int64) []Count {
 	s.mu.Lock()
-	out := make([]Count, 0, len(m))
-	for k, v := range m {
+	out := make([]Count, 0, len(*m))
+	for k, v := range *m {
 		out = append(out, Count{k, v})
 	}
 	s.mu.Unlock()

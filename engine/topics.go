@@ -39,7 +39,8 @@ const (
 // Topics lists every topic the engine reads or writes. The changelog has
 // exactly as many partitions as swipes: partition p of state is rebuilt from
 // partition p of the changelog. The stores and identities tables are read
-// whole by every instance; their partition count does not matter.
+// whole by every instance; their partition count does not matter. The
+// budget topic has one partition, which every instance follows.
 func Topics(partitions int) []TopicSpec {
 	limit := func(n int) map[string]string { return map[string]string{"max.message.bytes": strconv.Itoa(n)} }
 	compact := func(n int) map[string]string {
@@ -56,6 +57,8 @@ func Topics(partitions int) []TopicSpec {
 			lost: "stores would drop out of the registry with old segments"},
 		{Name: TopicIdentities, Partitions: partitions, Configs: compact(1 << 20), ReadOnly: true,
 			lost: "opt-outs would be forgotten with old segments, and those cards sent offers again"},
+		{Name: TopicBudget, Partitions: 1, Configs: compact(topicMaxBytes),
+			lost: "the spend of rules with a budget would be forgotten with old segments, and the budget paid again"},
 	}
 	for _, ch := range loyalty.Channels {
 		ts = append(ts, TopicSpec{Name: loyalty.OfferTopic(ch), Partitions: partitions, Configs: limit(topicMaxBytes)})
@@ -84,8 +87,14 @@ func EnsureTopics(ctx context.Context, c *kafka.Client, specs []TopicSpec, repli
 	}
 	if n, ok := have[TopicSwipes]; ok {
 		for i := range specs {
-			specs[i].Partitions = n
+			if specs[i].Name != TopicBudget {
+				specs[i].Partitions = n
+			}
 		}
+	}
+	if n, ok := have[TopicBudget]; ok && n != 1 {
+		return fmt.Errorf("%w: topic %s has %d partitions, want 1: every instance follows the budget spend in partition 0; delete it and let the engine create it, before any rule with a budget sends (deleting it forgets the spend)",
+			ErrTopicMismatch, TopicBudget, n)
 	}
 	if n, ok := have[TopicChangelog]; ok && n != specs[0].Partitions {
 		return fmt.Errorf("%w: topic %s has %d partitions but %s has %d; they must match, because partition p of profiles is restored from partition p of the changelog: recreate %s with %d partitions",

@@ -30,6 +30,13 @@ func TestEnsureTopics(t *testing.T) {
 			{Topic: engine.TopicChangelog, NumPartitions: 4, ReplicationFactor: 1, ConfigEntries: []kafka.ConfigEntry{
 				{ConfigName: "cleanup.policy", ConfigValue: "delete"}, {ConfigName: "max.message.bytes", ConfigValue: "8388608"}}},
 		}, wantErr: "topic profiles.changelog has cleanup.policy=delete, want compact"},
+		{name: "budget topic with several partitions", existing: []kafka.TopicConfig{
+			{Topic: engine.TopicBudget, NumPartitions: 4, ReplicationFactor: 1},
+		}, wantErr: "topic offer-budget has 4 partitions, want 1"},
+		{name: "budget topic not compacted", existing: []kafka.TopicConfig{
+			{Topic: engine.TopicBudget, NumPartitions: 1, ReplicationFactor: 1, ConfigEntries: []kafka.ConfigEntry{
+				{ConfigName: "cleanup.policy", ConfigValue: "delete"}, {ConfigName: "max.message.bytes", ConfigValue: "8388608"}}},
+		}, wantErr: "topic offer-budget has cleanup.policy=delete, want compact"},
 		{name: "offers topic refuses the engine's batches", existing: []kafka.TopicConfig{
 			{Topic: "offers.mobile", NumPartitions: 4, ReplicationFactor: 1},
 		}, wantErr: "topic offers.mobile has max.message.bytes=1048588, below the engine's 5242880-byte write batches"},
@@ -73,8 +80,12 @@ func TestEnsureTopics(t *testing.T) {
 				for _, s := range engine.Topics(4) {
 					if top.Name == s.Name {
 						seen++
-						if len(top.Partitions) != tt.wantPart {
-							t.Errorf("%s has %d partitions, want %d", top.Name, len(top.Partitions), tt.wantPart)
+						want := tt.wantPart
+						if s.Name == engine.TopicBudget {
+							want = 1 // followed whole by every instance
+						}
+						if len(top.Partitions) != want {
+							t.Errorf("%s has %d partitions, want %d", top.Name, len(top.Partitions), want)
 						}
 					}
 				}

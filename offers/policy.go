@@ -27,9 +27,10 @@ const (
 	Arbitration             // other rules took the swipe's channels, or its group
 	Consent                 // the card accepts offers on none of the rule's channels
 	Quiet                   // every channel left is in its quiet hours at the store
+	Budget                  // the rule's budget is spent (see Afford)
 )
 
-var codeNames = [...]string{"pass", "schedule", "cooldown", "cap", "holdout", "arbitration", "consent", "quiet_hours"}
+var codeNames = [...]string{"pass", "schedule", "cooldown", "cap", "holdout", "arbitration", "consent", "quiet_hours", "budget"}
 
 func (c Code) String() string {
 	if int(c) < len(codeNames) {
@@ -80,8 +81,8 @@ type Verdict struct {
 //
 // Decisions depend only on the rule, the swipe, the profile and the Env
 // (the store registry and consent table), never on the wall clock, so a
-// replay decides as the live run did. Budgets are not enforced here: they
-// need a count shared by every instance.
+// replay decides as the live run did. Budgets are judged by Afford against
+// a spend shared by every instance, which the caller holds.
 func Decide(r *rules.Rule, s *loyalty.Swipe, p *loyalty.Profile) Verdict {
 	return decide(r, s, p, nil, true)
 }

@@ -4,8 +4,9 @@
 // A rule file holds one rule or several YAML documents separated by "---".
 // Each rule has an id, a version, a priority, a condition ("when"), the
 // channels to send on and the offer: title and body templates, a coupon and
-// an expiry; limits, schedule and holdout are parsed and validated here, to
-// be enforced by package offers (nothing enforces them yet). Parse decodes a
+// an expiry; limits, schedule and holdout are parsed and validated here and
+// enforced by package offers, budgets with the spend the engine shares
+// between its instances. Parse decodes a
 // file through yaml.Node, so that every problem, including one inside an
 // expression or a template, is reported as "file:line:col: rule <id>:
 // message", and compiles the condition once with expr against a typed

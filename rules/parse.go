@@ -26,7 +26,7 @@ var (
 	couponFields   = []string{"discount_percent", "discount_cents", "skus", "categories"}
 	limitsFields   = []string{"cooldown", "max_per_card", "budget"}
 	capFields      = []string{"count", "per"}
-	budgetFields   = []string{"count"}
+	budgetFields   = []string{"count", "discount_cents"}
 	scheduleFields = []string{"from", "until", "hours", "days"}
 )
 
@@ -188,7 +188,7 @@ func (p *parser) rule(m *yaml.Node) *Rule {
 		p.offer(r, n)
 	}
 	if n := f["limits"]; n != nil {
-		r.Limits = p.limits(n, id)
+		r.Limits = p.limits(n, id, r.Coupon)
 	}
 	if n := f["schedule"]; n != nil {
 		r.Schedule = p.schedule(n, id)
@@ -360,7 +360,9 @@ func (p *parser) duration(n *yaml.Node, id, what string) (time.Duration, bool) {
 	return d, true
 }
 
-func (p *parser) limits(n *yaml.Node, id string) *Limits {
+// limits reads a rule's limits; coupon is the rule's, already read, since a
+// money budget needs a coupon that spends money.
+func (p *parser) limits(n *yaml.Node, id string, coupon Coupon) *Limits {
 	f := p.fields(n, id, "limits", limitsFields)
 	if f == nil {
 		return nil
@@ -389,10 +391,17 @@ func (p *parser) limits(n *yaml.Node, id string) *Limits {
 	}
 	if b := f["budget"]; b != nil {
 		if g := p.fields(b, id, "limits.budget", budgetFields); g != nil {
-			if n := g["count"]; n == nil {
-				p.errorf(b, id, "limits.budget needs count")
-			} else {
+			if g["count"] == nil && g["discount_cents"] == nil {
+				p.errorf(b, id, "limits.budget needs count (offers) or discount_cents (money), or both")
+			}
+			if n := g["count"]; n != nil {
 				l.Budget = p.positive(n, id, "limits.budget.count")
+			}
+			if n := g["discount_cents"]; n != nil {
+				l.BudgetCents = p.positive(n, id, "limits.budget.discount_cents")
+				if coupon.DiscountCents == 0 && coupon.DiscountPercent == 0 {
+					p.errorf(n, id, "limits.budget.discount_cents needs an offer.coupon with a discount: an offer without one spends no money; use limits.budget.count")
+				}
 			}
 		}
 	}

@@ -163,6 +163,13 @@ func TestParseErrors(t *testing.T) {
 			"f.yaml:3:20: rule r: limits.cooldown must be a positive duration such as 7d, 4h or 30m, not \"soon\"\n" +
 				"f.yaml:3:40: rule r: limits.max_per_card needs per (a period such as 30d)\n" +
 				"f.yaml:3:48: rule r: limits.max_per_card.count must be at least 1, not 0"},
+		{"empty budget", "id: r\nwhen: \"true\"\nlimits: {budget: {}}" + tail,
+			"f.yaml:3:18: rule r: limits.budget needs count (offers) or discount_cents (money), or both"},
+		{"money budget without a coupon", "id: r\nwhen: \"true\"\nlimits: {budget: {count: 10, discount_cents: 5000}}" + tail,
+			"f.yaml:3:46: rule r: limits.budget.discount_cents needs an offer.coupon with a discount: an offer without one spends no money; use limits.budget.count"},
+		{"budget zero", "id: r\nwhen: \"true\"\nlimits: {budget: {discount_cents: 0}}" + tail,
+			"f.yaml:3:35: rule r: limits.budget.discount_cents must be at least 1, not 0\n" +
+				"f.yaml:3:35: rule r: limits.budget.discount_cents needs an offer.coupon with a discount: an offer without one spends no money; use limits.budget.count"},
 		{"bad group", "id: r\nwhen: \"true\"\ngroup: Coffee Deals" + tail,
 			`f.yaml:3:8: rule r: invalid group "Coffee Deals": use lower-case letters, digits, '-' and '_', starting with a letter or digit`},
 		{"cap over history", "id: r\nwhen: \"true\"\nlimits: {max_per_card: {count: 17, per: 30d}}" + tail,
@@ -289,6 +296,28 @@ func TestParseWindow(t *testing.T) {
 	for w, want := range map[string]int{"1d": 1, "7d": 7, "90d": 90, "lifetime": 0} {
 		if got, err := parseWindow(w); err != nil || got != want {
 			t.Errorf("parseWindow(%q) = %d, %v; want %d", w, got, err, want)
+		}
+	}
+}
+
+// TestParseBudget: a budget counts offers, money, or both.
+func TestParseBudget(t *testing.T) {
+	const head = "id: r\nwhen: \"true\"\nchannels: [mobile]\noffer: {title: T, coupon: {discount_percent: 10}}\n"
+	tests := []struct {
+		budget string
+		want   Limits
+	}{
+		{"{count: 50000}", Limits{Budget: 50000}},
+		{"{discount_cents: 1000000}", Limits{BudgetCents: 1000000}},
+		{"{count: 500, discount_cents: 25000}", Limits{Budget: 500, BudgetCents: 25000}},
+	}
+	for _, tt := range tests {
+		rs, err := Parse("b.yaml", []byte(head+"limits: {budget: "+tt.budget+"}\n"))
+		if err != nil {
+			t.Fatalf("%s: %v", tt.budget, err)
+		}
+		if got := *rs[0].Limits; !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("budget %s: limits %+v, want %+v", tt.budget, got, tt.want)
 		}
 	}
 }

@@ -27,8 +27,8 @@ type Rule struct {
 	ExpiresIn   time.Duration
 
 	// Limits, Schedule and Holdout are parsed and validated here and
-	// enforced by package offers (all but Limits.Budget). Nil (or zero)
-	// means none.
+	// enforced by package offers, budgets with the count the engine shares
+	// between its instances. Nil (or zero) means none.
 	Limits   *Limits
 	Schedule *Schedule
 	Holdout  float64 // fraction of cards, in [0, 1), that never receive the offer
@@ -62,8 +62,12 @@ type Limits struct {
 	// MaxPerCard is at most Count offers per card in any Per period; nil
 	// means no cap.
 	MaxPerCard *Cap
-	// Budget is the most offers the rule may send in all; 0 means unlimited.
+	// Budget is the most offers the rule may send in all, counted once per
+	// offer id whatever its channels; 0 means unlimited.
 	Budget int64
+	// BudgetCents is the most discount, in cents, the rule's offers may
+	// commit in all (see offers.Cost); 0 means unlimited.
+	BudgetCents int64
 }
 
 // Cap is a count per period.
@@ -86,15 +90,4 @@ type Schedule struct {
 	HasHours                bool
 	// Days are the weekdays the rule may fire on; empty means every day.
 	Days []time.Weekday
-}
-
-// Unenforced names the parts of r that this version validates but does not
-// enforce (a budget, which needs a count shared by every instance), or
-// returns "" when there are none, so tools can warn instead of silently
-// ignoring them.
-func Unenforced(r *Rule) string {
-	if r.Limits == nil || r.Limits.Budget <= 0 {
-		return ""
-	}
-	return "limits.budget validated but not enforced yet: the rule sends past its budget"
 }

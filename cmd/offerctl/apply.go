@@ -50,7 +50,6 @@ func apply(args []string, stdout, stderr io.Writer) int {
 		if set == nil {
 			return code
 		}
-		warnUnenforced(set, stderr)
 		if docs, err = engine.RuleDocs(set, os.ReadFile); err != nil {
 			fmt.Fprintln(stderr, "offerctl apply:", err)
 			return 1

@@ -15,7 +15,6 @@ import (
 
 	"github.com/aislecast/loyalty/backtest"
 	"github.com/aislecast/loyalty/engine"
-	"github.com/aislecast/loyalty/rules"
 )
 
 const backtestUsage = "usage: offerctl backtest --rules FILE|DIR (--swipes FILE | --topic TOPIC [--brokers host:port]) [--from T] [--to T] [--max-offers-per-channel K] [--json]"
@@ -56,11 +55,6 @@ func backtestCmd(args []string, stdout, stderr io.Writer) int {
 	set, code := loadRules([]string{*rulesPath}, stdout, stderr)
 	if set == nil {
 		return code
-	}
-	for _, r := range set.Rules() {
-		if w := rules.Unenforced(r); w != "" {
-			fmt.Fprintf(stderr, "warning: %s:%d: rule %s: %s\n", r.File, r.Line, r.ID, w)
-		}
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

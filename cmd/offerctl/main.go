@@ -90,7 +90,6 @@ func validate(paths []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "ok  %s:%d: rule %s v%d priority %d → %s, %s, expires in %s\n",
 			r.File, r.Line, r.ID, r.Version, r.Priority, strings.Join(r.Channels, "+"), coupon, r.ExpiresIn)
 	}
-	warnUnenforced(set, stderr)
 	fmt.Fprintf(stderr, "%d rule(s) valid\n", set.Len())
 	return 0
 }
@@ -107,15 +106,6 @@ func load(cmd string, paths []string, stdout, stderr io.Writer) (*rules.Set, int
 		}
 	}
 	return loadRules(paths, stdout, stderr)
-}
-
-// warnUnenforced warns about settings that are validated but not enforced.
-func warnUnenforced(set *rules.Set, stderr io.Writer) {
-	for _, r := range set.Rules() {
-		if w := rules.Unenforced(r); w != "" {
-			fmt.Fprintf(stderr, "warning: %s:%d: rule %s: %s\n", r.File, r.Line, r.ID, w)
-		}
-	}
 }
 
 // loadRules compiles the rule files in paths. On errors it prints each as

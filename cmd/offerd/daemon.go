@@ -37,15 +37,9 @@ func runDaemon(ctx context.Context, o *options, log *zap.Logger) error {
 	return e.Run(ctx)
 }
 
-// logRules reports the loaded rules, warning about settings this version
-// validates but does not enforce (budgets).
+// logRules reports the loaded rules.
 func logRules(log *zap.Logger, rs *rules.Set) {
 	log.Info("rules loaded", zap.Int("rules", rs.Len()))
-	for _, r := range rs.Rules() {
-		if w := rules.Unenforced(r); w != "" {
-			log.Warn(w, zap.String("rule", r.ID), zap.String("file", r.File), zap.Int("line", r.Line))
-		}
-	}
 }
 
 // startEngine builds the engine from the options and starts its admin
