@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -97,7 +98,7 @@ func Run(ctx context.Context, rs *rules.Set, sources []Source, o Options) (*Repo
 	if o.Read == nil {
 		o.Read = new(atomic.Int64)
 	}
-	r := &replay{opts: o, rules: rs, byID: make(map[string]*ruleTally, rs.Len())}
+	r := &replay{opts: o, rules: rs, byID: make(map[string]*ruleTally, rs.Len()), budgets: engine.NewBudgets(o.Logger)}
 	for _, rule := range rs.Rules() {
 		r.byID[rule.ID] = &ruleTally{rule: rule, cards: make(map[string]struct{})}
 	}
@@ -124,6 +125,9 @@ type replay struct {
 	rules         *rules.Set
 	stats         engine.Stats
 	warmup, after atomic.Int64
+	// budgets is the spend of every rule with a budget, shared by the
+	// partitions as the live instances share it through Kafka.
+	budgets *engine.Budgets
 
 	mu   sync.Mutex // guards byID and calls of OnOffer
 	byID map[string]*ruleTally
@@ -144,6 +148,7 @@ func (r *replay) partition(ctx context.Context, id int, src Source) error {
 	var clock time.Time
 	p := engine.NewPipeline(id, r.rules, nil, r.opts.Limits, func() time.Time { return clock }, r.opts.Logger)
 	p.SetMaxOffersPerChannel(r.opts.MaxOffersPerChannel)
+	p.SetBudgets(r.budgets)
 	for {
 		m, err := src.Next(ctx)
 		if errors.Is(err, io.EOF) {
@@ -182,8 +187,8 @@ func (r *replay) tally(out []kafka.Message, m *kafka.Message, clock time.Time, s
 	defer r.mu.Unlock()
 	seen := ""
 	for i := range out {
-		if out[i].Topic == engine.TopicDLQ {
-			continue
+		if !strings.HasPrefix(out[i].Topic, "offers.") {
+			continue // dead letters and budget spend
 		}
 		var o loyalty.Offer
 		if err := json.Unmarshal(out[i].Value, &o); err != nil {
