@@ -19,6 +19,9 @@ var (
 	mDLQ        = descCounter("swipes_dead_lettered_total", "Swipes sent to swipes.dlq, by reason.", "reason")
 	mOffers     = descCounter("offers_published_total", "Offers published, by rule.", "rule")
 	mSuppressed = descCounter("offers_suppressed_total", "Rule hits that published no offer, by rule and reason: schedule, cooldown, cap, holdout (recorded as sent, never published) or arbitration.", "rule", "reason")
+	mEvents     = descCounter("offer_events_total", "Decision events (sent, held, redeemed) published to offers.events.")
+	mRedeemed   = descCounter("redemptions_total", "Offer ids redeemed by purchase swipes (redeemed_offers), one redeemed event each.")
+	mIgnored    = descCounter("redemptions_ignored_total", "redeemed_offers entries that made no redeemed event, by reason: malformed-id or not-purchase.", "reason")
 	mRuleErrors = descCounter("rule_errors_total", "Rule evaluations or offer renderings that failed.")
 	mRestored   = descCounter("profiles_restored_total", "Profiles loaded from the changelog on partition assignment.")
 	mChangelog  = descCounter("changelog_records_total", "Profile records written to the changelog.")
@@ -30,7 +33,7 @@ var (
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{mSwipes, mApplied, mDuplicates, mReplayed, mDLQ, mOffers,
-		mSuppressed, mRuleErrors, mRestored, mChangelog, mChangeB, mProfiles, mReady, mRules} {
+		mSuppressed, mEvents, mRedeemed, mIgnored, mRuleErrors, mRestored, mChangelog, mChangeB, mProfiles, mReady, mRules} {
 		ch <- d
 	}
 }
@@ -52,6 +55,11 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, r := range s.SuppressedByRule() {
 		counter(mSuppressed, r.N, r.Rule, r.Reason)
+	}
+	counter(mEvents, s.Events.Load())
+	counter(mRedeemed, s.Redeemed.Load())
+	for _, r := range s.RedemptionsIgnored() {
+		counter(mIgnored, r.N, r.Name)
 	}
 	counter(mRuleErrors, s.RuleErrors.Load())
 	counter(mRestored, s.Restored.Load())

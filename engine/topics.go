@@ -42,6 +42,7 @@ func Topics(partitions int) []TopicSpec {
 		{Name: TopicSwipes, Partitions: partitions, Configs: limit(swipeMaxBytes)},
 		{Name: TopicDLQ, Partitions: partitions, Configs: limit(topicMaxBytes)},
 		{Name: TopicChangelog, Partitions: partitions, Configs: changelog},
+		{Name: TopicEvents, Partitions: partitions, Configs: limit(topicMaxBytes)},
 	}
 	for _, ch := range loyalty.Channels {
 		ts = append(ts, TopicSpec{Name: loyalty.OfferTopic(ch), Partitions: partitions, Configs: limit(topicMaxBytes)})
