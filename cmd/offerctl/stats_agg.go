@@ -29,19 +29,19 @@ type statsFilter struct {
 // any order and more than once: it dedupes on event id and joins
 // redemptions to offers at the end. It is not safe for concurrent use.
 type aggregator struct {
-	f        statsFilter
-	seen     map[[16]byte]struct{} // event ids
-	events   int64                 // distinct events read
-	dups     int64                 // repeated event ids skipped
-	bad      int64                 // records that are not decision events
-	rules    map[string]*ruleAgg
-	offers   map[[16]byte]offerRef // every sent or held offer, selected or not
-	redeems  []redemption
-	cards    map[string]int32 // exposed cards
-	cardIDs  []string
-	swipes   [][]spendFact // per exposed card
-	horizon  int64         // latest swipe event time seen, Unix seconds
-	nSwipes  int64         // swipes of exposed cards kept
+	f       statsFilter
+	seen    map[[16]byte]struct{} // event ids
+	events  int64                 // distinct events read
+	dups    int64                 // repeated event ids skipped
+	bad     int64                 // records that are not decision events
+	rules   map[string]*ruleAgg
+	offers  map[[16]byte]offerRef // every sent or held offer, selected or not
+	redeems []redemption
+	cards   map[string]int32 // exposed cards
+	cardIDs []string
+	swipes  [][]spendFact // per exposed card
+	horizon int64         // latest swipe event time seen, Unix seconds
+	nSwipes int64         // swipes of exposed cards kept
 }
 
 type ruleAgg struct {
