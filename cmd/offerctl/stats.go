@@ -88,7 +88,7 @@ func stats(args []string, stdout, stderr io.Writer) int {
 				return
 			}
 			mu.Lock()
-			a.addSwipe(s)
+			a.addSwipe(s, m.Time)
 			mu.Unlock()
 		})
 	}

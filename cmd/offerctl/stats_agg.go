@@ -40,7 +40,8 @@ type aggregator struct {
 	cards   map[string]int32 // exposed cards
 	cardIDs []string
 	swipes  [][]spendFact // per exposed card
-	horizon int64         // latest swipe event time seen, Unix seconds
+	horizon int64         // latest plausible swipe event time seen, Unix seconds
+	latest  int64         // latest decision event time, Unix seconds
 	nSwipes int64         // swipes of exposed cards kept
 }
 
@@ -108,6 +109,7 @@ func (a *aggregator) addEvent(e *engine.Event) {
 	}
 	a.seen[id] = struct{}{}
 	a.events++
+	a.latest = max(a.latest, e.TS.Unix())
 	if e.Kind == engine.EventRedeemed {
 		a.redeems = append(a.redeems, redemption{offer: key16(e.OfferID), at: e.TS.UnixNano(), event: id, basket: e.BasketCents})
 		return
@@ -159,12 +161,21 @@ func (a *aggregator) needsSwipes() bool {
 	return false
 }
 
-// addSwipe folds one swipe the engine would have applied. Only purchases
-// and returns of exposed cards are kept; POS retries (the same swipe id and
-// time again) are dropped when the figures are computed.
-func (a *aggregator) addSwipe(s *loyalty.Swipe) {
+// addSwipe folds one swipe the engine would have applied, written to
+// Kafka at sent (zero if unknown); call it after every event is in. Only
+// purchases and returns of exposed cards are kept; POS retries (the same
+// swipe id and time again) are dropped when the figures are computed.
+//
+// The swipes also tell how far the data reaches (the horizon), counting
+// only plausible event times: at most a day after the swipe was written
+// (the engine's own limit), or within a window of the latest decision
+// event. A swipe with an absurd time must not close windows still open.
+func (a *aggregator) addSwipe(s *loyalty.Swipe, sent time.Time) {
 	at := s.TS.Unix()
-	a.horizon = max(a.horizon, at)
+	if sent.IsZero() || at <= sent.Unix()+int64(engine.DefaultLimits.MaxSkew/time.Second) ||
+		at <= a.latest+int64(a.f.Window/time.Second) {
+		a.horizon = max(a.horizon, at)
+	}
 	c, ok := a.cards[s.CardID]
 	if !ok {
 		return

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -64,6 +65,9 @@ func statsTable() ([]engine.Event, []*loyalty.Swipe) {
 		sw("H1", "h1-1", loyalty.KindPurchase, at(3*day), 2000),
 		sw("H3", "h3-7", loyalty.KindPurchase, at(7*day+2*time.Hour), 1000), // the window's last second
 		sw("X", "x-30", loyalty.KindCheckin, at(30*day), 0),
+		// Written to Kafka a day after the swipe above (see aggregate) and
+		// rejected by the engine: it must not count for the horizon.
+		sw("X", "x-absurd", loyalty.KindCheckin, at(9000*day), 0),
 	}
 	return events, swipes
 }
@@ -75,7 +79,11 @@ func aggregate(f statsFilter, events []engine.Event, swipes []*loyalty.Swipe) *s
 	}
 	if a.needsSwipes() {
 		for _, s := range swipes {
-			a.addSwipe(s)
+			sent := s.TS // POS systems write swipes as they happen
+			if s.SwipeID == "x-absurd" {
+				sent = at(31 * day)
+			}
+			a.addSwipe(s, sent)
 		}
 	}
 	return a.report()
@@ -188,7 +196,7 @@ holdout: 50%
 		if err != nil {
 			t.Fatal(err)
 		}
-		msgs = append(msgs, kafka.Message{Topic: engine.TopicSwipes, Key: []byte(card), Value: v})
+		msgs = append(msgs, kafka.Message{Topic: engine.TopicSwipes, Key: []byte(card), Value: v, Time: ts})
 	}
 	for i, card := range append(treated, held...) {
 		add(card, card+"-big", loyalty.KindPurchase, at(time.Duration(i)*time.Minute), 6000)
@@ -262,3 +270,95 @@ holdout: 50%
 		}
 	}
 }
+
+// benchStream is a decision stream of n events over n/10 cards and 20
+// rules (80% sent, 10% held, 10% redeemed) and the cards' swipes: two
+// purchases per event, spread over 60 days.
+func benchStream(n int) ([]engine.Event, []*loyalty.Swipe) {
+	events := make([]engine.Event, 0, n)
+	var swipes []*loyalty.Swipe
+	cards := max(n/10, 1)
+	for i := 0; len(events) < n; i++ {
+		card := fmt.Sprintf("card-%07d", i%cards)
+		rule := fmt.Sprintf("rule-%02d", i%20)
+		swipe := fmt.Sprintf("s-%d", i)
+		ts := at(time.Duration(i%(60*24*60)) * time.Minute / 24)
+		kind := "sent"
+		if offers.HeldOut(card, rule, 0.1) {
+			kind = "held"
+		}
+		id := offers.ID(rule, 1, swipe)
+		events = append(events, ev(kind, id, rule, card, swipe, ts, 0))
+		swipes = append(swipes, sw(card, swipe, loyalty.KindPurchase, ts, 1000+int64(i%5000)),
+			sw(card, swipe+"-next", loyalty.KindPurchase, ts.Add(time.Duration(i%7)*day), 2000))
+		if kind == "sent" && i%8 == 0 && len(events) < n {
+			events = append(events, ev("redeemed", id, "", card, swipe+"-next", ts.Add(day), 2000))
+		}
+	}
+	return events, swipes
+}
+
+// BenchmarkStatsAggregate measures the aggregation of one million events
+// and two million swipes, without a broker. One op is the whole stream.
+func BenchmarkStatsAggregate(b *testing.B) {
+	events, swipes := benchStream(benchN)
+	b.ReportAllocs()
+	for b.Loop() {
+		aggregate(statsFilter{Window: 7 * day}, events, swipes)
+	}
+	b.ReportMetric(float64(len(events))*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkStatsCommand measures offerctl stats end to end on the embedded
+// broker: reading and decoding offers.events and swipes, aggregating and
+// printing. One op is the whole stream of OFFERCTL_BENCH_EVENTS events
+// (default 200,000; the figure in the README is for 1,000,000).
+func BenchmarkStatsCommand(b *testing.B) {
+	n := 200_000
+	if v := os.Getenv("OFFERCTL_BENCH_EVENTS"); v != "" {
+		fmt.Sscan(v, &n)
+	}
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(6, engine.TopicEvents, engine.TopicSwipes))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	brokers := c.ListenAddrs()
+	events, swipes := benchStream(n)
+	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Balancer: &kafka.Murmur2Balancer{}, BatchTimeout: time.Millisecond, BatchSize: 10000, BatchBytes: 16 << 20}
+	defer w.Close()
+	const chunk = 20000
+	msgs := make([]kafka.Message, 0, chunk)
+	flush := func() {
+		if err := w.WriteMessages(context.Background(), msgs...); err != nil {
+			b.Fatal(err)
+		}
+		msgs = msgs[:0]
+	}
+	for i := range events {
+		msgs = append(msgs, kafka.Message{Topic: engine.TopicEvents, Key: []byte(events[i].CardID), Value: engine.AppendEvent(nil, &events[i])})
+		if len(msgs) == chunk {
+			flush()
+		}
+	}
+	for _, s := range swipes {
+		s.Items = []loyalty.Item{{SKU: "x-1", Category: "x", Qty: 1, UnitPriceCents: s.TotalCents}}
+		v, _ := json.Marshal(s)
+		msgs = append(msgs, kafka.Message{Topic: engine.TopicSwipes, Key: []byte(s.CardID), Value: v})
+		if len(msgs) == chunk {
+			flush()
+		}
+	}
+	flush()
+	events, swipes = nil, nil
+	b.ResetTimer()
+	for b.Loop() {
+		var out, errb bytes.Buffer
+		if code := run([]string{"stats", "--brokers", brokers[0]}, &out, &errb); code != 0 {
+			b.Fatalf("exit %d: %s", code, errb.String())
+		}
+	}
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+var benchN = 100_000

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
@@ -85,6 +86,12 @@ func runDemo(ctx context.Context, o *options, log *zap.Logger, stdout, stderr io
 	}
 	defer w.Close()
 	onSent := func(possim.Message) { simNow.Store(gen.Clock().Unix()) }
+	// Shoppers hear of their offers and redeem some at their next purchase.
+	feedCtx, stopFeed := context.WithCancel(engCtx)
+	var fwg sync.WaitGroup
+	fwg.Add(1)
+	go func() { defer fwg.Done(); feedOffers(feedCtx, brokers, gen, log) }()
+	defer func() { stopFeed(); fwg.Wait() }()
 
 	// History first, as fast as the engine takes it and unprinted, so that
 	// the live swipes meet profiles with weeks of purchases behind them.
@@ -194,6 +201,31 @@ func printOffers(ctx context.Context, brokers []string, w io.Writer, n *atomic.I
 	}
 }
 
+// feedOffers hands every offer published to the simulated shoppers, so
+// that later purchases redeem some of them (possim.Generator.Offered).
+func feedOffers(ctx context.Context, brokers []string, gen *possim.Generator, log *zap.Logger) {
+	var topics []string
+	for _, ch := range loyalty.Channels {
+		topics = append(topics, loyalty.OfferTopic(ch))
+	}
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, GroupID: fmt.Sprintf("offerd-demo-shoppers-%d", time.Now().UnixNano()),
+		GroupTopics: topics, StartOffset: kafka.FirstOffset, MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 250 * time.Millisecond})
+	defer r.Close()
+	for {
+		m, err := r.ReadMessage(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Warn("offer feedback", zap.Error(err))
+			}
+			return
+		}
+		var o loyalty.Offer
+		if json.Unmarshal(m.Value, &o) == nil {
+			gen.Offered(o.CardID, o.OfferID, o.ExpiresAt)
+		}
+	}
+}
+
 // waitFor polls done until it holds, limit passes or ctx ends.
 func waitFor(ctx context.Context, limit time.Duration, done func() bool) {
 	deadline := time.Now().Add(limit)
@@ -221,5 +253,6 @@ func summary(w io.Writer, sent, history int, st *engine.Stats, printed int64, pr
 		fmt.Fprintf(tw, "  %s\t%d\n", r.Name, r.N)
 	}
 	fmt.Fprintf(tw, "offers printed (live)\t%d\n", printed)
+	fmt.Fprintf(tw, "offers redeemed\t%d\n", st.Redeemed.Load())
 	tw.Flush()
 }
