@@ -301,7 +301,7 @@ func benchStream(n int) ([]engine.Event, []*loyalty.Swipe) {
 // BenchmarkStatsAggregate measures the aggregation of one million events
 // and two million swipes, without a broker. One op is the whole stream.
 func BenchmarkStatsAggregate(b *testing.B) {
-	events, swipes := benchStream(benchN)
+	events, swipes := benchStream(1_000_000)
 	b.ReportAllocs()
 	for b.Loop() {
 		aggregate(statsFilter{Window: 7 * day}, events, swipes)
@@ -360,5 +360,3 @@ func BenchmarkStatsCommand(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }
-
-var benchN = 100_000
