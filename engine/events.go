@@ -3,7 +3,6 @@ package engine
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
@@ -72,19 +71,31 @@ func EventID(kind, offerID, swipeID string) string {
 	return hex.EncodeToString(sum[:16])
 }
 
-// DecodeEvent parses one record of the decision stream.
+// DecodeEvent parses one record of the decision stream. It takes what
+// encoding/json would take into an Event, several times faster.
 func DecodeEvent(data []byte) (Event, error) {
-	var e Event
-	if err := json.Unmarshal(data, &e); err != nil {
+	var w wireEvent
+	if err := decodeEventJSON(data, &w); err != nil {
 		return Event{}, fmt.Errorf("decision event: %w", err)
 	}
-	switch e.Kind {
+	switch w.Kind {
 	case EventSent, EventHeld, EventRedeemed:
 	default:
-		return Event{}, fmt.Errorf("decision event %s: unknown kind %q", e.EventID, e.Kind)
+		return Event{}, fmt.Errorf("decision event %s: unknown kind %q", w.EventID, w.Kind)
 	}
-	if e.EventID == "" || e.OfferID == "" {
-		return Event{}, fmt.Errorf("decision event %q: missing event_id or offer_id", e.EventID)
+	if w.EventID == "" || w.OfferID == "" {
+		return Event{}, fmt.Errorf("decision event %q: missing event_id or offer_id", w.EventID)
+	}
+	e := Event{EventID: w.EventID, Kind: w.Kind, OfferID: w.OfferID, RuleID: w.RuleID, RuleVersion: int(w.RuleVersion),
+		Channels: w.Channels, CardID: w.CardID, StoreID: w.StoreID, SwipeID: w.SwipeID, BasketCents: w.BasketCents}
+	var err error
+	if e.TS, err = time.Parse(time.RFC3339Nano, w.TS); err != nil {
+		return Event{}, fmt.Errorf("decision event %s: ts: %w", w.EventID, err)
+	}
+	if w.ExpiresAt != "" {
+		if e.ExpiresAt, err = time.Parse(time.RFC3339Nano, w.ExpiresAt); err != nil {
+			return Event{}, fmt.Errorf("decision event %s: expires_at: %w", w.EventID, err)
+		}
 	}
 	return e, nil
 }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -68,7 +69,9 @@ func FuzzAppendJSONString(f *testing.F) {
 }
 
 func TestDecodeEventRejects(t *testing.T) {
-	for _, in := range []string{`{`, `{"event_id":"e","kind":"lost","offer_id":"o"}`, `{"kind":"sent","offer_id":"o"}`, `{"event_id":"e","kind":"sent"}`} {
+	for _, in := range []string{`{`, `{"event_id":"e","kind":"lost","offer_id":"o"}`, `{"kind":"sent","offer_id":"o"}`, `{"event_id":"e","kind":"sent"}`,
+		`{"event_id":"e","kind":"sent","offer_id":"o"}`, `{"event_id":"e","kind":"sent","offer_id":"o","ts":"2026-12-01"}`,
+		`null`, `{"event_id":"e","kind":"sent","offer_id":"o","ts":"2026-12-01T10:00:00Z"} x`} {
 		if _, err := DecodeEvent([]byte(in)); err == nil {
 			t.Errorf("DecodeEvent(%s) accepted it", in)
 		}
@@ -167,4 +170,55 @@ holdout: 4.29%
 	if p.b.ev.events != 0 || p.b.ev.redeemed != 0 || len(p.b.ev.ignored) != 0 {
 		t.Errorf("StartBatch kept event counts %+v", p.b.ev)
 	}
+}
+
+// FuzzEventJSON: the event parser agrees with encoding/json on every
+// object, valid or not.
+func FuzzEventJSON(f *testing.F) {
+	e := Event{EventID: "e1", Kind: EventSent, OfferID: "o1", RuleID: "r", RuleVersion: 3, Channels: []string{"mobile", "pos"},
+		CardID: "c", StoreID: "s", SwipeID: "w", TS: time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC), BasketCents: 12}
+	f.Add(AppendEvent(nil, &e))
+	for _, s := range []string{`{}`, `{"channels":null}`, `{"channels":[]}`, `{"channels":["a",null],"channels":["b"]}`,
+		`{"KIND":"held","kind":"sent"}`, `{"rule_version":1.5}`, `{"basket_cents":"1"}`, `{"x":[{"y":{}}],"ts":"t"}`, ` {"ſwipe_id":"a"} `} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var hand, lib wireEvent
+		herr := decodeEventJSON(data, &hand)
+		lerr := json.Unmarshal(data, &lib)
+		object := len(bytes.TrimLeft(data, " \t\r\n")) > 0 && bytes.TrimLeft(data, " \t\r\n")[0] == '{'
+		switch {
+		case herr == nil && lerr != nil:
+			t.Fatalf("%q: accepted, encoding/json says %v", data, lerr)
+		case herr != nil && lerr == nil && object:
+			t.Fatalf("%q: %v, encoding/json accepts it", data, herr)
+		case herr == nil && !reflect.DeepEqual(hand, lib):
+			t.Fatalf("%q:\n got %#v\nwant %#v", data, hand, lib)
+		}
+	})
+}
+
+func BenchmarkDecodeEvent(b *testing.B) {
+	e := Event{EventID: EventID("sent", "d5c4bf35dd607caa539d1ecfb87fa24b", "s002-app-2921"), Kind: EventSent,
+		OfferID: "d5c4bf35dd607caa539d1ecfb87fa24b", RuleID: "coffee-replenish", RuleVersion: 1, Channels: []string{"mobile"},
+		CardID: "card-0001587", StoreID: "s002", SwipeID: "s002-app-2921", TS: time.Date(2026, 12, 7, 10, 8, 2, 0, time.FixedZone("", -6*3600)),
+		ExpiresAt: time.Date(2026, 12, 7, 14, 8, 2, 0, time.FixedZone("", -6*3600))}
+	data := AppendEvent(nil, &e)
+	b.Run("hand", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := DecodeEvent(data); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var e Event
+			if err := json.Unmarshal(data, &e); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
