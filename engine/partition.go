@@ -248,9 +248,9 @@ func (p *Pipeline) Len() int { return p.b.n }
 
 // EndBatch closes the current batch. It stores the changed profiles and
 // returns what must be published before the batch's offsets are committed:
-// out (offers, decision events and dead letters, to be acked first) and changelog (one
-// record per changed card, its last value, to the changelog partition with
-// the pipeline's number). The slices are valid until the next EndBatch.
+// out (offers, decision events and dead letters, to be acked first) and
+// changelog (one record per changed card, its last value, to the changelog
+// partition with the pipeline's number). The slices are valid until the next EndBatch.
 func (p *Pipeline) EndBatch() (out, changelog []kafka.Message, err error) {
 	b := p.b
 	clear(p.cl)
