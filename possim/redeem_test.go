@@ -48,3 +48,34 @@ func TestOfferedIsRedeemed(t *testing.T) {
 		t.Error("RedeemFraction < 0 must ignore offers")
 	}
 }
+
+// TestOfferedWhileGenerating: offers may be fed back from another
+// goroutine while Next runs (run with -race).
+func TestOfferedWhileGenerating(t *testing.T) {
+	g := New(Config{Seed: 4, Cards: 20, RedeemFraction: 1})
+	ids := make(chan string, 64)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for card := range ids {
+			g.Offered(card, "offer-for-"+card, time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+		}
+	}()
+	redeemed := 0
+	for i := 0; i < 3000; i++ {
+		m := g.Next()
+		if m.Swipe == nil {
+			continue
+		}
+		redeemed += len(m.Swipe.RedeemedOffers)
+		select {
+		case ids <- m.Swipe.CardID:
+		default:
+		}
+	}
+	close(ids)
+	<-done
+	if redeemed == 0 {
+		t.Error("no purchase redeemed an offer fed back")
+	}
+}
