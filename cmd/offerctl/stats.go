@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -93,7 +94,11 @@ func stats(args []string, stdout, stderr io.Writer) int {
 		})
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "offerctl stats: %v\n", err)
+		hint := ""
+		if errors.Is(err, kafka.UnknownTopicOrPartition) {
+			hint = "; offerd creates offers.events and swipes when it starts: check --brokers, or start offerd"
+		}
+		fmt.Fprintf(stderr, "offerctl stats: %v%s\n", err, hint)
 		return 1
 	}
 	rep := a.report()

@@ -360,3 +360,17 @@ func BenchmarkStatsCommand(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }
+
+// TestStatsMissingTopic: a broker without the decision stream is an error
+// that says what to do.
+func TestStatsMissingTopic(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var out, errb bytes.Buffer
+	if code := run([]string{"stats", "--brokers", c.ListenAddrs()[0]}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "start offerd") {
+		t.Fatalf("exit %d, stderr %q", code, errb.String())
+	}
+}
