@@ -24,6 +24,9 @@ var (
 	mTableBad   = descCounter("table_records_malformed_total", "Malformed records of a table topic: logged, and their key falls back to the default.", "topic")
 	mStores     = prometheus.NewDesc("offerd_stores", "Stores in the registry (file and stores topic).", nil, nil)
 	mConsents   = prometheus.NewDesc("offerd_consent_records", "Cards with a consent record from the identities topic.", nil, nil)
+	mEvents     = descCounter("offer_events_total", "Decision events (sent, held, redeemed) published to offers.events.")
+	mRedeemed   = descCounter("redemptions_total", "Offer ids redeemed by purchase swipes (redeemed_offers), one redeemed event each.")
+	mIgnored    = descCounter("redemptions_ignored_total", "redeemed_offers entries that made no redeemed event, by reason: malformed-id or not-purchase.", "reason")
 	mRuleErrors = descCounter("rule_errors_total", "Rule evaluations or offer renderings that failed.")
 	mRestored   = descCounter("profiles_restored_total", "Profiles loaded from the changelog on partition assignment.")
 	mChangelog  = descCounter("changelog_records_total", "Profile records written to the changelog.")
@@ -43,7 +46,7 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{mSwipes, mApplied, mDuplicates, mReplayed, mDLQ, mOffers,
 		mSuppressed, mRuleErrors, mRestored, mChangelog, mChangeB, mProfiles, mReady, mRules,
 		mUnknown, mTableRecs, mTableBad, mStores, mConsents, mRuleVer, mReloads, mRejected,
-		mBudget, mSpent, mBudgetErrs} {
+		mBudget, mSpent, mBudgetErrs, mEvents, mRedeemed, mIgnored} {
 		ch <- d
 	}
 }
@@ -73,6 +76,11 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(mStores, prometheus.GaugeValue, float64(c.e.policy.Stores.Len()))
 	ch <- prometheus.MustNewConstMetric(mConsents, prometheus.GaugeValue, float64(c.e.policy.Consent.Len()))
+	counter(mEvents, s.Events.Load())
+	counter(mRedeemed, s.Redeemed.Load())
+	for _, r := range s.RedemptionsIgnored() {
+		counter(mIgnored, r.N, r.Name)
+	}
 	counter(mRuleErrors, s.RuleErrors.Load())
 	counter(mRestored, s.Restored.Load())
 	counter(mChangelog, s.Changelog.Load())

@@ -36,6 +36,7 @@ type Pipeline struct {
 	hits   []*rules.Rule
 	pass   []offers.Hit   // hits whose offer policy lets them send
 	awards []offers.Award // arbitration among pass
+	chs    []string       // channels an award was published on
 	maxCh  int            // offers per channel per swipe
 	budget *Budgets
 	b      *batch
@@ -98,6 +99,7 @@ type batch struct {
 	suppressed map[suppression]int64
 	// spent holds the rules whose budget the batch used.
 	spent map[string]struct{}
+	ev    eventCounts // the decision stream (events.go)
 }
 
 // suppression is a rule that matched but sent no offer, and why.
@@ -124,6 +126,7 @@ func (b *batch) reset() {
 	clear(b.byReason)
 	clear(b.suppressed)
 	clear(b.spent)
+	b.ev.reset()
 	b.next, b.n, b.applied, b.dups, b.replays, b.offers, b.errs, b.unknownStores = 0, 0, 0, 0, 0, 0, 0, 0
 }
 
@@ -164,6 +167,9 @@ func (p *Pipeline) Process(m *kafka.Message) {
 		return
 	}
 	b.applied++
+	if len(s.RedeemedOffers) > 0 {
+		p.redemptions(s)
+	}
 	p.hits = p.eval.Match(s, prof, p.hits[:0], func(r *rules.Rule, err error) {
 		b.errs++
 		p.log.Warn("rule failed", zap.String("rule", r.ID), zap.String("swipe_id", s.SwipeID), zap.Error(err))
@@ -189,6 +195,7 @@ func (p *Pipeline) Process(m *kafka.Message) {
 		case offers.Holdout:
 			offers.Record(r, s, prof, true)
 			b.suppressed[suppression{r.ID, v.Code}]++
+			p.decided(EventHeld, r, offers.ID(r.ID, r.Version, s.SwipeID), r.Channels, s)
 		default:
 			b.suppressed[suppression{r.ID, v.Code}]++
 		}
@@ -203,6 +210,7 @@ func (p *Pipeline) Process(m *kafka.Message) {
 			continue
 		}
 		offers.Record(r, s, prof, false)
+		p.chs = p.chs[:0]
 		for _, ch := range r.Channels {
 			if !a.WonOn(ch) {
 				continue
@@ -214,11 +222,15 @@ func (p *Pipeline) Process(m *kafka.Message) {
 					b.out = append(b.out, kafka.Message{Topic: loyalty.OfferTopic(ch), Key: []byte(s.CardID), Value: v})
 					b.offers++
 					b.byRule[r.ID]++
+					p.chs = append(p.chs, ch)
 					continue
 				}
 			}
 			b.errs++
 			p.log.Warn("offer not built", zap.String("rule", r.ID), zap.String("swipe_id", s.SwipeID), zap.Error(err))
+		}
+		if len(p.chs) > 0 {
+			p.decided(EventSent, r, offers.ID(r.ID, r.Version, s.SwipeID), p.chs, s)
 		}
 	}
 }
@@ -257,9 +269,10 @@ func (p *Pipeline) Len() int { return p.b.n }
 
 // EndBatch closes the current batch. It stores the changed profiles and
 // returns what must be published before the batch's offsets are committed:
-// out (offers, dead letters and budget spend, to be acked first) and changelog (one
-// record per changed card, its last value, to the changelog partition with
-// the pipeline's number). The slices are valid until the next EndBatch.
+// out (offers, decision events, dead letters and budget spend, to be acked
+// first) and changelog (one record per changed card, its last value, to the
+// changelog partition with the pipeline's number). The slices are valid
+// until the next EndBatch.
 func (p *Pipeline) EndBatch() (out, changelog []kafka.Message, err error) {
 	b := p.b
 	clear(p.cl)

@@ -28,15 +28,18 @@ type Stats struct {
 	UnknownStores atomic.Int64
 	// BudgetErrors counts records of TopicBudget that could not be read.
 	BudgetErrors atomic.Int64
+	Events       atomic.Int64 // sent, held and redeemed events published to offers.events
+	Redeemed     atomic.Int64 // redemptions: redeemed events published
 
 	mu         sync.Mutex
 	byRule     map[string]int64
 	byReason   map[string]int64
 	suppressed map[suppression]int64
+	ignored    map[string]int64 // redeemed_offers entries that made no event
 }
 
-// merge adds a flushed batch's per-rule offers, per-reason rejects and
-// per-rule suppressed hits.
+// merge adds a flushed batch's per-rule offers, per-reason rejects,
+// per-rule suppressed hits and decision events.
 func (s *Stats) merge(b *batch) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -44,6 +47,12 @@ func (s *Stats) merge(b *batch) {
 		s.byRule = make(map[string]int64)
 		s.byReason = make(map[string]int64)
 		s.suppressed = make(map[suppression]int64)
+		s.ignored = make(map[string]int64)
+	}
+	s.Events.Add(b.ev.events)
+	s.Redeemed.Add(b.ev.redeemed)
+	for k, v := range b.ev.ignored {
+		s.ignored[k] += v
 	}
 	s.UnknownStores.Add(b.unknownStores)
 	for k, v := range b.suppressed {
@@ -72,6 +81,10 @@ func (s *Stats) OffersByRule() []Count { return s.sorted(&s.byRule) }
 
 // RejectsByReason is the number of dead-lettered swipes per reason code.
 func (s *Stats) RejectsByReason() []Count { return s.sorted(&s.byReason) }
+
+// RedemptionsIgnored is the number of redeemed_offers entries that made
+// no redeemed event, per reason (RedeemMalformedID, RedeemNotPurchase).
+func (s *Stats) RedemptionsIgnored() []Count { return s.sorted(&s.ignored) }
 
 // Suppression is how often a rule matched but sent nothing, for one reason.
 type Suppression struct {

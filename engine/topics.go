@@ -59,6 +59,7 @@ func Topics(partitions int) []TopicSpec {
 			lost: "opt-outs would be forgotten with old segments, and those cards sent offers again"},
 		{Name: TopicBudget, Partitions: 1, Configs: compact(topicMaxBytes),
 			lost: "the spend of rules with a budget would be forgotten with old segments, and the budget paid again"},
+		{Name: TopicEvents, Partitions: partitions, Configs: limit(topicMaxBytes)},
 	}
 	for _, ch := range loyalty.Channels {
 		ts = append(ts, TopicSpec{Name: loyalty.OfferTopic(ch), Partitions: partitions, Configs: limit(topicMaxBytes)})

@@ -30,8 +30,15 @@
 // messages). Message.Bad names it, so tests can check that the engine
 // dead-letters each with the right reason.
 //
+// Shoppers redeem offers when told about them: Generator.Offered feeds an
+// offer the engine sent back into the simulation, and the card's next
+// purchase before the offer expires names it in redeemed_offers with
+// probability Config.RedeemFraction. The daemon's demo mode feeds back
+// every offer it publishes.
+//
 // The same Config gives the same bytes, message by message, on every run
-// and machine. Produce writes a generator's messages to Kafka in batches,
-// at a fixed rate or as fast as the writer takes them; cmd/swipegen and
-// the daemon's demo mode both use it.
+// and machine, as long as no offers are fed back. Produce writes a
+// generator's messages to Kafka in batches, at a fixed rate or as fast as
+// the writer takes them; cmd/swipegen and the daemon's demo mode both use
+// it.
 package possim

@@ -47,6 +47,10 @@ type Config struct {
 	// RetryFraction is the share of good swipes that a POS sends twice
 	// (default DefaultRetryFraction; negative for none).
 	RetryFraction float64
+	// RedeemFraction is the share of offers fed back with
+	// Generator.Offered that the card redeems at its next purchase
+	// (default DefaultRedeemFraction; negative for none).
+	RedeemFraction float64
 }
 
 // Message is one Kafka message of the swipes topic.
@@ -91,6 +95,8 @@ type Generator struct {
 	buf       []byte
 	idBuf     []byte
 	hugeAisle string // the aisle of oversized faults, made once
+	redeem    float64
+	offers    inbox // offers fed back, for redeemed_offers (redeem.go)
 }
 
 // card is the simulated shopper behind one loyalty card.
@@ -150,7 +156,7 @@ type heldMsg struct {
 // can fix (negative counts, a fraction out of range, an unknown fault).
 func New(cfg Config) *Generator {
 	if cfg.Cards < 0 || cfg.Stores < 0 || cfg.BadFraction < 0 || cfg.BadFraction > 1 ||
-		cfg.LateFraction > 1 || cfg.RetryFraction > 1 {
+		cfg.LateFraction > 1 || cfg.RetryFraction > 1 || cfg.RedeemFraction > 1 {
 		panic(fmt.Sprintf("possim: invalid Config %+v", cfg))
 	}
 	if cfg.Cards == 0 {
@@ -160,11 +166,12 @@ func New(cfg Config) *Generator {
 		cfg.Stores = DefaultStores
 	}
 	g := &Generator{
-		rng:   rand.New(rand.NewPCG(uint64(cfg.Seed), 0x9e3779b97f4a7c15)),
-		cat:   newCatalog(),
-		late:  fraction(cfg.LateFraction, DefaultLateFraction),
-		retry: fraction(cfg.RetryFraction, DefaultRetryFraction),
-		bad:   cfg.BadFraction,
+		rng:    rand.New(rand.NewPCG(uint64(cfg.Seed), 0x9e3779b97f4a7c15)),
+		cat:    newCatalog(),
+		late:   fraction(cfg.LateFraction, DefaultLateFraction),
+		retry:  fraction(cfg.RetryFraction, DefaultRetryFraction),
+		redeem: fraction(cfg.RedeemFraction, DefaultRedeemFraction),
+		bad:    cfg.BadFraction,
 	}
 	g.faults = Faults()
 	if cfg.Faults != nil {
@@ -373,6 +380,7 @@ func (g *Generator) makeSwipe(c *card, st step) *loyalty.Swipe {
 		s.Lane = store.lanes[g.rng.IntN(len(store.lanes))]
 		s.SwipeID = g.swipeID(store, s.Lane)
 		s.Items = g.basket(c, st.at)
+		g.redeemOffers(s)
 	}
 	s.TotalCents = sum(s.Items)
 	return s

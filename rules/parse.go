@@ -329,6 +329,10 @@ func (p *parser) coupon(n *yaml.Node, id string) Coupon {
 	return c
 }
 
+// ParseDuration reads a duration as rule files write them, so that tools
+// take the same "7d", "4h" or "1d12h" as rules do.
+func ParseDuration(s string) (time.Duration, error) { return parseDuration(s) }
+
 // parseDuration reads a Go duration with an optional leading day count:
 // "7d", "4h", "1d12h", "90m".
 func parseDuration(s string) (time.Duration, error) {

@@ -9,6 +9,9 @@
 //	                                replay history: offers, cards, discount, suppressions per rule
 //	offerctl tail TOPIC [--brokers host:port] [--max N] [--timeout D] [--from start|end]
 //	                                print a topic's messages as JSON lines
+//	offerctl stats [--brokers host:port] [--from T] [--to T] [--rule ID] [--window 7d] [--json]
+//	                                per rule: offers sent, held out, redeemed, and
+//	                                the spend of treated against held-out cards
 //
 // Exit status: 0 on success, 1 on invalid input, 2 on usage errors.
 package main
@@ -43,6 +46,11 @@ commands:
   tail TOPIC [--brokers host:port] [--max N] [--timeout D] [--from start|end]
                          print a topic's messages (offers, dead letters with
                          their headers) as JSON lines
+  stats [--brokers host:port] [--from T] [--to T] [--rule ID] [--window 7d] [--json]
+                         per rule from offers.events: offers sent, held out and
+                         redeemed, redemption rate, basket of redeeming swipes,
+                         and net spend per card in the window after the offer,
+                         treated against held-out cards, with the uplift
 `
 
 func main() {
@@ -65,6 +73,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return tail(args[1:], stdout, stderr)
 	case "apply":
 		return apply(args[1:], stdout, stderr)
+	case "stats":
+		return stats(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
@@ -95,6 +96,12 @@ func runDemo(ctx context.Context, o *options, log *zap.Logger, stdout, stderr io
 	}
 	defer w.Close()
 	onSent := func(possim.Message) { simNow.Store(gen.Clock().Unix()) }
+	// Shoppers hear of their offers and redeem some at their next purchase.
+	feedCtx, stopFeed := context.WithCancel(engCtx)
+	var fwg sync.WaitGroup
+	fwg.Add(1)
+	go func() { defer fwg.Done(); feedOffers(feedCtx, brokers, gen, log) }()
+	defer func() { stopFeed(); fwg.Wait() }()
 
 	// History first, as fast as the engine takes it and unprinted, so that
 	// the live swipes meet profiles with weeks of purchases behind them.
@@ -176,36 +183,58 @@ func demoRules(o *options) (rs *rules.Set, read func(string) ([]byte, error), er
 // printOffers writes every offer published on any channel to w, one JSON
 // object per line.
 func printOffers(ctx context.Context, brokers []string, w io.Writer, n *atomic.Int64, log *zap.Logger) {
+	out := bufio.NewWriter(w)
+	defer out.Flush()
+	// Live offers only, not the history's.
+	eachOffer(ctx, brokers, "printer", kafka.LastOffset, log, func(m kafka.Message, caughtUp bool) {
+		out.Write(m.Value)
+		out.WriteByte('\n')
+		if caughtUp {
+			out.Flush()
+		}
+		n.Add(1)
+	})
+}
+
+// feedOffers hands every offer published to the simulated shoppers, so
+// that later purchases redeem some of them (possim.Generator.Offered).
+func feedOffers(ctx context.Context, brokers []string, gen *possim.Generator, log *zap.Logger) {
+	eachOffer(ctx, brokers, "shoppers", kafka.FirstOffset, log, func(m kafka.Message, _ bool) {
+		var o loyalty.Offer
+		if json.Unmarshal(m.Value, &o) == nil {
+			gen.Offered(o.CardID, o.OfferID, o.ExpiresAt)
+		}
+	})
+}
+
+// eachOffer calls fn with every offer published on any channel from start
+// (kafka.FirstOffset or kafka.LastOffset) until ctx ends, reading in a
+// consumer group of its own named for who reads; caughtUp reports that no
+// further offer is waiting.
+func eachOffer(ctx context.Context, brokers []string, who string, start int64, log *zap.Logger, fn func(m kafka.Message, caughtUp bool)) {
 	var topics []string
 	for _, ch := range loyalty.Channels {
 		topics = append(topics, loyalty.OfferTopic(ch))
 	}
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:     brokers,
-		GroupID:     fmt.Sprintf("offerd-demo-printer-%d", time.Now().UnixNano()),
+		GroupID:     fmt.Sprintf("offerd-demo-%s-%d", who, time.Now().UnixNano()),
 		GroupTopics: topics,
-		StartOffset: kafka.LastOffset, // live offers only, not the history's
+		StartOffset: start,
 		MinBytes:    1,
 		MaxBytes:    10 << 20,
 		MaxWait:     250 * time.Millisecond,
 	})
 	defer r.Close()
-	out := bufio.NewWriter(w)
-	defer out.Flush()
 	for {
 		m, err := r.ReadMessage(ctx)
 		if err != nil {
 			if ctx.Err() == nil {
-				log.Warn("offer printer", zap.Error(err))
+				log.Warn("offer "+who, zap.Error(err))
 			}
 			return
 		}
-		out.Write(m.Value)
-		out.WriteByte('\n')
-		if r.Lag() == 0 {
-			out.Flush()
-		}
-		n.Add(1)
+		fn(m, r.Lag() == 0)
 	}
 }
 
@@ -236,6 +265,7 @@ func summary(w io.Writer, sent, history int, st *engine.Stats, printed int64, pr
 		fmt.Fprintf(tw, "  %s\t%d\n", r.Name, r.N)
 	}
 	fmt.Fprintf(tw, "offers printed (live)\t%d\n", printed)
+	fmt.Fprintf(tw, "offers redeemed\t%d\n", st.Redeemed.Load())
 	tw.Flush()
 }
 

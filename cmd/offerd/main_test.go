@@ -35,7 +35,7 @@ func TestDemo(t *testing.T) {
 	if n == 0 {
 		t.Fatal("the demo printed no offers")
 	}
-	for _, want := range []string{"== offerd demo summary ==", "swipes processed", "dead-lettered", "offers published", "offers printed (live)"} {
+	for _, want := range []string{"== offerd demo summary ==", "swipes processed", "dead-lettered", "offers published", "offers printed (live)", "offers redeemed"} {
 		if !strings.Contains(errb.String(), want) {
 			t.Errorf("summary lacks %q:\n%s", want, errb.String())
 		}
