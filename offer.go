@@ -25,6 +25,17 @@ func ValidChannel(c string) bool {
 // OfferTopic is the topic that offers for channel c are published to.
 func OfferTopic(c string) string { return "offers." + c }
 
+// IsOfferTopic reports whether topic is the offer topic of a channel (and
+// not, say, offers.events).
+func IsOfferTopic(topic string) bool {
+	for _, c := range Channels {
+		if topic == OfferTopic(c) {
+			return true
+		}
+	}
+	return false
+}
+
 // Offer is a personalised offer for one card, sent on one channel. OfferID
 // is the idempotency key: it depends only on the rule, its version and the
 // triggering swipe, so a re-sent offer has the same id.

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -187,8 +186,8 @@ func (r *replay) tally(out []kafka.Message, m *kafka.Message, clock time.Time, s
 	defer r.mu.Unlock()
 	seen := ""
 	for i := range out {
-		if !strings.HasPrefix(out[i].Topic, "offers.") {
-			continue // dead letters and budget spend
+		if !loyalty.IsOfferTopic(out[i].Topic) {
+			continue // dead letters, decision events and budget spend
 		}
 		var o loyalty.Offer
 		if err := json.Unmarshal(out[i].Value, &o); err != nil {

@@ -3,7 +3,6 @@ package engine
 import (
 	"encoding/json"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -97,7 +96,7 @@ func describeOffers(t *testing.T, out []kafka.Message) []string {
 	t.Helper()
 	var got []string
 	for _, m := range out {
-		if !strings.HasPrefix(m.Topic, "offers.") {
+		if !loyalty.IsOfferTopic(m.Topic) {
 			continue
 		}
 		var o loyalty.Offer
