@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/aislecast/loyalty"
 	"github.com/aislecast/loyalty/offers"
 	"github.com/aislecast/loyalty/rules"
 	"github.com/segmentio/kafka-go"
@@ -225,7 +226,13 @@ limits: {budget: {discount_cents: 200}}
 	if s := p.budget.Spent("thanks"); s != (offers.Spend{}) || p.b.suppressed[suppression{"thanks", offers.Arbitration}] != 1 {
 		t.Errorf("a rule that lost arbitration spent %+v (suppressed %v)", s, p.b.suppressed)
 	}
-	if out, _, _ := p.EndBatch(); len(out) != 2 || out[1].Topic != TopicBudget || string(out[1].Value) != `{"count":0,"cents":0}` {
-		t.Errorf("batch out %v, want top's offer and thanks' unchanged spend", out)
+	out, _, _ = p.EndBatch()
+	var topics []string
+	for _, m := range out {
+		topics = append(topics, m.Topic)
+	}
+	if len(out) != 3 || out[0].Topic != loyalty.OfferTopic("mobile") || out[1].Topic != TopicEvents ||
+		out[2].Topic != TopicBudget || string(out[2].Value) != `{"count":0,"cents":0}` {
+		t.Errorf("batch out %v, want top's offer, its sent event and thanks' unchanged spend", topics)
 	}
 }
