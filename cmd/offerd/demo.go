@@ -46,7 +46,11 @@ func runDemo(ctx context.Context, o *options, log *zap.Logger, stdout, stderr io
 	if o.brokersSet {
 		brokers = splitBrokers(o.brokers)
 	} else {
-		cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+		opts := []kfake.Opt{kfake.NumBrokers(1)}
+		if o.brokerPort > 0 {
+			opts = append(opts, kfake.Ports(o.brokerPort))
+		}
+		cluster, err := kfake.NewCluster(opts...)
 		if err != nil {
 			return fmt.Errorf("start embedded broker: %w", err)
 		}

@@ -54,6 +54,7 @@ type options struct {
 	badFraction float64
 	seed        int64
 	historyDays int
+	brokerPort  int
 
 	storesPath     string
 	quietSpec      string
@@ -84,6 +85,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.Float64Var(&o.badFraction, "bad-fraction", 0.02, "demo: share of malformed swipes in the feed")
 	fs.Int64Var(&o.seed, "seed", 1, "demo: seed of the simulated feed")
 	fs.IntVar(&o.historyDays, "history-days", 35, "demo: days of simulated shopping loaded before the live feed starts")
+	fs.IntVar(&o.brokerPort, "broker-port", 0, "demo: serve the embedded broker on this loopback port (e.g. 9092) so offerctl can reach it; 0 picks a free one")
 	fs.VisitAll(func(f *flag.Flag) {
 		env := "OFFERD_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
 		if v, ok := os.LookupEnv(env); ok {
