@@ -272,11 +272,11 @@ func (e *Engine) tailBudgets(ctx context.Context) {
 			sleep(ctx, time.Second)
 			continue
 		}
-		n := 0
+		n, clean := 0, true
 		for {
 			rec, err := resp.Records.ReadRecord()
 			if err != nil {
-				if !errors.Is(err, io.EOF) {
+				if clean = errors.Is(err, io.EOF); !clean {
 					e.log.Warn("read budget spend", zap.Int64("offset", offset), zap.Error(err))
 				}
 				break
@@ -288,9 +288,10 @@ func (e *Engine) tailBudgets(ctx context.Context) {
 				e.log.Warn("budget record ignored", zap.String("topic", TopicBudget), zap.Int64("offset", rec.Offset), zap.Error(err))
 			}
 		}
-		if n == 0 {
+		if n == 0 && clean {
 			// Nothing left below the high watermark: records up to it were
-			// compacted away.
+			// compacted away. (A fetch that failed to decode proves
+			// nothing: it is fetched again.)
 			offset = max(offset, resp.HighWatermark)
 		}
 		b.advance(offset)

@@ -146,6 +146,11 @@ func checkAmounts(w *wireSwipe, lim Limits) error {
 	if len(w.Items) > lim.MaxItems {
 		return reject("oversized", "%d items, limit %d", len(w.Items), lim.MaxItems)
 	}
+	// Each redeemed offer becomes a decision event: a basket cannot
+	// redeem more coupons than it may hold items.
+	if len(w.RedeemedOffers) > lim.MaxItems {
+		return reject("oversized", "%d redeemed_offers, limit %d", len(w.RedeemedOffers), lim.MaxItems)
+	}
 	var sum int64
 	for i, it := range w.Items {
 		switch {

@@ -53,6 +53,7 @@ func TestDecodeRejects(t *testing.T) {
 	}{
 		{"empty", "c-1", "", "empty", "empty message"},
 		{"oversized", "c-1", edit(`"currency":"USD"`, `"currency":"USD","aisle":"`+strings.Repeat("x", MaxSwipeBytes)+`"`), "oversized", "bytes, limit 1048576"},
+		{"too many redemptions", "c-1", edit(`"currency":"USD"`, `"currency":"USD","redeemed_offers":[`+strings.TrimSuffix(strings.Repeat(`"0123456789abcdef0123456789abcdef",`, 1001), ",")+`]`), "oversized", "1001 redeemed_offers, limit 1000"},
 		{"malformed JSON", "c-1", goodSwipe[:40], "malformed", "malformed JSON: unexpected end of JSON input"},
 		{"not an object", "c-1", `[1,2]`, "malformed", "malformed JSON"},
 		{"missing version", "c-1", edit(`"v":1,`, ``), "version", `missing schema version "v"`},

@@ -247,13 +247,18 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	// No swipe is judged before the stores and every card's consent are
 	// known: the group is joined once the tables are loaded.
+	// The followers of the tables and of the budget spend run on contexts
+	// of their own, stopped as Run returns (after the partitions finished
+	// their batches), so that an error return does not wait for the caller
+	// to cancel ctx.
+	tablesCtx, stopTables := context.WithCancel(ctx)
 	var tables sync.WaitGroup
-	defer tables.Wait()
+	defer func() { stopTables(); tables.Wait() }()
 	for _, t := range e.tables {
 		tables.Add(1)
 		go func() {
 			defer tables.Done()
-			t.run(ctx)
+			t.run(tablesCtx)
 		}()
 	}
 	for _, t := range e.tables {
@@ -275,9 +280,10 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 		defer func() { stopSync(); waitSync() }()
 	}
+	tailCtx, stopTail := context.WithCancel(ctx)
 	tailed := make(chan struct{})
-	go func() { defer close(tailed); e.tailBudgets(ctx) }()
-	defer func() { <-tailed }()
+	go func() { defer close(tailed); e.tailBudgets(tailCtx) }()
+	defer func() { stopTail(); <-tailed }()
 	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID:                e.cfg.Group,
 		Brokers:           e.cfg.Brokers,

@@ -195,7 +195,13 @@ func (p *Pipeline) Process(m *kafka.Message) {
 		case offers.Holdout:
 			offers.Record(r, s, prof, true)
 			b.suppressed[suppression{r.ID, v.Code}]++
-			p.decided(EventHeld, r, offers.ID(r.ID, r.Version, s.SwipeID), r.Channels, s)
+			p.chs = p.chs[:0]
+			for _, ch := range r.Channels {
+				if v.Channels.Has(ch) { // not lost to consent or quiet hours
+					p.chs = append(p.chs, ch)
+				}
+			}
+			p.decided(EventHeld, r, offers.ID(r.ID, r.Version, s.SwipeID), p.chs, s)
 		default:
 			b.suppressed[suppression{r.ID, v.Code}]++
 		}
@@ -231,6 +237,8 @@ func (p *Pipeline) Process(m *kafka.Message) {
 		}
 		if len(p.chs) > 0 {
 			p.decided(EventSent, r, offers.ID(r.ID, r.Version, s.SwipeID), p.chs, s)
+		} else {
+			p.unreserve(r, s) // nothing went out: nothing spent
 		}
 	}
 }
