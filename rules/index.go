@@ -1,0 +1,456 @@
+package rules
+
+import (
+	"math/bits"
+	"slices"
+
+	"github.com/aislecast/loyalty"
+	"github.com/expr-lang/expr/ast"
+)
+
+// A rule index keeps Match from running conditions that cannot be true.
+// From each compiled condition it derives needs: facts of the swipe or the
+// profile that must hold for the condition to be true, found in its
+// top-level conjunction, such as the store of swipe.store_id == "s001" or
+// the category of inBasket("coffee"). Each rule is filed under one need
+// (the one that holds for the fewest swipes), per swipe kind; Match gathers
+// the rules filed under what the swipe has (its store, the categories and
+// SKUs of its basket, the card's categories and SKUs) plus the rules with
+// no need, checks all their needs, which is cheap, and runs only the
+// conditions that pass. A need is necessary, never a guess: a condition
+// whose need fails is false, so the index changes no result (the
+// differential test in index_test.go checks this against running every
+// rule).
+
+// fact is what a need is about.
+type fact uint8
+
+const (
+	factStore      fact = iota // swipe.store_id is one of the values
+	factBasketCat              // an item of the swipe is in one of the categories
+	factBasketSKU              // an item of the swipe is one of the SKUs
+	factProfileCat             // the card bought in one of the categories (profile.Category != nil)
+	factProfileSKU             // the card's profile remembers one of the SKUs
+	numFacts
+)
+
+// share is the rough share of swipes a need on one value of each fact
+// holds for, to pick the need that files a rule under the fewest swipes.
+// It only steers the choice; results do not depend on it.
+var share = [numFacts]float64{
+	factStore:      0.1,  // a chain has tens of stores
+	factBasketCat:  0.2,  // a basket touches a few of some 30 categories
+	factBasketSKU:  0.02, // and a few of thousands of SKUs
+	factProfileCat: 0.5,  // a regular shopper has bought in half of them
+	factProfileSKU: 0.1,  // and remembers TopSKUs of the SKUs
+}
+
+// need is a fact the condition of a rule requires: one of vals holds. An
+// empty vals never holds.
+type need struct {
+	fact fact
+	vals []string
+}
+
+// maxNeeds bounds the needs kept per rule; more add little.
+const maxNeeds = 8
+
+// needsOf returns needs that must hold for condition n to be true. It
+// looks through && and ||, at helper calls with literal arguments and at
+// comparisons with literals; anything else needs nothing.
+func needsOf(n ast.Node) []need {
+	switch n := n.(type) {
+	case *ast.BinaryNode:
+		switch n.Operator {
+		case "&&", "and":
+			return andNeeds(needsOf(n.Left), needsOf(n.Right))
+		case "||", "or":
+			return orNeeds(needsOf(n.Left), needsOf(n.Right))
+		case "in":
+			if isSwipeField(n.Left, "store_id") {
+				if vals, ok := stringSet(n.Right); ok {
+					return []need{{factStore, vals}}
+				}
+			}
+		case "==":
+			if s, ok := n.Right.(*ast.StringNode); ok && isSwipeField(n.Left, "store_id") {
+				return []need{{factStore, []string{s.Value}}}
+			}
+			if s, ok := n.Left.(*ast.StringNode); ok && isSwipeField(n.Right, "store_id") {
+				return []need{{factStore, []string{s.Value}}}
+			}
+		}
+		if nd, ok := profileCatNeed(n); ok {
+			return []need{nd}
+		}
+	case *ast.CallNode:
+		name, arg, ok := literalCall(n)
+		if !ok {
+			return nil
+		}
+		switch name {
+		case "inBasket":
+			return []need{{factBasketCat, []string{arg}}}
+		case "basketHas":
+			return []need{{factBasketSKU, []string{arg}}}
+		case "hasBought":
+			return []need{{factProfileSKU, []string{arg}}}
+		}
+	}
+	return nil
+}
+
+// andNeeds is the needs of a && b: both sides' needs. Two needs on the
+// store, which has one value, become one on the values they share.
+func andNeeds(a, b []need) []need {
+	out := slices.Clip(a)
+	for _, y := range b {
+		merged := false
+		if y.fact == factStore {
+			for i, x := range out {
+				if x.fact == factStore {
+					out[i].vals = intersect(x.vals, y.vals)
+					merged = true
+					break
+				}
+			}
+		}
+		if !merged && len(out) < maxNeeds {
+			out = append(out, y)
+		}
+	}
+	return out
+}
+
+// orNeeds is the needs of a || b: for a fact both sides need, one of
+// either side's values.
+func orNeeds(a, b []need) []need {
+	var out []need
+	for _, x := range a {
+		for _, y := range b {
+			if x.fact == y.fact && len(out) < maxNeeds {
+				out = append(out, need{x.fact, union(x.vals, y.vals)})
+			}
+		}
+	}
+	return out
+}
+
+func intersect(a, b []string) []string {
+	out := []string{}
+	for _, v := range a {
+		if slices.Contains(b, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func union(a, b []string) []string {
+	out := slices.Clone(a)
+	for _, v := range b {
+		if !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// isSwipeField reports whether n is swipe.<name>.
+func isSwipeField(n ast.Node, name string) bool {
+	m, ok := n.(*ast.MemberNode)
+	if !ok {
+		return false
+	}
+	id, ok := m.Node.(*ast.IdentifierNode)
+	if !ok || id.Value != "swipe" {
+		return false
+	}
+	p, ok := m.Property.(*ast.StringNode)
+	return ok && p.Value == name
+}
+
+// stringSet returns the strings of a literal list: as written, or as the
+// set expr's optimizer turns a literal list after "in" into.
+func stringSet(n ast.Node) ([]string, bool) {
+	switch n := n.(type) {
+	case *ast.ArrayNode:
+		vals := make([]string, 0, len(n.Nodes))
+		for _, el := range n.Nodes {
+			s, ok := el.(*ast.StringNode)
+			if !ok {
+				return nil, false
+			}
+			vals = append(vals, s.Value)
+		}
+		return vals, true
+	case *ast.ConstantNode:
+		m, ok := n.Value.(map[string]struct{})
+		if !ok {
+			return nil, false
+		}
+		vals := make([]string, 0, len(m))
+		for v := range m {
+			vals = append(vals, v)
+		}
+		slices.Sort(vals)
+		return vals, true
+	}
+	return nil, false
+}
+
+// literalCall returns the name and first argument of a helper call whose
+// first argument is a string literal.
+func literalCall(n *ast.CallNode) (name, arg string, ok bool) {
+	id, ok := n.Callee.(*ast.IdentifierNode)
+	if !ok || len(n.Arguments) == 0 {
+		return "", "", false
+	}
+	s, ok := n.Arguments[0].(*ast.StringNode)
+	if !ok {
+		return "", "", false
+	}
+	return id.Value, s.Value, true
+}
+
+// profileCatNeed finds the category a comparison of a per-category helper
+// with an integer literal needs: categorySpend(c, window) is 0 and
+// daysSinceBought(c) is -1 for a category the card never bought in, so a
+// comparison false for that value needs c among the card's categories.
+func profileCatNeed(n *ast.BinaryNode) (need, bool) {
+	op := n.Operator
+	call, okc := n.Left.(*ast.CallNode)
+	lit, okl := n.Right.(*ast.IntegerNode)
+	if !okc || !okl {
+		// The literal on the left: flip the comparison.
+		call, okc = n.Right.(*ast.CallNode)
+		lit, okl = n.Left.(*ast.IntegerNode)
+		if !okc || !okl {
+			return need{}, false
+		}
+		op = map[string]string{"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}[op]
+	}
+	name, cat, ok := literalCall(call)
+	if !ok {
+		return need{}, false
+	}
+	var absent int
+	switch {
+	case name == "_categorySpendDays" && len(call.Arguments) == 2:
+		absent = 0
+	case name == "daysSinceBought" && len(call.Arguments) == 1:
+		absent = -1
+	default:
+		return need{}, false
+	}
+	k := lit.Value
+	var holds bool
+	switch op {
+	case "<":
+		holds = absent < k
+	case "<=":
+		holds = absent <= k
+	case ">":
+		holds = absent > k
+	case ">=":
+		holds = absent >= k
+	case "==":
+		holds = absent == k
+	case "!=":
+		holds = absent != k
+	default:
+		return need{}, false
+	}
+	if holds {
+		return need{}, false
+	}
+	return need{factProfileCat, []string{cat}}, true
+}
+
+// ruleIndex files the rules of a Set, by ordinal in Set.rules.
+type ruleIndex struct {
+	needs  [][]need // per rule
+	byKind map[loyalty.Kind]*kindIndex
+	// other serves kinds outside schema v1: the rules that do not
+	// restrict the kind.
+	other *kindIndex
+}
+
+// kindIndex files the rules that can fire for one swipe kind.
+type kindIndex struct {
+	always []int32 // rules with no need, or none worth filing under
+	filed  [numFacts]map[string][]int32
+	// keys holds the keys of filed[factProfileCat] and
+	// filed[factProfileSKU], to walk whichever is shorter: the keys or the
+	// card's own list.
+	keys [numFacts][]string
+}
+
+func (ki *kindIndex) add(ord int32, needs []need) {
+	best, cost := -1, 1.0
+	for i, nd := range needs {
+		if c := share[nd.fact] * float64(len(nd.vals)); c < cost {
+			best, cost = i, c
+		}
+	}
+	if best < 0 {
+		ki.always = append(ki.always, ord)
+		return
+	}
+	nd := needs[best]
+	m := ki.filed[nd.fact]
+	if m == nil {
+		m = make(map[string][]int32)
+		ki.filed[nd.fact] = m
+	}
+	for _, v := range nd.vals {
+		if _, ok := m[v]; !ok {
+			ki.keys[nd.fact] = append(ki.keys[nd.fact], v)
+		}
+		m[v] = append(m[v], ord)
+	}
+}
+
+// newIndex files rs, sorted as Set.rules.
+func newIndex(rs []*Rule) *ruleIndex {
+	ix := &ruleIndex{needs: make([][]need, len(rs)), byKind: make(map[loyalty.Kind]*kindIndex, len(kinds)), other: &kindIndex{}}
+	for _, k := range kinds {
+		ix.byKind[k] = &kindIndex{}
+	}
+	for i, r := range rs {
+		ord := int32(i)
+		ix.needs[i] = needsOf(r.program.Node())
+		if r.kinds == nil {
+			ix.other.add(ord, ix.needs[i])
+		}
+		for _, k := range kinds {
+			if r.kinds == nil || containsKind(r.kinds, k) {
+				ix.byKind[k].add(ord, ix.needs[i])
+			}
+		}
+	}
+	return ix
+}
+
+func (ix *ruleIndex) forKind(k loyalty.Kind) *kindIndex {
+	if ki, ok := ix.byKind[k]; ok {
+		return ki
+	}
+	return ix.other
+}
+
+// ruleBits is a set of rule ordinals, kept by an Evaluator between swipes
+// so that gathering candidates allocates nothing. lo and hi bound the words
+// in use.
+type ruleBits struct {
+	w      []uint64
+	lo, hi int
+}
+
+func (b *ruleBits) addAll(ords []int32) {
+	for _, o := range ords {
+		i := int(o >> 6)
+		b.w[i] |= 1 << (o & 63)
+		b.lo, b.hi = min(b.lo, i), max(b.hi, i)
+	}
+}
+
+// candidates returns, in Rules order, the ordinals of the rules filed
+// under what swipe s and profile p have, and those with no need. The slice
+// is reused by the next call.
+func (e *Evaluator) candidates(s *loyalty.Swipe, p *loyalty.Profile) []int32 {
+	ki := e.set.index.forKind(s.Kind)
+	b := &e.cand
+	b.lo, b.hi = len(b.w), -1
+	b.addAll(ki.always)
+	if m := ki.filed[factStore]; m != nil {
+		b.addAll(m[s.StoreID])
+	}
+	if m := ki.filed[factBasketCat]; m != nil {
+		for i := range s.Items {
+			b.addAll(m[s.Items[i].Category])
+		}
+	}
+	if m := ki.filed[factBasketSKU]; m != nil {
+		for i := range s.Items {
+			b.addAll(m[s.Items[i].SKU])
+		}
+	}
+	if m := ki.filed[factProfileCat]; m != nil {
+		if keys := ki.keys[factProfileCat]; len(keys) < len(p.Categories) {
+			for _, k := range keys {
+				if p.Category(k) != nil {
+					b.addAll(m[k])
+				}
+			}
+		} else {
+			for i := range p.Categories {
+				b.addAll(m[p.Categories[i].Name])
+			}
+		}
+	}
+	if m := ki.filed[factProfileSKU]; m != nil {
+		if keys := ki.keys[factProfileSKU]; len(keys) < len(p.SKUs) {
+			for _, k := range keys {
+				if p.SKU(k) != nil {
+					b.addAll(m[k])
+				}
+			}
+		} else {
+			for i := range p.SKUs {
+				b.addAll(m[p.SKUs[i].SKU])
+			}
+		}
+	}
+	ords := e.ords[:0]
+	for i := b.lo; i <= b.hi; i++ {
+		for w := b.w[i]; w != 0; w &= w - 1 {
+			ords = append(ords, int32(i<<6+bits.TrailingZeros64(w)))
+		}
+		b.w[i] = 0
+	}
+	e.ords = ords
+	return ords
+}
+
+// holds reports whether every need holds for swipe s and profile p.
+func holds(needs []need, s *loyalty.Swipe, p *loyalty.Profile) bool {
+	for i := range needs {
+		if !needHolds(&needs[i], s, p) {
+			return false
+		}
+	}
+	return true
+}
+
+func needHolds(nd *need, s *loyalty.Swipe, p *loyalty.Profile) bool {
+	switch nd.fact {
+	case factStore:
+		return slices.Contains(nd.vals, s.StoreID)
+	case factBasketCat:
+		for i := range s.Items {
+			if slices.Contains(nd.vals, s.Items[i].Category) {
+				return true
+			}
+		}
+	case factBasketSKU:
+		for i := range s.Items {
+			if slices.Contains(nd.vals, s.Items[i].SKU) {
+				return true
+			}
+		}
+	case factProfileCat:
+		for _, v := range nd.vals {
+			if p.Category(v) != nil {
+				return true
+			}
+		}
+	case factProfileSKU:
+		for _, v := range nd.vals {
+			if p.SKU(v) != nil {
+				return true
+			}
+		}
+	}
+	return false
+}
