@@ -46,10 +46,12 @@ var share = [numFacts]float64{
 }
 
 // need is a fact the condition of a rule requires: one of vals holds. An
-// empty vals never holds.
+// empty vals never holds. ids numbers vals for the facts about categories
+// and SKUs (see Set.cats and Set.skus).
 type need struct {
 	fact fact
 	vals []string
+	ids  []int32
 }
 
 // maxNeeds bounds the needs kept per rule; more add little.
@@ -69,15 +71,15 @@ func needsOf(n ast.Node) []need {
 		case "in":
 			if isSwipeField(n.Left, "store_id") {
 				if vals, ok := stringSet(n.Right); ok {
-					return []need{{factStore, vals}}
+					return []need{{fact: factStore, vals: vals}}
 				}
 			}
 		case "==":
 			if s, ok := n.Right.(*ast.StringNode); ok && isSwipeField(n.Left, "store_id") {
-				return []need{{factStore, []string{s.Value}}}
+				return []need{{fact: factStore, vals: []string{s.Value}}}
 			}
 			if s, ok := n.Left.(*ast.StringNode); ok && isSwipeField(n.Right, "store_id") {
-				return []need{{factStore, []string{s.Value}}}
+				return []need{{fact: factStore, vals: []string{s.Value}}}
 			}
 		}
 		if nd, ok := profileCatNeed(n); ok {
@@ -90,11 +92,11 @@ func needsOf(n ast.Node) []need {
 		}
 		switch name {
 		case "inBasket":
-			return []need{{factBasketCat, []string{arg}}}
+			return []need{{fact: factBasketCat, vals: []string{arg}}}
 		case "basketHas":
-			return []need{{factBasketSKU, []string{arg}}}
+			return []need{{fact: factBasketSKU, vals: []string{arg}}}
 		case "hasBought":
-			return []need{{factProfileSKU, []string{arg}}}
+			return []need{{fact: factProfileSKU, vals: []string{arg}}}
 		}
 	}
 	return nil
@@ -129,7 +131,7 @@ func orNeeds(a, b []need) []need {
 	for _, x := range a {
 		for _, y := range b {
 			if x.fact == y.fact && len(out) < maxNeeds {
-				out = append(out, need{x.fact, union(x.vals, y.vals)})
+				out = append(out, need{fact: x.fact, vals: union(x.vals, y.vals)})
 			}
 		}
 	}
@@ -264,7 +266,7 @@ func profileCatNeed(n *ast.BinaryNode) (need, bool) {
 	if holds {
 		return need{}, false
 	}
-	return need{factProfileCat, []string{cat}}, true
+	return need{fact: factProfileCat, vals: []string{cat}}, true
 }
 
 // ruleIndex files the rules of a Set, by ordinal in Set.rules.
@@ -280,10 +282,10 @@ type ruleIndex struct {
 type kindIndex struct {
 	always []int32 // rules with no need, or none worth filing under
 	filed  [numFacts]map[string][]int32
-	// keys holds the keys of filed[factProfileCat] and
+	// keys holds the ids of the keys of filed[factProfileCat] and
 	// filed[factProfileSKU], to walk whichever is shorter: the keys or the
 	// card's own list.
-	keys [numFacts][]string
+	keys [numFacts][]int32
 }
 
 func (ki *kindIndex) add(ord int32, needs []need) {
@@ -303,16 +305,17 @@ func (ki *kindIndex) add(ord int32, needs []need) {
 		m = make(map[string][]int32)
 		ki.filed[nd.fact] = m
 	}
-	for _, v := range nd.vals {
-		if _, ok := m[v]; !ok {
-			ki.keys[nd.fact] = append(ki.keys[nd.fact], v)
+	for i, v := range nd.vals {
+		if _, ok := m[v]; !ok && nd.ids != nil {
+			ki.keys[nd.fact] = append(ki.keys[nd.fact], nd.ids[i])
 		}
 		m[v] = append(m[v], ord)
 	}
 }
 
-// newIndex files rs, sorted as Set.rules.
-func newIndex(rs []*Rule) *ruleIndex {
+// newIndex files rs, sorted as Set.rules, numbering the categories and
+// SKUs of needs in cats and skus.
+func newIndex(rs []*Rule, cats, skus *names) *ruleIndex {
 	ix := &ruleIndex{needs: make([][]need, len(rs)), byKind: make(map[loyalty.Kind]*kindIndex, len(kinds)), other: &kindIndex{}}
 	for _, k := range kinds {
 		ix.byKind[k] = &kindIndex{}
@@ -320,6 +323,22 @@ func newIndex(rs []*Rule) *ruleIndex {
 	for i, r := range rs {
 		ord := int32(i)
 		ix.needs[i] = needsOf(r.program.Node())
+		for j := range ix.needs[i] {
+			nd := &ix.needs[i][j]
+			var n *names
+			switch nd.fact {
+			case factBasketCat, factProfileCat:
+				n = cats
+			case factBasketSKU, factProfileSKU:
+				n = skus
+			default:
+				continue
+			}
+			nd.ids = make([]int32, len(nd.vals))
+			for k, v := range nd.vals {
+				nd.ids[k] = n.id(v)
+			}
+		}
 		if r.kinds == nil {
 			ix.other.add(ord, ix.needs[i])
 		}
@@ -378,9 +397,9 @@ func (e *Evaluator) candidates(s *loyalty.Swipe, p *loyalty.Profile) []int32 {
 	}
 	if m := ki.filed[factProfileCat]; m != nil {
 		if keys := ki.keys[factProfileCat]; len(keys) < len(p.Categories) {
-			for _, k := range keys {
-				if p.Category(k) != nil {
-					b.addAll(m[k])
+			for _, id := range keys {
+				if e.catStats(id) != nil {
+					b.addAll(m[e.set.cats.list[id]])
 				}
 			}
 		} else {
@@ -391,9 +410,9 @@ func (e *Evaluator) candidates(s *loyalty.Swipe, p *loyalty.Profile) []int32 {
 	}
 	if m := ki.filed[factProfileSKU]; m != nil {
 		if keys := ki.keys[factProfileSKU]; len(keys) < len(p.SKUs) {
-			for _, k := range keys {
-				if p.SKU(k) != nil {
-					b.addAll(m[k])
+			for _, id := range keys {
+				if e.skuStats(id) != nil {
+					b.addAll(m[e.set.skus.list[id]])
 				}
 			}
 		} else {
@@ -413,41 +432,42 @@ func (e *Evaluator) candidates(s *loyalty.Swipe, p *loyalty.Profile) []int32 {
 	return ords
 }
 
-// holds reports whether every need holds for swipe s and profile p.
-func holds(needs []need, s *loyalty.Swipe, p *loyalty.Profile) bool {
+// holds reports whether every need holds for the swipe in hand.
+func (e *Evaluator) holds(needs []need) bool {
 	for i := range needs {
-		if !needHolds(&needs[i], s, p) {
+		if !e.needHolds(&needs[i]) {
 			return false
 		}
 	}
 	return true
 }
 
-func needHolds(nd *need, s *loyalty.Swipe, p *loyalty.Profile) bool {
+func (e *Evaluator) needHolds(nd *need) bool {
+	f := &e.facts
 	switch nd.fact {
 	case factStore:
-		return slices.Contains(nd.vals, s.StoreID)
+		return slices.Contains(nd.vals, e.env.Swipe.StoreID)
 	case factBasketCat:
-		for i := range s.Items {
-			if slices.Contains(nd.vals, s.Items[i].Category) {
+		for _, id := range nd.ids {
+			if f.inBasket[id] == f.epoch {
 				return true
 			}
 		}
 	case factBasketSKU:
-		for i := range s.Items {
-			if slices.Contains(nd.vals, s.Items[i].SKU) {
+		for _, id := range nd.ids {
+			if f.basketHas[id] == f.epoch {
 				return true
 			}
 		}
 	case factProfileCat:
-		for _, v := range nd.vals {
-			if p.Category(v) != nil {
+		for _, id := range nd.ids {
+			if e.catStats(id) != nil {
 				return true
 			}
 		}
 	case factProfileSKU:
-		for _, v := range nd.vals {
-			if p.SKU(v) != nil {
+		for _, id := range nd.ids {
+			if e.skuStats(id) != nil {
 				return true
 			}
 		}

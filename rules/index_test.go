@@ -165,7 +165,7 @@ func randCond(rng *rand.Rand, d int) string {
 	}
 	ops := []string{"<", "<=", ">", ">=", "==", "!="}
 	ks := []int{-2, -1, 0, 1, 10, 500}
-	switch rng.IntN(14) {
+	switch rng.IntN(20) {
 	case 0:
 		return fmt.Sprintf(`swipe.kind == %q`, pick(rng, rndKinds))
 	case 1:
@@ -196,6 +196,18 @@ func randCond(rng *rand.Rand, d int) string {
 		return fmt.Sprintf(`swipe.total_cents > %d`, pick(rng, ks))
 	case 12:
 		return fmt.Sprintf(`any(swipe.items, .category == %q)`, pick(rng, rndCats))
+	case 13:
+		return fmt.Sprintf(`swipe.total_cents - profile.spend_cents %s %d`, pick(rng, ops), pick(rng, ks))
+	case 14:
+		return fmt.Sprintf(`profile.visits * 2 + -swipe.total_cents %s %d`, pick(rng, ops), pick(rng, ks))
+	case 15:
+		return fmt.Sprintf(`spend(%q) %s swipe.total_cents`, pick(rng, []string{"7d", "lifetime"}), pick(rng, ops))
+	case 16:
+		return fmt.Sprintf(`swipe.kind != %q`, pick(rng, rndKinds))
+	case 17:
+		return fmt.Sprintf(`inBasket(%q) == hasBought(%q)`, pick(rng, rndCats), pick(rng, rndSKUs))
+	case 18:
+		return fmt.Sprintf(`swipe.total_cents / 2 > %d`, pick(rng, ks)) // a float: runs on the VM
 	default:
 		return pick(rng, []string{"true", "false"})
 	}
@@ -229,4 +241,30 @@ func randProfile(rng *rand.Rand) *loyalty.Profile {
 		p.Apply(s)
 	}
 	return p
+}
+
+// TestNativeForms says which conditions run as Go closures; the others run
+// on the expr VM. TestIndexMatchesBruteForce checks that both agree.
+func TestNativeForms(t *testing.T) {
+	tests := []struct {
+		when   string
+		native bool
+	}{
+		{`swipe.kind == "checkin" && daysSinceBought("coffee") >= 12 && categorySpend("coffee", "90d") > 2000`, true},
+		{`swipe.store_id in ["s1", "s2"] && inBasket("tea") && profile.visits >= 3`, true},
+		{`basketHas("tea-1") && !hasBought("tea-2")`, true},
+		{`swipe.kind in ["purchase", "scan"] || swipe.total_cents - 100 > spend("lifetime")`, true},
+		{`swipe.currency != "USD" and swipe.lane == "3"`, true},
+		{`swipe.total_cents / 2 > 100`, false},                       // float division
+		{`any(swipe.items, .category == "tea")`, false},              // builtin with a closure
+		{`categorySpend("tea", swipe.lane) > 0`, false},              // window known only at run time
+		{`len(profile.categories) > 3`, false},                       // builtin
+		{`swipe.total_cents > 100 ? inBasket("tea") : false`, false}, // conditional
+	}
+	for _, tt := range tests {
+		set := mustSet(t, fmt.Sprintf("id: r\nwhen: '%s'\nchannels: [pos]\noffer: {title: T}\n", tt.when))
+		if got := set.native[0] != nil; got != tt.native {
+			t.Errorf("native form of %s: %v, want %v", tt.when, got, tt.native)
+		}
+	}
 }

@@ -15,6 +15,11 @@ type Set struct {
 	rules []*Rule
 	// index files the rules by what a swipe must have for them to fire.
 	index *ruleIndex
+	// native holds, per rule, its condition compiled to Go closures, or
+	// nil for a condition that runs on the expr VM.
+	native []func(*Evaluator) bool
+	// cats and skus number the categories and SKUs conditions name.
+	cats, skus names
 }
 
 // NewSet builds a set from compiled rules (from Parse). Two rules with the
@@ -43,7 +48,13 @@ func NewSet(rules []*Rule) (*Set, error) {
 	slices.SortFunc(rs, func(a, b *Rule) int {
 		return cmp.Or(cmp.Compare(b.Priority, a.Priority), cmp.Compare(a.ID, b.ID))
 	})
-	return &Set{rules: rs, index: newIndex(rs)}, nil
+	set := &Set{rules: rs, native: make([]func(*Evaluator) bool, len(rs))}
+	set.index = newIndex(rs, &set.cats, &set.skus)
+	nc := &nativeCompiler{cats: &set.cats, skus: &set.skus}
+	for i, r := range rs {
+		set.native[i] = nc.cond(r.program.Node())
+	}
+	return set, nil
 }
 
 // Rules returns the rules sorted by priority, highest first, then by id.
@@ -65,11 +76,13 @@ type Evaluator struct {
 	cand  ruleBits        // candidate rules of the swipe in hand
 	ords  []int32         // the same, in Rules order
 	runs  uint64          // conditions run, see Runs
+	facts swipeFacts      // what the swipe in hand has, looked up once
 }
 
 // NewEvaluator returns an Evaluator for s.
 func (s *Set) NewEvaluator() *Evaluator {
-	e := &Evaluator{set: s, empty: loyalty.Profile{LastOffset: -1}, cand: ruleBits{w: make([]uint64, (len(s.rules)+63)/64)}}
+	e := &Evaluator{set: s, empty: loyalty.Profile{LastOffset: -1}, cand: ruleBits{w: make([]uint64, (len(s.rules)+63)/64)},
+		facts: newSwipeFacts(len(s.cats.list), len(s.skus.list))}
 	e.env = env{
 		CategorySpend:     e.categorySpend,
 		Spend:             e.spend,
@@ -94,17 +107,24 @@ func (s *Set) NewEvaluator() *Evaluator {
 // Only the conditions of rules whose needs hold (see the rule index) are
 // run; the others are false. A condition that would have failed at run
 // time in a part that comes before a failing need is therefore not
-// reported for that swipe.
+// reported for that swipe. Conditions with a native form (see native.go)
+// run as Go closures, the others on the Evaluator's expr VM.
 func (e *Evaluator) Match(s *loyalty.Swipe, p *loyalty.Profile, hits []*Rule, onErr func(*Rule, error)) []*Rule {
 	e.bind(s, p)
-	p = e.env.Profile
+	e.startFacts(s)
 	needs := e.set.index.needs
-	for _, ord := range e.candidates(s, p) {
-		if !holds(needs[ord], s, p) {
+	for _, ord := range e.candidates(s, e.env.Profile) {
+		if !e.holds(needs[ord]) {
 			continue
 		}
 		r := e.set.rules[ord]
 		e.runs++
+		if f := e.set.native[ord]; f != nil {
+			if f(e) {
+				hits = append(hits, r)
+			}
+			continue
+		}
 		out, err := e.vm.Run(r.program, &e.env)
 		if err == nil {
 			ok, isBool := out.(bool)
@@ -121,6 +141,7 @@ func (e *Evaluator) Match(s *loyalty.Swipe, p *loyalty.Profile, hits []*Rule, on
 		}
 	}
 	// Do not keep the caller's swipe and profile alive.
+	e.endFacts()
 	e.env.Swipe, e.env.Profile = nil, nil
 	return hits
 }
