@@ -2,11 +2,13 @@ package rules
 
 import "github.com/aislecast/loyalty"
 
-// Many rules of a set name the same categories and SKUs, and a swipe's
-// needs and helper calls would look each one up again in the basket and
-// the profile. A Set numbers every category and SKU its conditions name
-// as literals; per swipe, an Evaluator marks the ones in the basket once
-// and looks each one up in the profile at most once, on first use.
+// Many rules of a set name the same stores, categories, SKUs and terms,
+// and a swipe's needs and helper calls would look each one up again in the
+// basket and the profile. A Set numbers every store, category and SKU its
+// conditions name as literals, and the terms of its ranges; per swipe, an
+// Evaluator finds the store and marks the basket's categories and SKUs
+// once, and looks each category and SKU up in the profile, and computes
+// each term, at most once, on first use.
 
 // names numbers the strings of one kind (categories or SKUs).
 type names struct {
@@ -32,6 +34,9 @@ func (n *names) id(s string) int32 {
 // new swipe clears nothing.
 type swipeFacts struct {
 	epoch     uint32
+	store     int32    // id of the swipe's store, -1 when no rule names it
+	termSeen  []uint32 // per term id: epoch when termVal is computed
+	termVal   []int
 	inBasket  []uint32 // per category id: epoch when in the basket
 	basketHas []uint32 // per SKU id: epoch when in the basket
 	catSeen   []uint32 // per category id: epoch when cat is filled in
@@ -41,8 +46,9 @@ type swipeFacts struct {
 	touched   []int32 // ids filled in cat (≥ 0) and sku (as -1-id), to clear
 }
 
-func newSwipeFacts(cats, skus int) swipeFacts {
-	return swipeFacts{inBasket: make([]uint32, cats), basketHas: make([]uint32, skus),
+func newSwipeFacts(cats, skus, terms int) swipeFacts {
+	return swipeFacts{termSeen: make([]uint32, terms), termVal: make([]int, terms),
+		inBasket: make([]uint32, cats), basketHas: make([]uint32, skus),
 		catSeen: make([]uint32, cats), cat: make([]*loyalty.CategoryStats, cats),
 		skuSeen: make([]uint32, skus), sku: make([]*loyalty.SKUStats, skus)}
 }
@@ -57,7 +63,12 @@ func (e *Evaluator) startFacts(s *loyalty.Swipe) {
 		clear(f.basketHas)
 		clear(f.catSeen)
 		clear(f.skuSeen)
+		clear(f.termSeen)
 		f.epoch = 1
+	}
+	f.store = -1
+	if id, ok := e.set.stores.ids[s.StoreID]; ok {
+		f.store = id
 	}
 	cats, skus := &e.set.cats, &e.set.skus
 	for i := range s.Items {
@@ -94,6 +105,16 @@ func (e *Evaluator) catStats(id int32) *loyalty.CategoryStats {
 		f.touched = append(f.touched, id)
 	}
 	return f.cat[id]
+}
+
+// termValue is the value of term id, computed by val on first use.
+func (e *Evaluator) termValue(id int32, val func(*Evaluator) int) int {
+	f := &e.facts
+	if f.termSeen[id] != f.epoch {
+		f.termSeen[id] = f.epoch
+		f.termVal[id] = val(e)
+	}
+	return f.termVal[id]
 }
 
 // skuStats is the profile's figures for SKU id, nil when not remembered.

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -10,6 +11,16 @@ import (
 )
 
 func (nd need) String() string {
+	if nd.fact == factRange {
+		bound := func(v int) string {
+			switch v {
+			case math.MinInt, math.MaxInt:
+				return ""
+			}
+			return fmt.Sprint(v)
+		}
+		return fmt.Sprintf("range[%s %s..%s]", nd.key, bound(nd.lo), bound(nd.hi))
+	}
 	name := [numFacts]string{"store", "basketCat", "basketSKU", "profileCat", "profileSKU"}[nd.fact]
 	return fmt.Sprintf("%s%v", name, nd.vals)
 }
@@ -27,15 +38,19 @@ func TestNeedsOf(t *testing.T) {
 		{`inBasket("coffee") || basketHas("tea-0001")`, ``}, // different facts: either may hold
 		{`inBasket("coffee") || true`, ``},
 		{`!inBasket("coffee")`, ``},
-		{`hasBought("tea-0001") and swipe.total_cents > 100`, `profileSKU[tea-0001]`},
-		{`categorySpend("tea", "30d") > 0`, `profileCat[tea]`},
-		{`categorySpend("tea", "lifetime") >= 1`, `profileCat[tea]`},
-		{`categorySpend("tea", "30d") >= 0`, ``},  // true for a category never bought
-		{`categorySpend("tea", "30d") < 100`, ``}, // likewise
-		{`100 < categorySpend("tea", "30d")`, `profileCat[tea]`},
-		{`daysSinceBought("tea") >= 12`, `profileCat[tea]`},
-		{`daysSinceBought("tea") == -1`, ``},
-		{`daysSinceBought("tea") > -1`, `profileCat[tea]`},
+		{`hasBought("tea-0001") and swipe.total_cents > 100`, `profileSKU[tea-0001] range[swipe.total_cents 101..]`},
+		{`categorySpend("tea", "30d") > 0`, `profileCat[tea] range[_categorySpendDays("tea", 30) 1..]`},
+		{`categorySpend("tea", "lifetime") >= 1`, `profileCat[tea] range[_categorySpendDays("tea", 0) 1..]`},
+		{`categorySpend("tea", "30d") >= 0`, `range[_categorySpendDays("tea", 30) 0..]`},   // true for a category never bought
+		{`categorySpend("tea", "30d") < 100`, `range[_categorySpendDays("tea", 30) ..99]`}, // likewise
+		{`100 < categorySpend("tea", "30d")`, `profileCat[tea] range[_categorySpendDays("tea", 30) 101..]`},
+		{`daysSinceBought("tea") >= 12`, `profileCat[tea] range[daysSinceBought("tea") 12..]`},
+		{`daysSinceBought("tea") == -1`, `range[daysSinceBought("tea") -1..-1]`},
+		{`daysSinceBought("tea") > -1`, `profileCat[tea] range[daysSinceBought("tea") 0..]`},
+		{`swipe.total_cents > 10 || swipe.total_cents < -10`, `range[swipe.total_cents ..]`}, // both ways: anything
+		{`swipe.total_cents >= 10 || 20 < swipe.total_cents`, `range[swipe.total_cents 10..]`},
+		{`profile.visits * 2 != 4`, ``},
+		{`swipe.total_cents / 2 > 100`, ``},          // a float term: no native form
 		{`any(swipe.items, .category == "tea")`, ``}, // not looked into
 		{`swipe.kind == "purchase" && (swipe.store_id == "s1" || swipe.store_id == "s2") && inBasket("tea")`, `store[s1 s2] basketCat[tea]`},
 	}

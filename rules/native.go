@@ -57,7 +57,7 @@ var (
 // and SKUs are numbered in cats and skus, for the Evaluator's per-swipe
 // memo.
 type nativeCompiler struct {
-	cats, skus *names
+	cats, skus, terms *names
 }
 
 // cond returns the native form of condition n, or nil when it has none.
@@ -306,4 +306,17 @@ func (nc *nativeCompiler) literalCall(n *ast.CallNode) (native, bool) {
 		}}, true
 	}
 	return native{}, false
+}
+
+// rangeTerm sets nd.val to the native form of the term of range need nd,
+// and reports whether it has an integer one.
+// The value is computed once per swipe for all the needs on the same term.
+func (nc *nativeCompiler) rangeTerm(nd *need) bool {
+	c, ok := nc.compile(nd.term)
+	if !ok || c.i == nil {
+		return false
+	}
+	id, val := nc.terms.id(nd.key), c.i
+	nd.val = func(e *Evaluator) int { return e.termValue(id, val) }
+	return true
 }

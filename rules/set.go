@@ -18,8 +18,9 @@ type Set struct {
 	// native holds, per rule, its condition compiled to Go closures, or
 	// nil for a condition that runs on the expr VM.
 	native []func(*Evaluator) bool
-	// cats and skus number the categories and SKUs conditions name.
-	cats, skus names
+	// stores, cats, skus and terms number the stores, categories and SKUs
+	// conditions name, and the terms of ranges (see index_facts.go).
+	stores, cats, skus, terms names
 }
 
 // NewSet builds a set from compiled rules (from Parse). Two rules with the
@@ -49,8 +50,8 @@ func NewSet(rules []*Rule) (*Set, error) {
 		return cmp.Or(cmp.Compare(b.Priority, a.Priority), cmp.Compare(a.ID, b.ID))
 	})
 	set := &Set{rules: rs, native: make([]func(*Evaluator) bool, len(rs))}
-	set.index = newIndex(rs, &set.cats, &set.skus)
-	nc := &nativeCompiler{cats: &set.cats, skus: &set.skus}
+	nc := &nativeCompiler{cats: &set.cats, skus: &set.skus, terms: &set.terms}
+	set.index = newIndex(rs, nc, &set.stores)
 	for i, r := range rs {
 		set.native[i] = nc.cond(r.program.Node())
 	}
@@ -82,7 +83,7 @@ type Evaluator struct {
 // NewEvaluator returns an Evaluator for s.
 func (s *Set) NewEvaluator() *Evaluator {
 	e := &Evaluator{set: s, empty: loyalty.Profile{LastOffset: -1}, cand: ruleBits{w: make([]uint64, (len(s.rules)+63)/64)},
-		facts: newSwipeFacts(len(s.cats.list), len(s.skus.list))}
+		facts: newSwipeFacts(len(s.cats.list), len(s.skus.list), len(s.terms.list))}
 	e.env = env{
 		CategorySpend:     e.categorySpend,
 		Spend:             e.spend,
