@@ -431,7 +431,7 @@ func (ki *kindIndex) add(ord int32, needs []need) {
 		ki.filed[nd.fact] = m
 	}
 	for i, v := range nd.vals {
-		if _, ok := m[v]; !ok && nd.ids != nil {
+		if _, ok := m[v]; !ok && (nd.fact == factProfileCat || nd.fact == factProfileSKU) {
 			ki.keys[nd.fact] = append(ki.keys[nd.fact], nd.ids[i])
 		}
 		m[v] = append(m[v], ord)
