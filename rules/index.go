@@ -346,10 +346,23 @@ type ruleIndex struct {
 	other *kindIndex
 }
 
-// kindIndex files the rules that can fire for one swipe kind.
+// kindIndex files the rules that can fire for one swipe kind. A rule with
+// one need worth filing under is in single; a rule with two is in first
+// under one and in second under the other, and is a candidate only when
+// both hold.
 type kindIndex struct {
-	always []int32 // rules with no need, or none worth filing under
-	filed  [numFacts]map[string][]int32
+	always                []int32 // rules with no need worth filing under
+	single, first, second filing
+	paired                bool // whether first and second hold any rule
+}
+
+// pairCost is the highest cost of a second need worth filing under.
+const pairCost = 0.5
+
+// filing holds rules filed under needs: by value of a fact, or by range of
+// a term.
+type filing struct {
+	filed [numFacts]map[string][]int32
 	// keys holds the ids of the keys of filed[factProfileCat] and
 	// filed[factProfileSKU], to walk whichever is shorter: the keys or the
 	// card's own list.
@@ -386,20 +399,20 @@ func (g *rangeGroup) inRange(v int) []int32 {
 	return g.ords[sort.Search(len(g.bounds), func(i int) bool { return g.bounds[i] >= v }):]
 }
 
-func (ki *kindIndex) fileRange(ord int32, nd *need) {
+func (f *filing) fileRange(ord int32, nd *need) {
 	up := nd.hi == math.MaxInt || nd.lo != math.MinInt
 	key := "down " + nd.key
 	if up {
 		key = "up " + nd.key
 	}
-	g := ki.byTerm[key]
+	g := f.byTerm[key]
 	if g == nil {
-		if ki.byTerm == nil {
-			ki.byTerm = make(map[string]*rangeGroup)
+		if f.byTerm == nil {
+			f.byTerm = make(map[string]*rangeGroup)
 		}
 		g = &rangeGroup{val: nd.val, up: up}
-		ki.byTerm[key] = g
-		ki.ranges = append(ki.ranges, g)
+		f.byTerm[key] = g
+		f.ranges = append(f.ranges, g)
 	}
 	bound := nd.hi
 	if up {
@@ -409,30 +422,44 @@ func (ki *kindIndex) fileRange(ord int32, nd *need) {
 	g.ords = append(g.ords, ord)
 }
 
+// add files rule ord under its most selective need, and under the next
+// one too when that is selective enough.
 func (ki *kindIndex) add(ord int32, needs []need) {
-	best, cost := -1, 1.0
+	best, next := -1, -1
 	for i := range needs {
-		if c := needs[i].cost(); c < cost {
-			best, cost = i, c
+		switch c := needs[i].cost(); {
+		case c >= 1:
+		case best < 0 || c < needs[best].cost():
+			best, next = i, best
+		case next < 0 || c < needs[next].cost():
+			next = i
 		}
 	}
-	if best < 0 {
+	switch {
+	case best < 0:
 		ki.always = append(ki.always, ord)
-		return
+	case next < 0 || needs[next].cost() > pairCost:
+		ki.single.add(ord, &needs[best])
+	default:
+		ki.first.add(ord, &needs[best])
+		ki.second.add(ord, &needs[next])
+		ki.paired = true
 	}
-	nd := needs[best]
+}
+
+func (f *filing) add(ord int32, nd *need) {
 	if nd.fact == factRange {
-		ki.fileRange(ord, &nd)
+		f.fileRange(ord, nd)
 		return
 	}
-	m := ki.filed[nd.fact]
+	m := f.filed[nd.fact]
 	if m == nil {
 		m = make(map[string][]int32)
-		ki.filed[nd.fact] = m
+		f.filed[nd.fact] = m
 	}
 	for i, v := range nd.vals {
 		if _, ok := m[v]; !ok && (nd.fact == factProfileCat || nd.fact == factProfileSKU) {
-			ki.keys[nd.fact] = append(ki.keys[nd.fact], nd.ids[i])
+			f.keys[nd.fact] = append(f.keys[nd.fact], nd.ids[i])
 		}
 		m[v] = append(m[v], ord)
 	}
@@ -485,10 +512,12 @@ func newIndex(rs []*Rule, nc *nativeCompiler, stores *names) *ruleIndex {
 	}
 	ix.pack()
 	for _, ki := range append(slices.Collect(maps.Values(ix.byKind)), ix.other) {
-		for _, g := range ki.ranges {
-			sort.Stable(g)
+		for _, f := range []*filing{&ki.single, &ki.first, &ki.second} {
+			for _, g := range f.ranges {
+				sort.Stable(g)
+			}
+			f.byTerm = nil
 		}
-		ki.byTerm = nil
 	}
 	return ix
 }
@@ -534,6 +563,15 @@ type ruleBits struct {
 	lo, hi int
 }
 
+func (b *ruleBits) anyOf(ords []int32) bool {
+	for _, o := range ords {
+		if b.w[o>>6]&(1<<(o&63)) != 0 {
+			return true
+		}
+	}
+	return false
+}
+
 func (b *ruleBits) addAll(ords []int32) {
 	for _, o := range ords {
 		i := int(o >> 6)
@@ -548,23 +586,50 @@ func (b *ruleBits) addAll(ords []int32) {
 func (e *Evaluator) candidates(s *loyalty.Swipe, p *loyalty.Profile) []int32 {
 	ki := e.set.index.forKind(s.Kind)
 	b := &e.cand
-	b.lo, b.hi = len(b.w), -1
-	b.addAll(ki.always)
-	if m := ki.filed[factStore]; m != nil {
+	for i := range b {
+		b[i].lo, b[i].hi = len(b[i].w), -1
+	}
+	b[0].addAll(ki.always)
+	ki.single.gather(e, s, p, &b[0], nil)
+	if ki.paired {
+		ki.first.gather(e, s, p, &b[1], nil)
+		ki.second.gather(e, s, p, &b[2], &b[1])
+	}
+	ords := e.ords[:0]
+	lo, hi := min(b[0].lo, max(b[1].lo, b[2].lo)), max(b[0].hi, min(b[1].hi, b[2].hi))
+	for i := lo; i <= hi; i++ {
+		for w := b[0].w[i] | b[1].w[i]&b[2].w[i]; w != 0; w &= w - 1 {
+			ords = append(ords, int32(i<<6+bits.TrailingZeros64(w)))
+		}
+	}
+	for k := range b {
+		for i := b[k].lo; i <= b[k].hi; i++ {
+			b[k].w[i] = 0
+		}
+	}
+	e.ords = ords
+	return ords
+}
+
+// gather adds to b the rules of f filed under what swipe s and profile p
+// have. With only set, it skips the ranges none of whose rules is in only:
+// their term, unlike a map look-up, costs a computation.
+func (f *filing) gather(e *Evaluator, s *loyalty.Swipe, p *loyalty.Profile, b, only *ruleBits) {
+	if m := f.filed[factStore]; m != nil {
 		b.addAll(m[s.StoreID])
 	}
-	if m := ki.filed[factBasketCat]; m != nil {
+	if m := f.filed[factBasketCat]; m != nil {
 		for i := range s.Items {
 			b.addAll(m[s.Items[i].Category])
 		}
 	}
-	if m := ki.filed[factBasketSKU]; m != nil {
+	if m := f.filed[factBasketSKU]; m != nil {
 		for i := range s.Items {
 			b.addAll(m[s.Items[i].SKU])
 		}
 	}
-	if m := ki.filed[factProfileCat]; m != nil {
-		if keys := ki.keys[factProfileCat]; len(keys) < len(p.Categories) {
+	if m := f.filed[factProfileCat]; m != nil {
+		if keys := f.keys[factProfileCat]; len(keys) < len(p.Categories) {
 			for _, id := range keys {
 				if e.catStats(id) != nil {
 					b.addAll(m[e.set.cats.list[id]])
@@ -576,8 +641,8 @@ func (e *Evaluator) candidates(s *loyalty.Swipe, p *loyalty.Profile) []int32 {
 			}
 		}
 	}
-	if m := ki.filed[factProfileSKU]; m != nil {
-		if keys := ki.keys[factProfileSKU]; len(keys) < len(p.SKUs) {
+	if m := f.filed[factProfileSKU]; m != nil {
+		if keys := f.keys[factProfileSKU]; len(keys) < len(p.SKUs) {
 			for _, id := range keys {
 				if e.skuStats(id) != nil {
 					b.addAll(m[e.set.skus.list[id]])
@@ -589,18 +654,11 @@ func (e *Evaluator) candidates(s *loyalty.Swipe, p *loyalty.Profile) []int32 {
 			}
 		}
 	}
-	for _, g := range ki.ranges {
-		b.addAll(g.inRange(g.val(e)))
-	}
-	ords := e.ords[:0]
-	for i := b.lo; i <= b.hi; i++ {
-		for w := b.w[i]; w != 0; w &= w - 1 {
-			ords = append(ords, int32(i<<6+bits.TrailingZeros64(w)))
+	for _, g := range f.ranges {
+		if only == nil || only.anyOf(g.ords) {
+			b.addAll(g.inRange(g.val(e)))
 		}
-		b.w[i] = 0
 	}
-	e.ords = ords
-	return ords
 }
 
 // holds reports whether every need holds for the swipe in hand.

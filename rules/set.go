@@ -74,7 +74,7 @@ type Evaluator struct {
 	env   env
 	day   int32           // the swipe's local day, for windows
 	empty loyalty.Profile // stands in for a nil profile
-	cand  ruleBits        // candidate rules of the swipe in hand
+	cand  [3]ruleBits     // candidate rules of the swipe in hand: single, first, second
 	ords  []int32         // the same, in Rules order
 	runs  uint64          // conditions run, see Runs
 	facts swipeFacts      // what the swipe in hand has, looked up once
@@ -82,7 +82,7 @@ type Evaluator struct {
 
 // NewEvaluator returns an Evaluator for s.
 func (s *Set) NewEvaluator() *Evaluator {
-	e := &Evaluator{set: s, empty: loyalty.Profile{LastOffset: -1}, cand: ruleBits{w: make([]uint64, (len(s.rules)+63)/64)},
+	e := &Evaluator{set: s, empty: loyalty.Profile{LastOffset: -1}, cand: [3]ruleBits{{w: make([]uint64, (len(s.rules)+63)/64)}, {w: make([]uint64, (len(s.rules)+63)/64)}, {w: make([]uint64, (len(s.rules)+63)/64)}},
 		facts: newSwipeFacts(len(s.cats.list), len(s.skus.list), len(s.terms.list))}
 	e.env = env{
 		CategorySpend:     e.categorySpend,
