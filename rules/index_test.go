@@ -283,3 +283,25 @@ func TestNativeForms(t *testing.T) {
 		}
 	}
 }
+
+// TestFactsEpochWrap checks that the per-swipe memo forgets old swipes when
+// its epoch counter wraps, after 2³² swipes. The rule is filed under its
+// range, so that its inBasket is read from the memo.
+func TestFactsEpochWrap(t *testing.T) {
+	set := mustSet(t, `
+id: tea
+when: swipe.total_cents >= 0 && (inBasket("tea") || basketHas("none"))
+channels: [pos]
+offer: {title: T}
+`)
+	e := set.NewEvaluator()
+	tea := purchase("1", at(10, 9, 0), item("tea-1", "tea", 100))
+	if got := ids(e.Match(tea, nil, nil, nil)); got != "tea" {
+		t.Fatalf("Match(tea) = %q, want tea", got)
+	}
+	e.facts.epoch = math.MaxUint32 // the next swipe wraps it to 1, the tea swipe's
+	coffee := purchase("2", at(10, 9, 0), item("coffee-1", "coffee", 100))
+	if got := ids(e.Match(coffee, nil, nil, nil)); got != "" {
+		t.Errorf("Match(coffee) after the epoch wrapped = %q, want none", got)
+	}
+}
