@@ -13,32 +13,114 @@ var categories = []string{"coffee", "tea", "dairy", "bakery", "produce", "meat",
 	"deli", "cereal", "pasta", "breakfast", "condiments", "canned", "cleaning", "paper", "health",
 	"beauty", "toys", "garden", "electronics"}
 
-// Rules returns n rules in YAML, deterministic for a seed, mixing what
-// marketers write: category spend thresholds over windows, replenishment
-// reminders at check-in, store-specific basket thresholds, SKU cross-sells
-// and lapsed-shopper welcomes.
+// stores is how many stores the simulator opens by default (s001…s008).
+const stores = 8
+
+// ruleShape is one kind of condition marketers write, with its share of a
+// generated rule set and, for broad rules that no team writes by the
+// thousand, a cap on their number (0: none).
+type ruleShape struct {
+	weight int
+	max    int
+	when   func(g *ruleGen) string
+}
+
+// shapes is the mix of Rules, by weight out of 100. Almost every rule is
+// about a category, a SKU or a store, as campaigns are; a few look only at
+// the swipe kind and the profile, and a few fire on anything: however many
+// rules there are, at most 20 and 10 of those.
+var shapes = []ruleShape{
+	// Category spend threshold over a window, on a purchase in the category.
+	{24, 0, func(g *ruleGen) string {
+		c := g.cat()
+		return fmt.Sprintf(`swipe.kind == "purchase" && inBasket(%q) && categorySpend(%q, %q) > %d`, c, c, g.window(), 2000+g.rng.Intn(10000))
+	}},
+	// Replenishment reminder at check-in.
+	{14, 0, func(g *ruleGen) string {
+		c := g.cat()
+		return fmt.Sprintf(`swipe.kind == "checkin" && daysSinceBought(%q) >= %d && categorySpend(%q, "90d") > %d`, c, 7+g.rng.Intn(30), c, 1000+g.rng.Intn(6000))
+	}},
+	// Store campaign: a big basket in one store.
+	{12, 0, func(g *ruleGen) string {
+		return fmt.Sprintf(`swipe.kind == "purchase" && swipe.store_id == %q && swipe.total_cents >= %d`, g.store(), 8000+g.rng.Intn(20000))
+	}},
+	// Regional campaign: a category in some stores.
+	{8, 0, func(g *ruleGen) string {
+		return fmt.Sprintf(`swipe.store_id in [%q, %q, %q] && inBasket(%q) && profile.visits >= %d`, g.store(), g.store(), g.store(), g.cat(), 1+g.rng.Intn(5))
+	}},
+	// Cross-sell: a SKU in the basket, another never bought.
+	{14, 0, func(g *ruleGen) string {
+		return fmt.Sprintf(`basketHas(%q) && !hasBought(%q)`, g.sku(), g.sku())
+	}},
+	// Basket mix: two categories together in one basket.
+	{10, 0, func(g *ruleGen) string {
+		return fmt.Sprintf(`inBasket(%q) && inBasket(%q) && swipe.total_cents > %d`, g.cat(), g.cat(), 3000+g.rng.Intn(10000))
+	}},
+	// Aisle scan of a category by a shopper who buys one of its SKUs.
+	{8, 0, func(g *ruleGen) string {
+		c := g.cat()
+		return fmt.Sprintf(`swipe.kind == "scan" && (inBasket(%q) || basketHas(%q)) && hasBought(%q)`, c, g.sku(), g.sku())
+	}},
+	// Return of a category the card spends a lot on.
+	{5, 0, func(g *ruleGen) string {
+		c := g.cat()
+		return fmt.Sprintf(`swipe.kind == "return" && inBasket(%q) && categorySpend(%q, "lifetime") > %d`, c, c, 5000+g.rng.Intn(20000))
+	}},
+	// First purchase in a while: the kind and the profile only.
+	{3, 20, func(g *ruleGen) string {
+		return fmt.Sprintf(`swipe.kind == "purchase" && profile.visits >= %d && spend(%q) == swipe.total_cents`, 2+g.rng.Intn(4), g.window())
+	}},
+	// Catch-all: any swipe of a big spender.
+	{2, 10, func(g *ruleGen) string {
+		return fmt.Sprintf(`spend("30d") > %d && profile.visits > %d`, 20000+g.rng.Intn(40000), 3+g.rng.Intn(10))
+	}},
+}
+
+// ruleGen draws the parts of generated conditions.
+type ruleGen struct{ rng *rand.Rand }
+
+func (g *ruleGen) cat() string { return categories[g.rng.Intn(len(categories))] }
+
+// sku is a SKU as the simulator names them; low numbers sell most.
+func (g *ruleGen) sku() string { return fmt.Sprintf("%s-%04d", g.cat(), 1+g.rng.Intn(20)) }
+
+func (g *ruleGen) store() string { return fmt.Sprintf("s%03d", 1+g.rng.Intn(stores)) }
+
+func (g *ruleGen) window() string {
+	return []string{"7d", "14d", "30d", "60d", "90d", "lifetime"}[g.rng.Intn(6)]
+}
+
+// Rules returns n rules in YAML, deterministic for a seed, in the mix of
+// shapes: category spend thresholds over windows, replenishment reminders
+// at check-in, store and regional campaigns, SKU cross-sells, basket mixes,
+// aisle scans, returns, and a few rules on the kind and profile only or on
+// anything.
 func Rules(n int, seed int64) string {
-	rng := rand.New(rand.NewSource(seed))
+	g := &ruleGen{rng: rand.New(rand.NewSource(seed))}
+	total := 0
+	for _, s := range shapes {
+		total += s.weight
+	}
 	var b strings.Builder
-	windows := []string{"7d", "14d", "30d", "60d", "90d"}
+	made := make([]int, len(shapes))
 	for i := 0; i < n; i++ {
-		cat := categories[rng.Intn(len(categories))]
-		other := categories[rng.Intn(len(categories))]
 		var when string
-		switch i % 5 {
-		case 0:
-			when = fmt.Sprintf(`swipe.store_id == "s%03d" && inBasket(%q) && categorySpend(%q, %q) > %d`, 1+rng.Intn(8), cat, cat, windows[rng.Intn(len(windows))], 2000+rng.Intn(10000))
-		case 1:
-			when = fmt.Sprintf(`swipe.kind == "checkin" && daysSinceBought(%q) >= %d && categorySpend(%q, "90d") > %d`, cat, 10+rng.Intn(30), cat, 2000+rng.Intn(6000))
-		case 2:
-			when = fmt.Sprintf(`swipe.kind == "purchase" && swipe.store_id == "s%03d" && swipe.total_cents >= %d`, 1+rng.Intn(8), 12000+rng.Intn(20000))
-		case 3:
-			when = fmt.Sprintf(`basketHas("%s-%04d") && !hasBought("%s-%04d")`, cat, rng.Intn(30), other, rng.Intn(30))
-		case 4:
-			when = fmt.Sprintf(`swipe.kind == "purchase" && swipe.store_id == "s%03d" && profile.visits >= %d && spend("%s") == swipe.total_cents`, 1+rng.Intn(8), 2+rng.Intn(4), windows[rng.Intn(3)])
+		for when == "" {
+			pick := g.rng.Intn(total)
+			for j, s := range shapes {
+				if pick >= s.weight {
+					pick -= s.weight
+					continue
+				}
+				if s.max == 0 || made[j] < s.max {
+					made[j]++
+					when = s.when(g)
+				}
+				break
+			}
 		}
 		fmt.Fprintf(&b, "---\nid: gen-%05d\npriority: %d\nwhen: '%s'\nchannels: [%s]\noffer:\n  title: \"Offer %d for {{ .Swipe.CardID }}\"\n  coupon: { discount_percent: %d, categories: [%s] }\n",
-			i, rng.Intn(100), when, []string{"mobile", "pos", "email"}[rng.Intn(3)], i, 5+rng.Intn(30), cat)
+			i, g.rng.Intn(100), when, []string{"mobile", "pos", "email"}[g.rng.Intn(3)], i, 5+g.rng.Intn(30), g.cat())
 	}
 	return b.String()
 }

@@ -23,11 +23,18 @@
 // keep Go names ({{ .Swipe.TotalCents }}).
 //
 // Literal windows and swipe kinds are checked and rewritten at compile time
-// into calls expr makes without reflection; the kinds a condition requires
-// also index the rule. A Set is an immutable, sorted and indexed collection
-// of compiled rules, shared by all workers and swapped whole on reload; each
-// worker evaluates it with its own Evaluator, which owns an expr VM and the
-// environment the helpers read, so evaluating a swipe allocates next to
-// nothing. Evaluator.Explain is the dry run's slow path: it evaluates a
-// condition part by part to say which part was false and what it saw.
+// into calls expr makes without reflection. A Set is an immutable, sorted
+// and indexed collection of compiled rules, shared by all workers and
+// swapped whole on reload. Its index (index.go) files each rule under a
+// fact its condition needs (the swipe's kind or store, a category or SKU
+// in the basket or the profile, a threshold on a figure), so that Match
+// runs only the conditions that can be true, and the cost of a swipe grows
+// with the rules that concern it, not with the size of the set.
+// Conditions in the common shapes also compile to Go closures (native.go);
+// the others run on the expr VM. Each worker evaluates with its own
+// Evaluator, which owns an expr VM, the environment the helpers read and a
+// per-swipe memo of the facts rules test, so evaluating a swipe allocates
+// nothing for native conditions.
+// Evaluator.Explain is the dry run's slow path: it evaluates a condition
+// part by part to say which part was false and what it saw.
 package rules

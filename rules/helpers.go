@@ -56,7 +56,12 @@ func (e *Evaluator) spendDays(days int) int {
 // happens when swipes arrive out of order), -1 when the card never bought
 // in cat.
 func (e *Evaluator) daysSinceBought(cat string) int {
-	c := e.env.Profile.Category(cat)
+	return e.daysSince(e.env.Profile.Category(cat))
+}
+
+// daysSince is daysSinceBought for the card's figures c of a category, nil
+// when it never bought in it.
+func (e *Evaluator) daysSince(c *loyalty.CategoryStats) int {
 	if c == nil || c.LastBought == 0 {
 		return -1
 	}

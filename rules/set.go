@@ -13,11 +13,14 @@ import (
 // concurrent use; hot reload builds a new Set and swaps it in.
 type Set struct {
 	rules []*Rule
-	// byKind holds, per swipe kind, the rules whose condition can be true
-	// for it, in Rules order; anyKind holds the rules that do not restrict
-	// the kind, for kinds outside schema v1.
-	byKind  map[loyalty.Kind][]*Rule
-	anyKind []*Rule
+	// index files the rules by what a swipe must have for them to fire.
+	index *ruleIndex
+	// native holds, per rule, its condition compiled to Go closures, or
+	// nil for a condition that runs on the expr VM.
+	native []func(*Evaluator) bool
+	// stores, cats, skus and terms number the stores, categories and SKUs
+	// conditions name, and the terms of ranges (see index_facts.go).
+	stores, cats, skus, terms names
 }
 
 // NewSet builds a set from compiled rules (from Parse). Two rules with the
@@ -46,18 +49,13 @@ func NewSet(rules []*Rule) (*Set, error) {
 	slices.SortFunc(rs, func(a, b *Rule) int {
 		return cmp.Or(cmp.Compare(b.Priority, a.Priority), cmp.Compare(a.ID, b.ID))
 	})
-	s := &Set{rules: rs, byKind: make(map[loyalty.Kind][]*Rule, len(kinds))}
-	for _, r := range rs {
-		if r.kinds == nil {
-			s.anyKind = append(s.anyKind, r)
-		}
-		for _, k := range kinds {
-			if r.kinds == nil || containsKind(r.kinds, k) {
-				s.byKind[k] = append(s.byKind[k], r)
-			}
-		}
+	set := &Set{rules: rs, native: make([]func(*Evaluator) bool, len(rs))}
+	nc := &nativeCompiler{cats: &set.cats, skus: &set.skus, terms: &set.terms}
+	set.index = newIndex(rs, nc, &set.stores)
+	for i, r := range rs {
+		set.native[i] = nc.cond(r.program.Node())
 	}
-	return s, nil
+	return set, nil
 }
 
 // Rules returns the rules sorted by priority, highest first, then by id.
@@ -66,14 +64,6 @@ func (s *Set) Rules() []*Rule { return s.rules }
 
 // Len is the number of rules.
 func (s *Set) Len() int { return len(s.rules) }
-
-// candidates returns the rules that can fire for a swipe of kind k.
-func (s *Set) candidates(k loyalty.Kind) []*Rule {
-	if rs, ok := s.byKind[k]; ok {
-		return rs
-	}
-	return s.anyKind
-}
 
 // Evaluator runs a Set's conditions. Each worker goroutine needs its own:
 // it holds an expr VM and the environment the helpers read, reused from
@@ -84,11 +74,16 @@ type Evaluator struct {
 	env   env
 	day   int32           // the swipe's local day, for windows
 	empty loyalty.Profile // stands in for a nil profile
+	cand  [3]ruleBits     // candidate rules of the swipe in hand: single, first, second
+	ords  []int32         // the same, in Rules order
+	runs  uint64          // conditions run, see Runs
+	facts swipeFacts      // what the swipe in hand has, looked up once
 }
 
 // NewEvaluator returns an Evaluator for s.
 func (s *Set) NewEvaluator() *Evaluator {
-	e := &Evaluator{set: s, empty: loyalty.Profile{LastOffset: -1}}
+	e := &Evaluator{set: s, empty: loyalty.Profile{LastOffset: -1}, cand: [3]ruleBits{{w: make([]uint64, (len(s.rules)+63)/64)}, {w: make([]uint64, (len(s.rules)+63)/64)}, {w: make([]uint64, (len(s.rules)+63)/64)}},
+		facts: newSwipeFacts(len(s.cats.list), len(s.skus.list), len(s.terms.list))}
 	e.env = env{
 		CategorySpend:     e.categorySpend,
 		Spend:             e.spend,
@@ -109,9 +104,28 @@ func (s *Set) NewEvaluator() *Evaluator {
 // card's profile with s already applied; nil stands for an empty profile.
 // A condition that fails at run time (a bad window, a nil dereference) or
 // does not return a bool is skipped and reported to onErr, which may be nil.
+//
+// Only the conditions of rules whose needs hold (see the rule index) are
+// run; the others are false. A condition that would have failed at run
+// time in a part that comes before a failing need is therefore not
+// reported for that swipe. Conditions with a native form (see native.go)
+// run as Go closures, the others on the Evaluator's expr VM.
 func (e *Evaluator) Match(s *loyalty.Swipe, p *loyalty.Profile, hits []*Rule, onErr func(*Rule, error)) []*Rule {
 	e.bind(s, p)
-	for _, r := range e.set.candidates(s.Kind) {
+	e.startFacts(s)
+	needs := e.set.index.needs
+	for _, ord := range e.candidates(s, e.env.Profile) {
+		if !e.holds(needs[ord]) {
+			continue
+		}
+		r := e.set.rules[ord]
+		e.runs++
+		if f := e.set.native[ord]; f != nil {
+			if f(e) {
+				hits = append(hits, r)
+			}
+			continue
+		}
 		out, err := e.vm.Run(r.program, &e.env)
 		if err == nil {
 			ok, isBool := out.(bool)
@@ -128,9 +142,15 @@ func (e *Evaluator) Match(s *loyalty.Swipe, p *loyalty.Profile, hits []*Rule, on
 		}
 	}
 	// Do not keep the caller's swipe and profile alive.
+	e.endFacts()
 	e.env.Swipe, e.env.Profile = nil, nil
 	return hits
 }
+
+// Runs is the number of conditions the Evaluator has run: the rules the
+// index could not rule out. Compared with swipes times Set.Len it tells how
+// much work the index saves.
+func (e *Evaluator) Runs() uint64 { return e.runs }
 
 // bind points the environment at swipe s and profile p.
 func (e *Evaluator) bind(s *loyalty.Swipe, p *loyalty.Profile) {
