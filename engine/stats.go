@@ -18,10 +18,13 @@ type Stats struct {
 	Offers     atomic.Int64 // offers published
 	RuleErrors atomic.Int64 // rule expressions that failed at run time
 	Restored   atomic.Int64 // profiles restored from the changelog
-	Changelog  atomic.Int64 // profile records written to the changelog
-	ChangeB    atomic.Int64 // bytes of profile records written
-	Held       atomic.Int64 // offers held out: recorded, never published
-	Suppressed atomic.Int64 // rule hits that sent nothing (held ones included)
+	// RestoreRecords counts changelog records read by restores; with
+	// profiles on disk, a restore reads only what follows the checkpoint.
+	RestoreRecords atomic.Int64
+	Changelog      atomic.Int64 // profile records written to the changelog
+	ChangeB        atomic.Int64 // bytes of profile records written
+	Held           atomic.Int64 // offers held out: recorded, never published
+	Suppressed     atomic.Int64 // rule hits that sent nothing (held ones included)
 
 	mu         sync.Mutex
 	byRule     map[string]int64

@@ -53,6 +53,7 @@ func startEngine(o *options, log *zap.Logger, rs *rules.Set, brokers []string) (
 		Logger:     log,
 
 		MaxOffersPerChannel: o.maxOffers,
+		StoreDir:            o.storeDir,
 	})
 	if err != nil {
 		return nil, nil, err

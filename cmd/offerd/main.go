@@ -42,6 +42,7 @@ type options struct {
 	admin       string
 	partitions  int
 	maxOffers   int
+	storeDir    string
 	logLevel    string
 	rate        float64
 	cards       int
@@ -62,6 +63,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.admin, "admin", "", "address of the admin HTTP server (/healthz, /readyz, /metrics), e.g. :8080")
 	fs.IntVar(&o.partitions, "partitions", 6, "partitions of topics created at start (an existing swipes topic's count wins)")
 	fs.IntVar(&o.maxOffers, "max-offers-per-channel", 1, "most offers one swipe triggers on each channel; rules compete by priority, then value, then id")
+	fs.StringVar(&o.storeDir, "store-dir", "", "keep profiles on disk in this directory (Pebble) instead of in memory; for more profiles than RAM holds")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.Float64Var(&o.rate, "rate", 200, "demo: simulated swipes per second")
 	fs.IntVar(&o.cards, "cards", 2000, "demo: simulated loyalty cards")
