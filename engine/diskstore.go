@@ -86,7 +86,7 @@ func (d *DiskStore) Close() error { return d.db.Close() }
 // Partition returns the Store of one partition. Only one goroutine may
 // write through it at a time (the partition's owner).
 func (d *DiskStore) Partition(id int) *DiskPartition {
-	return &DiskPartition{d: d, id: uint32(id), pending: make(map[string][]byte)}
+	return &DiskPartition{d: d, id: uint32(id), pending: make(map[string][]byte), onDisk: make(map[string]bool)}
 }
 
 // DiskPartition is the Store of one partition in a DiskStore. Puts are
@@ -95,9 +95,13 @@ type DiskPartition struct {
 	d  *DiskStore
 	id uint32
 
-	mu      sync.RWMutex // guards pending against operator lookups
+	mu      sync.RWMutex // guards pending and onDisk against operator lookups
 	pending map[string][]byte
-	n       atomic.Int64 // profiles on disk, counted at restore and kept up
+	// onDisk remembers, for cards read from disk since the last Commit,
+	// whether they were there: Commit needs it to keep Len, and the owner
+	// reads every card before it writes it, so Commit seldom reads again.
+	onDisk map[string]bool
+	n      atomic.Int64 // profiles on disk, counted at restore and kept up
 
 	checkpointed time.Time // when the owner last wrote a checkpoint
 }
@@ -138,9 +142,12 @@ func (s *DiskPartition) Get(card string) (*loyalty.Profile, error) {
 	s.mu.RUnlock()
 	if !ok {
 		var err error
-		if v, err = s.read(card); err != nil || v == nil {
+		if v, err = s.read(card); err != nil {
 			return nil, err
 		}
+		s.mu.Lock()
+		s.onDisk[card] = v != nil
+		s.mu.Unlock()
 	}
 	if v == nil {
 		return nil, nil // unknown, or deleted in this batch
@@ -214,15 +221,17 @@ func (s *DiskPartition) Commit() error {
 	var added int64
 	for card, v := range s.pending {
 		k := s.key(card)
-		// Counting needs to know whether the key existed; a Get per card
-		// is cheap next to the write and only done at commit.
-		_, closer, err := s.d.db.Get(k)
-		existed := err == nil
-		if existed {
-			closer.Close()
-		} else if !errors.Is(err, pebble.ErrNotFound) {
-			return fmt.Errorf("commit partition %d: %w", s.id, err)
+		existed, known := s.onDisk[card]
+		if !known { // a restore's write: look
+			_, closer, err := s.d.db.Get(k)
+			existed = err == nil
+			if existed {
+				closer.Close()
+			} else if !errors.Is(err, pebble.ErrNotFound) {
+				return fmt.Errorf("commit partition %d: %w", s.id, err)
+			}
 		}
+		var err error
 		if v == nil {
 			if existed {
 				added--
@@ -243,6 +252,7 @@ func (s *DiskPartition) Commit() error {
 	}
 	s.n.Add(added)
 	clear(s.pending)
+	clear(s.onDisk)
 	return nil
 }
 
@@ -279,6 +289,7 @@ func (s *DiskPartition) Checkpoint(offset int64, at time.Time) error {
 func (s *DiskPartition) Resume(now time.Time) (int64, error) {
 	s.mu.Lock()
 	clear(s.pending)
+	clear(s.onDisk)
 	s.mu.Unlock()
 	s.checkpointed = now
 	v, closer, err := s.d.db.Get(s.checkpointKey())
