@@ -7,17 +7,29 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
 )
 
-// restore loads partition id of the changelog into store, from its first
-// offset up to the end offset it had when restore began. A tombstone
-// (nil value) erases the card. It returns the number of profiles held.
-func (e *Engine) restore(ctx context.Context, id int, store Store) (int, error) {
+// restore loads partition id of the changelog into store, from offset
+// from (or the first offset still in the log) up to the end offset it had
+// when restore began. A tombstone (nil value) erases the card. It returns
+// the number of profiles held.
+func (e *Engine) restore(ctx context.Context, id int, store Store, from int64) (int, error) {
 	first, end, err := bounds(ctx, e.client, TopicChangelog, id)
 	if err != nil {
 		return 0, err
 	}
-	offset, stalled := first, 0
+	disk, _ := store.(*DiskPartition)
+	if from > end && disk != nil {
+		// The changelog is shorter than the checkpoint says: it was
+		// recreated. Nothing on disk can be trusted.
+		e.log.Warn("changelog behind the local checkpoint; restoring in full", zap.Int("partition", id), zap.Int64("checkpoint", from), zap.Int64("end", end))
+		if err := disk.wipe(); err != nil {
+			return 0, err
+		}
+		from = 0
+	}
+	offset, stalled := max(first, from), 0
 	for offset < end {
 		before := offset
 		resp, err := e.client.Fetch(ctx, &kafka.FetchRequest{
@@ -39,8 +51,16 @@ func (e *Engine) restore(ctx context.Context, id int, store Store) (int, error) 
 				return 0, fmt.Errorf("restore %s[%d] at offset %d: %w", TopicChangelog, id, offset, err)
 			}
 			offset = rec.Offset + 1
+			e.stats.RestoreRecords.Add(1)
 			if err := e.restoreRecord(rec, store); err != nil {
 				return 0, fmt.Errorf("restore %s[%d] offset %d: %w", TopicChangelog, id, rec.Offset, err)
+			}
+		}
+		if disk != nil {
+			// Write each fetch through, so a restore of millions of
+			// profiles never sits in memory.
+			if err := disk.Commit(); err != nil {
+				return 0, err
 			}
 		}
 		if resp.HighWatermark <= offset {
@@ -50,6 +70,11 @@ func (e *Engine) restore(ctx context.Context, id int, store Store) (int, error) 
 			if stalled++; stalled == 3 {
 				return 0, fmt.Errorf("restore %s[%d]: no record at offset %d below end offset %d", TopicChangelog, id, offset, end)
 			}
+		}
+	}
+	if disk != nil {
+		if err := disk.Checkpoint(offset, time.Now()); err != nil {
+			return 0, err
 		}
 	}
 	e.stats.Restored.Add(int64(store.Len()))

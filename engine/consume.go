@@ -59,9 +59,12 @@ func (e *Engine) runPartition(ctx, gctx context.Context, gen *kafka.Generation, 
 	}()
 	log := e.log.With(zap.Int("partition", a.ID), zap.Int32("generation", gen.ID))
 
-	store := newMemStore(e.cache)
 	start := time.Now()
-	n, err := e.restore(stop, a.ID, store)
+	store, from, err := e.partitionStore(a.ID)
+	n := 0
+	if err == nil {
+		n, err = e.restore(stop, a.ID, store, from)
+	}
 	if err == nil {
 		err = e.restoreBudgets(stop)
 	}
@@ -130,6 +133,7 @@ func (e *Engine) runPartition(ctx, gctx context.Context, gen *kafka.Generation, 
 	for {
 		m, ok := <-msgs
 		if !ok {
+			e.release(a.ID, store, log)
 			return
 		}
 		p.SetRules(e.rules.Load())
@@ -184,6 +188,9 @@ func (e *Engine) flush(stop context.Context, gen *kafka.Generation, p *Pipeline)
 		return err
 	}
 	if err := e.retry(ctx, "write changelog", func() error { return e.changelogW.WriteMessages(ctx, cl...) }); err != nil {
+		return err
+	}
+	if err := e.committed(ctx, p.id, p.store); err != nil {
 		return err
 	}
 	b := p.b

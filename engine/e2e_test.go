@@ -58,6 +58,8 @@ type fixture struct {
 	msgs    []possim.Message
 	clock   time.Time
 	last    *engine.Engine // the engine of the latest run
+	// storeDir, when set, keeps the engine's profiles on disk there.
+	storeDir string
 }
 
 func newFixture(t *testing.T, n int, bad float64) *fixture {
@@ -111,7 +113,7 @@ func (f *fixture) run(want int64) *engine.Stats {
 	f.t.Helper()
 	e, err := engine.New(engine.Config{
 		Brokers: f.brokers, Group: "e2e", Rules: f.rules, Partitions: 4, MaxBatch: 64,
-		Clock: func() time.Time { return f.clock },
+		Clock: func() time.Time { return f.clock }, StoreDir: f.storeDir,
 	})
 	if err != nil {
 		f.t.Fatal(err)
@@ -395,6 +397,26 @@ func TestRestartRestoresProfiles(t *testing.T) {
 	st := f.run(int64(len(f.msgs) - half))
 	if st.Restored.Load() == 0 {
 		t.Fatal("second engine restored no profiles")
+	}
+	f.check(len(f.msgs))
+}
+
+// TestRestartOnDiskStore is the restart with profiles on disk: the second
+// engine resumes each partition from its checkpoint and must end with the
+// same figures as one run.
+func TestRestartOnDiskStore(t *testing.T) {
+	f := newFixture(t, 3000, 0.02)
+	f.storeDir = t.TempDir()
+	half := len(f.msgs) / 2
+	f.produce(0, half)
+	first := f.run(int64(half))
+	f.produce(half, len(f.msgs))
+	st := f.run(int64(len(f.msgs) - half))
+	if st.RestoreRecords.Load() >= first.Changelog.Load() {
+		t.Errorf("second engine read %d changelog records to restore; the first wrote %d, and the disk held them", st.RestoreRecords.Load(), first.Changelog.Load())
+	}
+	if st.Restored.Load() == 0 {
+		t.Fatal("second engine found no profiles")
 	}
 	f.check(len(f.msgs))
 }

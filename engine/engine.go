@@ -37,6 +37,11 @@ type Config struct {
 	// Dialer is used by readers and the consumer group.
 	Dialer *kafka.Dialer
 
+	// StoreDir, when set, keeps profiles on disk there (Pebble) instead of
+	// in memory, with the decoded-profile cache in front; for chains whose
+	// profiles do not fit in memory. Empty keeps them in memory.
+	StoreDir string
+
 	// MaxOffersPerChannel is the most offers one swipe triggers on each
 	// channel (default DefaultMaxOffersPerChannel); rules compete for the
 	// slots by priority, then expected value, then id.
@@ -71,6 +76,7 @@ type Engine struct {
 	log   *zap.Logger
 	rules atomic.Pointer[rules.Set]
 	cache *ProfileCache
+	disk  *DiskStore // nil: profiles in memory
 	stats Stats
 	// ruleStats counts the rule changes read from offer-rules.
 	ruleStats ruleSyncStats
@@ -144,6 +150,12 @@ func New(cfg Config) (*Engine, error) {
 		changelogW: newChangelogWriter(cfg),
 		client:     &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 10 * time.Second, Transport: cfg.Transport},
 		owned:      make(map[int]Store),
+	}
+	if cfg.StoreDir != "" {
+		if e.disk, err = OpenDiskStore(cfg.StoreDir, cache); err != nil {
+			cache.Close()
+			return nil, fmt.Errorf("engine: %w", err)
+		}
 	}
 	e.rules.Store(cfg.Rules)
 	if cfg.Stores == nil {
@@ -240,6 +252,9 @@ func (e *Engine) Profile(card string) (*loyalty.Profile, bool, error) {
 // and commits it, leaves the group and returns nil.
 func (e *Engine) Run(ctx context.Context) error {
 	defer e.cache.Close()
+	if e.disk != nil {
+		defer e.disk.Close()
+	}
 	defer e.offersW.Close()
 	defer e.changelogW.Close()
 	if err := e.ensureTopics(ctx); err != nil {

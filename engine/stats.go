@@ -30,6 +30,9 @@ type Stats struct {
 	BudgetErrors atomic.Int64
 	Events       atomic.Int64 // sent, held and redeemed events published to offers.events
 	Redeemed     atomic.Int64 // redemptions: redeemed events published
+	// RestoreRecords counts changelog records read by restores; with
+	// profiles on disk, a restore reads only what follows the checkpoint.
+	RestoreRecords atomic.Int64
 
 	mu         sync.Mutex
 	byRule     map[string]int64

@@ -60,6 +60,7 @@ func startEngine(o *options, log *zap.Logger, rs *rules.Set, docs []engine.RuleD
 		Stores:       o.stores,
 		QuietHours:   o.quiet,
 		ConsentOptIn: offers.AllChannels &^ o.consentDefault,
+		StoreDir:     o.storeDir,
 	})
 	if err != nil {
 		return nil, nil, err

@@ -48,6 +48,7 @@ type options struct {
 	admin       string
 	partitions  int
 	maxOffers   int
+	storeDir    string
 	logLevel    string
 	rate        float64
 	cards       int
@@ -79,6 +80,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.storesPath, "stores", "", "store registry YAML: store id -> {name, time_zone, region}; the stores topic overrides it")
 	fs.StringVar(&o.quietSpec, "quiet-hours", "", "quiet hours per channel in store time, e.g. mobile=21:00-08:00,email=none (default none)")
 	fs.StringVar(&o.consentSpec, "consent-default", "mobile=allow,pos=allow,email=allow", "channels a card without a consent record in identities gets offers on (channel=allow|deny,...)")
+	fs.StringVar(&o.storeDir, "store-dir", "", "keep profiles on disk in this directory (Pebble) instead of in memory; for more profiles than RAM holds")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.Float64Var(&o.rate, "rate", 200, "demo: simulated swipes per second")
 	fs.IntVar(&o.cards, "cards", 2000, "demo: simulated loyalty cards")

@@ -1,0 +1,397 @@
+package engine
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aislecast/loyalty"
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
+	"go.uber.org/zap"
+)
+
+// DiskStore keeps the profiles of every partition an instance owns in one
+// Pebble database on local disk, for chains whose profiles do not fit in
+// memory. The changelog stays the only durable copy that matters: the disk
+// is a local replica of it that saves most of a restore. Decoded profiles
+// of hot cards live in the shared ProfileCache in front of it.
+//
+// Two rules keep the replica safe:
+//
+//   - Writes of a batch reach the disk only after the batch's changelog
+//     records were acked (Commit), so the disk never holds a profile whose
+//     offers might not have been published: after a crash, the swipes of
+//     an unfinished batch are applied again, not skipped.
+//   - A checkpoint records, per partition, a changelog offset that every
+//     record below it had reached the disk. On the next assignment the
+//     partition replays the changelog from the checkpoint, which brings in
+//     whatever other instances wrote while they owned it. A checkpoint older
+//     than MaxCheckpointAge is not trusted, because Kafka may by then have
+//     compacted away tombstones (erasures) the replica never saw; the
+//     partition is wiped and restored in full.
+//
+// Keys are the partition number (4 bytes, big-endian) then the card id;
+// checkpoints live under a separate prefix.
+type DiskStore struct {
+	db    *pebble.DB
+	cache *ProfileCache
+	// ver numbers stored values so a cached decoded profile can be checked
+	// against the bytes on disk. It starts at the opening time in
+	// nanoseconds so numbers never repeat across restarts.
+	ver atomic.Uint64
+}
+
+// MaxCheckpointAge is how old a partition's checkpoint may be for a restore
+// to start from it. Kafka keeps tombstones for delete.retention.ms (one day
+// by default); half of that leaves room for clock skew.
+const MaxCheckpointAge = 12 * time.Hour
+
+const (
+	prefixProfile    = 'p'
+	prefixCheckpoint = 'c'
+)
+
+// OpenDiskStore opens (creating if needed) the profile database in dir.
+// Writes skip fsync: the changelog, not the disk, is what survives a lost
+// machine, and Pebble's write-ahead log keeps a process crash consistent.
+func OpenDiskStore(dir string, cache *ProfileCache) (*DiskStore, error) {
+	// A Bloom filter on every level keeps the lookups of cards not yet on
+	// disk (every new card, and the existence check at Commit) from
+	// reading data blocks.
+	opts := &pebble.Options{MemTableSize: 64 << 20, Cache: pebble.NewCache(64 << 20)}
+	defer opts.Cache.Unref()
+	for i := range opts.Levels {
+		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	db, err := pebble.Open(dir, opts)
+	if err != nil {
+		return nil, fmt.Errorf("open profile store in %s: %w", dir, err)
+	}
+	if cache == nil {
+		cache = &ProfileCache{}
+	}
+	d := &DiskStore{db: db, cache: cache}
+	d.ver.Store(uint64(time.Now().UnixNano()))
+	return d, nil
+}
+
+// Close closes the database.
+func (d *DiskStore) Close() error { return d.db.Close() }
+
+// Partition returns the Store of one partition. Only one goroutine may
+// write through it at a time (the partition's owner).
+func (d *DiskStore) Partition(id int) *DiskPartition {
+	return &DiskPartition{d: d, id: uint32(id), pending: make(map[string][]byte), onDisk: make(map[string]bool)}
+}
+
+// DiskPartition is the Store of one partition in a DiskStore. Puts are
+// held in memory until Commit writes them in one batch.
+type DiskPartition struct {
+	d  *DiskStore
+	id uint32
+
+	mu      sync.RWMutex // guards pending and onDisk against operator lookups
+	pending map[string][]byte
+	// onDisk remembers, for cards read from disk since the last Commit,
+	// whether they were there: Commit needs it to keep Len, and the owner
+	// reads every card before it writes it, so Commit seldom reads again.
+	onDisk map[string]bool
+	n      atomic.Int64 // profiles on disk, counted at restore and kept up
+
+	checkpointed time.Time // when the owner last wrote a checkpoint
+}
+
+func (s *DiskPartition) key(card string) []byte {
+	k := make([]byte, 5, 5+len(card))
+	k[0] = prefixProfile
+	binary.BigEndian.PutUint32(k[1:], s.id)
+	return append(k, card...)
+}
+
+func (s *DiskPartition) bounds() (lo, hi []byte) {
+	lo = []byte{prefixProfile, 0, 0, 0, 0}
+	binary.BigEndian.PutUint32(lo[1:], s.id)
+	hi = []byte{prefixProfile, 0, 0, 0, 0}
+	binary.BigEndian.PutUint32(hi[1:], s.id+1)
+	return lo, hi
+}
+
+func (s *DiskPartition) checkpointKey() []byte {
+	k := []byte{prefixCheckpoint, 0, 0, 0, 0}
+	binary.BigEndian.PutUint32(k[1:], s.id)
+	return k
+}
+
+// value is the stored form: an 8-byte version, then the profile encoding.
+func (s *DiskPartition) value(encoded []byte) []byte {
+	v := make([]byte, 8, 8+len(encoded))
+	binary.BigEndian.PutUint64(v, s.d.ver.Add(1))
+	return append(v, encoded...)
+}
+
+// Get returns the card's profile: an uncommitted Put first, then the disk,
+// decoding only when the cache has no profile of that exact version.
+func (s *DiskPartition) Get(card string) (*loyalty.Profile, error) {
+	s.mu.RLock()
+	v, ok := s.pending[card]
+	s.mu.RUnlock()
+	if !ok {
+		var err error
+		if v, err = s.read(card); err != nil {
+			return nil, err
+		}
+		s.mu.Lock()
+		s.onDisk[card] = v != nil
+		s.mu.Unlock()
+	}
+	if v == nil {
+		return nil, nil // unknown, or deleted in this batch
+	}
+	ver := binary.BigEndian.Uint64(v)
+	if c := s.d.cache.c; c != nil {
+		if cp, hit := c.Get(card); hit && cp.ver == ver {
+			return cp.p, nil
+		}
+	}
+	p, err := DecodeProfile(v[8:])
+	if err != nil {
+		return nil, err
+	}
+	s.remember(card, ver, p, len(v)-8)
+	return p, nil
+}
+
+// read returns the stored value of a card, or nil.
+func (s *DiskPartition) read(card string) ([]byte, error) {
+	v, closer, err := s.d.db.Get(s.key(card))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read profile of card %s: %w", card, err)
+	}
+	out := append([]byte(nil), v...)
+	return out, closer.Close()
+}
+
+func (s *DiskPartition) remember(card string, ver uint64, p *loyalty.Profile, size int) {
+	if c := s.d.cache.c; c != nil {
+		c.Set(card, cachedProfile{ver: ver, p: p}, int64(3*size+64))
+	}
+}
+
+// Put holds the profile until Commit.
+func (s *DiskPartition) Put(card string, encoded []byte, p *loyalty.Profile) error {
+	v := s.value(encoded)
+	s.mu.Lock()
+	s.pending[card] = v
+	s.mu.Unlock()
+	if p != nil {
+		s.remember(card, binary.BigEndian.Uint64(v), p, len(encoded))
+	}
+	return nil
+}
+
+// Delete erases the card; like Put it reaches the disk at Commit.
+func (s *DiskPartition) Delete(card string) error {
+	s.mu.Lock()
+	s.pending[card] = nil
+	s.mu.Unlock()
+	if c := s.d.cache.c; c != nil {
+		c.Del(card)
+	}
+	return nil
+}
+
+// Commit writes the held Puts and Deletes to disk in one batch. The engine
+// calls it once the batch's changelog records are acked.
+func (s *DiskPartition) Commit() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.pending) == 0 {
+		return nil
+	}
+	b := s.d.db.NewBatch()
+	defer b.Close()
+	var added int64
+	for card, v := range s.pending {
+		k := s.key(card)
+		existed, known := s.onDisk[card]
+		if !known { // a restore's write: look
+			_, closer, err := s.d.db.Get(k)
+			existed = err == nil
+			if existed {
+				closer.Close()
+			} else if !errors.Is(err, pebble.ErrNotFound) {
+				return fmt.Errorf("commit partition %d: %w", s.id, err)
+			}
+		}
+		var err error
+		if v == nil {
+			if existed {
+				added--
+			}
+			err = b.Delete(k, nil)
+		} else {
+			if !existed {
+				added++
+			}
+			err = b.Set(k, v, nil)
+		}
+		if err != nil {
+			return fmt.Errorf("commit partition %d: %w", s.id, err)
+		}
+	}
+	if err := b.Commit(pebble.NoSync); err != nil {
+		return fmt.Errorf("commit partition %d: %w", s.id, err)
+	}
+	s.n.Add(added)
+	clear(s.pending)
+	clear(s.onDisk)
+	return nil
+}
+
+// Len is the number of profiles on disk (uncommitted ones not included).
+func (s *DiskPartition) Len() int { return int(s.n.Load()) }
+
+// Encoded returns the card's last committed encoding; safe from any
+// goroutine.
+func (s *DiskPartition) Encoded(card string) ([]byte, bool) {
+	v, err := s.read(card)
+	if err != nil || len(v) < 8 {
+		return nil, false
+	}
+	return v[8:], true
+}
+
+// Checkpoint records that every changelog record of the partition below
+// offset has reached the disk (call it after Commit, with the changelog's
+// end offset at a moment no write of this partition is in flight).
+func (s *DiskPartition) Checkpoint(offset int64, at time.Time) error {
+	v := make([]byte, 16)
+	binary.BigEndian.PutUint64(v, uint64(offset))
+	binary.BigEndian.PutUint64(v[8:], uint64(at.Unix()))
+	if err := s.d.db.Set(s.checkpointKey(), v, pebble.NoSync); err != nil {
+		return fmt.Errorf("checkpoint partition %d: %w", s.id, err)
+	}
+	return nil
+}
+
+// Resume prepares the partition for a restore and returns the changelog
+// offset to restore from: the checkpoint when it is recent enough (the
+// profiles on disk are kept and counted), else 0 after wiping the
+// partition's profiles.
+func (s *DiskPartition) Resume(now time.Time) (int64, error) {
+	s.mu.Lock()
+	clear(s.pending)
+	clear(s.onDisk)
+	s.mu.Unlock()
+	s.checkpointed = now
+	v, closer, err := s.d.db.Get(s.checkpointKey())
+	var from int64
+	switch {
+	case err == nil:
+		if len(v) == 16 {
+			at := time.Unix(int64(binary.BigEndian.Uint64(v[8:])), 0)
+			if now.Sub(at) <= MaxCheckpointAge {
+				from = int64(binary.BigEndian.Uint64(v))
+			}
+		}
+		closer.Close()
+	case !errors.Is(err, pebble.ErrNotFound):
+		return 0, fmt.Errorf("read checkpoint of partition %d: %w", s.id, err)
+	}
+	if from == 0 {
+		return 0, s.wipe()
+	}
+	lo, hi := s.bounds()
+	it, err := s.d.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for it.First(); it.Valid(); it.Next() {
+		n++
+	}
+	if err := it.Close(); err != nil {
+		return 0, fmt.Errorf("count partition %d: %w", s.id, err)
+	}
+	s.n.Store(n)
+	return from, nil
+}
+
+// wipe deletes the partition's profiles and checkpoint.
+func (s *DiskPartition) wipe() error {
+	lo, hi := s.bounds()
+	if err := s.d.db.DeleteRange(lo, hi, pebble.NoSync); err != nil {
+		return fmt.Errorf("wipe partition %d: %w", s.id, err)
+	}
+	if err := s.d.db.Delete(s.checkpointKey(), pebble.NoSync); err != nil {
+		return fmt.Errorf("wipe partition %d: %w", s.id, err)
+	}
+	s.n.Store(0)
+	return nil
+}
+
+// CheckpointEvery is how often a partition on disk records its changelog
+// position: a restart replays at most about this much of the changelog.
+const CheckpointEvery = 10 * time.Second
+
+// partitionStore returns the store a newly assigned partition restores
+// into, and the changelog offset to restore from.
+func (e *Engine) partitionStore(id int) (Store, int64, error) {
+	if e.disk == nil {
+		return newMemStore(e.cache), 0, nil
+	}
+	s := e.disk.Partition(id)
+	from, err := s.Resume(time.Now())
+	return s, from, err
+}
+
+// committed is called once a batch's changelog records are acked: a store
+// on disk writes the batch and now and then checkpoints its position.
+func (e *Engine) committed(ctx context.Context, id int, store Store) error {
+	s, ok := store.(*DiskPartition)
+	if !ok {
+		return nil
+	}
+	if err := s.Commit(); err != nil {
+		return err
+	}
+	if time.Since(s.checkpointed) < CheckpointEvery {
+		return nil
+	}
+	return e.checkpoint(ctx, id, s)
+}
+
+// release checkpoints a partition on disk whose last batch was committed,
+// as its owner lets it go, so the next assignment replays nothing it has.
+func (e *Engine) release(id int, store Store, log *zap.Logger) {
+	s, ok := store.(*DiskPartition)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := e.checkpoint(ctx, id, s); err != nil {
+		log.Warn("checkpoint on release", zap.Error(err))
+	}
+}
+
+func (e *Engine) checkpoint(ctx context.Context, id int, s *DiskPartition) error {
+	now := time.Now()
+	// No write of this partition is in flight between two batches, so the
+	// end offset covers exactly what was committed.
+	_, end, err := bounds(ctx, e.client, TopicChangelog, id)
+	if err != nil {
+		e.log.Debug("checkpoint postponed", zap.Int("partition", id), zap.Error(err))
+		return nil // try again after the next batch
+	}
+	s.checkpointed = now
+	return s.Checkpoint(end, now)
+}
