@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/aislecast/loyalty"
+	"github.com/aislecast/loyalty/internal/backoff"
 	"github.com/aislecast/loyalty/rules"
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
@@ -221,17 +222,17 @@ func (e *Engine) Run(ctx context.Context) error {
 }
 
 func (e *Engine) ensureTopics(ctx context.Context) error {
-	backoff := 250 * time.Millisecond
+	wait := 250 * time.Millisecond
 	for {
 		err := EnsureTopics(ctx, e.client, Topics(e.cfg.Partitions), e.cfg.Replication)
 		if err == nil || ctx.Err() != nil || !retriable(err) {
 			return err
 		}
 		e.log.Warn("brokers not reachable yet; retrying", zap.Strings("brokers", e.cfg.Brokers), zap.Error(err))
-		if !sleep(ctx, backoff) {
+		if !backoff.Sleep(ctx, wait) {
 			return ctx.Err()
 		}
-		backoff = min(2*backoff, 5*time.Second)
+		wait = min(2*wait, 5*time.Second)
 	}
 }
 
@@ -243,16 +244,4 @@ func retriable(err error) bool {
 		return ke.Temporary()
 	}
 	return !errors.Is(err, ErrTopicMismatch)
-}
-
-// sleep waits d or until ctx is done; it reports whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
