@@ -10,6 +10,7 @@ import (
 
 	"github.com/aislecast/loyalty"
 	"github.com/aislecast/loyalty/engine"
+	"github.com/aislecast/loyalty/internal/backoff"
 	"github.com/segmentio/kafka-go"
 )
 
@@ -18,9 +19,11 @@ import (
 // on swipes with the engine's group settings, runs one reader per assigned
 // partition with the engine's fetch settings, takes what has arrived (up
 // to maxBatch swipes) as a batch, writes one message per swipe to
-// offers.mobile with one WriteMessages call (murmur2, all acks, 1 ms batch
-// timeout, as the engine's writer), and commits the batch's offsets
-// through the generation. The engine's figure over the relay's is the
+// offers.mobile with one WriteMessages call (with the engine's writer
+// settings: murmur2, all acks, no linger, requests of at most maxBatch
+// messages), retries a failed write as the engine does, and commits the
+// batch's offsets through the generation. It does not pipeline: the next
+// batch is taken once the last one is committed. The engine's figure over the relay's is the
 // engine's own cost: decoding, profiles, rules, offers and the changelog.
 type relay struct {
 	brokers   []string
@@ -43,8 +46,8 @@ func (r *relay) run(ctx context.Context) error {
 		Topic:        loyalty.OfferTopic(loyalty.ChannelMobile),
 		Balancer:     &kafka.Murmur2Balancer{},
 		RequiredAcks: kafka.RequireAll,
-		BatchTimeout: time.Millisecond,
-		BatchSize:    10000,
+		BatchTimeout: time.Nanosecond,
+		BatchSize:    r.maxBatch,
 		BatchBytes:   16 << 20,
 		MaxAttempts:  3,
 		Transport:    r.transport,
@@ -118,7 +121,7 @@ func (r *relay) partition(ctx, gctx context.Context, gen *kafka.Generation, w *k
 				if stop.Err() != nil || errors.Is(err, io.EOF) {
 					return
 				}
-				if !sleep(stop, time.Second) {
+				if !backoff.Sleep(stop, time.Second) {
 					return
 				}
 				continue
@@ -152,14 +155,8 @@ func (r *relay) partition(ctx, gctx context.Context, gen *kafka.Generation, w *k
 				break fill
 			}
 		}
-		for {
-			err := w.WriteMessages(stop, out...)
-			if err == nil {
-				break
-			}
-			if !sleep(stop, 100*time.Millisecond) {
-				return
-			}
+		if backoff.Retry(stop, 100*time.Millisecond, 5*time.Second, func() error { return w.WriteMessages(stop, out...) }, nil) != nil {
+			return
 		}
 		pending += int64(len(out))
 		// As in the engine, a failed commit is left to the next one.
@@ -167,17 +164,5 @@ func (r *relay) partition(ctx, gctx context.Context, gen *kafka.Generation, w *k
 			r.committed.Add(pending)
 			pending = 0
 		}
-	}
-}
-
-// sleep waits d or until ctx is done; it reports whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }

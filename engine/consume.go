@@ -16,13 +16,21 @@ import (
 // after shutdown or revocation was asked for.
 const flushGrace = 15 * time.Second
 
+// newOffersWriter returns the writer of offers and dead letters. The
+// engine hands it each batch in one WriteMessages call and waits for the
+// acks, so the writer has nothing to wait for: BatchTimeout is the
+// shortest kafka-go accepts (zero means its default of 1 s), and a
+// partition's messages of one call go out as one produce request as soon
+// as they are all queued (kafka-go queues them under one lock). BatchSize
+// is what one batch can hold: kafka-go allocates BatchSize messages for
+// every request, so the old 10,000 cleared 1.5 MB per request.
 func newOffersWriter(cfg Config) *kafka.Writer {
 	w := &kafka.Writer{
 		Addr:         kafka.TCP(cfg.Brokers...),
 		Balancer:     &kafka.Murmur2Balancer{},
 		RequiredAcks: kafka.RequireAll,
-		BatchTimeout: time.Millisecond,
-		BatchSize:    10000,
+		BatchTimeout: time.Nanosecond,
+		BatchSize:    cfg.MaxBatch,
 		BatchBytes:   writeBatchBytes, // dead letters may be over 1 MiB
 		MaxAttempts:  3,
 		Transport:    cfg.Transport,
@@ -48,7 +56,7 @@ func (samePartition) Balance(m kafka.Message, partitions ...int) int { return m.
 // batch, each batch published and committed before the next one starts.
 // It returns when the generation ends (gctx) or the engine stops (ctx),
 // after finishing the batch in hand.
-func (e *Engine) runPartition(ctx, gctx context.Context, gen *kafka.Generation, a kafka.PartitionAssignment) {
+func (e *Engine) runPartition(ctx, gctx context.Context, gen *kafka.Generation, c *committer, a kafka.PartitionAssignment) {
 	stop, cancel := context.WithCancel(gctx)
 	defer cancel()
 	go func() {
@@ -123,7 +131,7 @@ func (e *Engine) runPartition(ctx, gctx context.Context, gen *kafka.Generation, 
 		}
 	}()
 
-	f := e.startFlusher(stop, gen, a.ID, log)
+	f := e.startFlusher(stop, c, a.ID, log)
 	e.process(p, msgs, f)
 	if err := f.wait(); err != nil {
 		log.Error("batch not committed; dropping the partition's state so it is rebuilt from the changelog", zap.Error(err))
@@ -205,10 +213,10 @@ func (e *Engine) process(p *Pipeline, msgs <-chan kafka.Message, f *flusher) {
 // flight (at most a few, each at most MaxBatch swipes); a crash costs
 // re-reading those swipes, which the applied offsets skip.
 type flusher struct {
-	e   *Engine
-	gen *kafka.Generation
-	id  int
-	log *zap.Logger
+	e       *Engine
+	commits *committer
+	id      int
+	log     *zap.Logger
 	// ctx bounds every write: it ends flushGrace after the partition's
 	// ownership ends, or at the first failure (its cause).
 	ctx  context.Context
@@ -235,10 +243,10 @@ type unit struct {
 // publish holds and the one the pipeline fills.
 const inFlight = 4
 
-func (e *Engine) startFlusher(stop context.Context, gen *kafka.Generation, id int, log *zap.Logger) *flusher {
+func (e *Engine) startFlusher(stop context.Context, c *committer, id int, log *zap.Logger) *flusher {
 	ctx, fail := context.WithCancelCause(context.Background())
 	f := &flusher{
-		e: e, gen: gen, id: id, log: log, ctx: ctx, fail: fail,
+		e: e, commits: c, id: id, log: log, ctx: ctx, fail: fail,
 		idle:   make(chan struct{}),
 		work:   make(chan *unit, 1),
 		noMore: make(chan struct{}),
@@ -389,7 +397,7 @@ func (f *flusher) record() {
 		next := us[len(us)-1].b.next
 		// A failed commit is harmless: the next owner re-reads these swipes
 		// and skips them by the profiles' applied offsets.
-		if err := f.gen.CommitOffsets(map[string]map[int]int64{TopicSwipes: {f.id: next}}); err != nil {
+		if err := f.commits.commit(f.id, next); err != nil {
 			f.log.Warn("commit", zap.Int64("offset", next), zap.Error(err))
 		}
 		f.e.ready.Store(true)

@@ -206,6 +206,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			continue // kafka-go backs off between join attempts
 		}
 		var parts []int
+		c := newCommitter(gen)
 		e.restoring.Add(int64(len(gen.Assignments[TopicSwipes])))
 		for _, a := range gen.Assignments[TopicSwipes] {
 			parts = append(parts, a.ID)
@@ -213,7 +214,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			wg.Add(1)
 			gen.Start(func(gctx context.Context) {
 				defer wg.Done()
-				e.runPartition(ctx, gctx, gen, a)
+				e.runPartition(ctx, gctx, gen, c, a)
 			})
 		}
 		e.ready.Store(true)
