@@ -146,11 +146,18 @@ func (e *Engine) runPartition(ctx, gctx context.Context, gen *kafka.Generation, 
 // latency) and as large as a backlog needs (high throughput).
 func (e *Engine) process(p *Pipeline, msgs <-chan kafka.Message, f *flusher) {
 	defer f.closeInput()
-	add := func(m *kafka.Message) {
+	// take adds a received swipe to the batch; once msgs is closed it
+	// hands the batch in hand over and reports false.
+	take := func(m *kafka.Message, ok bool) bool {
+		if !ok {
+			f.handOff(p)
+			return false
+		}
 		if p.Len() == 0 {
 			p.SetRules(e.rules.Load())
 		}
 		p.Process(m)
+		return true
 	}
 	for {
 		if p.Len() >= e.cfg.MaxBatch {
@@ -162,11 +169,9 @@ func (e *Engine) process(p *Pipeline, msgs <-chan kafka.Message, f *flusher) {
 		// Swipes already fetched go into the batch first.
 		select {
 		case m, ok := <-msgs:
-			if !ok {
-				f.handOff(p)
+			if !take(&m, ok) {
 				return
 			}
-			add(&m)
 			continue
 		default:
 		}
@@ -176,11 +181,9 @@ func (e *Engine) process(p *Pipeline, msgs <-chan kafka.Message, f *flusher) {
 		}
 		select {
 		case m, ok := <-msgs:
-			if !ok {
-				f.handOff(p)
+			if !take(&m, ok) {
 				return
 			}
-			add(&m)
 		case <-ready:
 			if !f.send(p) {
 				return
