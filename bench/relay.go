@@ -11,6 +11,7 @@ import (
 	"github.com/aislecast/loyalty"
 	"github.com/aislecast/loyalty/engine"
 	"github.com/aislecast/loyalty/internal/backoff"
+	"github.com/aislecast/loyalty/internal/groupcommit"
 	"github.com/segmentio/kafka-go"
 )
 
@@ -22,8 +23,10 @@ import (
 // offers.mobile with one WriteMessages call (with the engine's writer
 // settings: murmur2, all acks, no linger, requests of at most maxBatch
 // messages), retries a failed write as the engine does, and commits the
-// batch's offsets through the generation. It does not pipeline: the next
-// batch is taken once the last one is committed. The engine's figure over the relay's is the
+// batch's offsets through the generation, grouped with the other
+// partitions' commits as the engine does (see package groupcommit). It
+// does not pipeline: the next batch is taken once the last one is
+// committed. The engine's figure over the relay's is the
 // engine's own cost: decoding, profiles, rules, offers and the changelog.
 type relay struct {
 	brokers   []string
@@ -79,18 +82,19 @@ func (r *relay) run(ctx context.Context) error {
 		if err != nil {
 			continue // kafka-go backs off between join attempts
 		}
+		c := groupcommit.New(gen, engine.TopicSwipes)
 		for _, a := range gen.Assignments[engine.TopicSwipes] {
 			wg.Add(1)
 			gen.Start(func(gctx context.Context) {
 				defer wg.Done()
-				r.partition(ctx, gctx, gen, w, a)
+				r.partition(ctx, gctx, c, w, a)
 			})
 		}
 		r.assigned.Store(true)
 	}
 }
 
-func (r *relay) partition(ctx, gctx context.Context, gen *kafka.Generation, w *kafka.Writer, a kafka.PartitionAssignment) {
+func (r *relay) partition(ctx, gctx context.Context, c *groupcommit.Committer, w *kafka.Writer, a kafka.PartitionAssignment) {
 	stop, cancel := context.WithCancel(gctx)
 	defer cancel()
 	go func() {
@@ -160,7 +164,7 @@ func (r *relay) partition(ctx, gctx context.Context, gen *kafka.Generation, w *k
 		}
 		pending += int64(len(out))
 		// As in the engine, a failed commit is left to the next one.
-		if err := gen.CommitOffsets(map[string]map[int]int64{engine.TopicSwipes: {a.ID: next}}); err == nil {
+		if err := c.Commit(a.ID, next); err == nil {
 			r.committed.Add(pending)
 			pending = 0
 		}

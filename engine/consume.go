@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/aislecast/loyalty/internal/backoff"
+	"github.com/aislecast/loyalty/internal/groupcommit"
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 )
@@ -53,10 +54,10 @@ func (samePartition) Balance(m kafka.Message, partitions ...int) int { return m.
 
 // runPartition owns one partition for one generation: it restores the
 // partition's profiles from the changelog, then processes swipes batch by
-// batch, each batch published and committed before the next one starts.
-// It returns when the generation ends (gctx) or the engine stops (ctx),
-// after finishing the batch in hand.
-func (e *Engine) runPartition(ctx, gctx context.Context, gen *kafka.Generation, c *committer, a kafka.PartitionAssignment) {
+// batch while a flusher publishes and commits the batches before (see
+// flusher). It returns when the generation ends (gctx) or the engine stops
+// (ctx), after the batches in hand are published and committed.
+func (e *Engine) runPartition(ctx, gctx context.Context, gen *kafka.Generation, c *groupcommit.Committer, a kafka.PartitionAssignment) {
 	stop, cancel := context.WithCancel(gctx)
 	defer cancel()
 	go func() {
@@ -217,7 +218,7 @@ func (e *Engine) process(p *Pipeline, msgs <-chan kafka.Message, f *flusher) {
 // re-reading those swipes, which the applied offsets skip.
 type flusher struct {
 	e       *Engine
-	commits *committer
+	commits *groupcommit.Committer
 	id      int
 	log     *zap.Logger
 	// ctx bounds every write: it ends flushGrace after the partition's
@@ -246,7 +247,7 @@ type unit struct {
 // publish holds and the one the pipeline fills.
 const inFlight = 4
 
-func (e *Engine) startFlusher(stop context.Context, c *committer, id int, log *zap.Logger) *flusher {
+func (e *Engine) startFlusher(stop context.Context, c *groupcommit.Committer, id int, log *zap.Logger) *flusher {
 	ctx, fail := context.WithCancelCause(context.Background())
 	f := &flusher{
 		e: e, commits: c, id: id, log: log, ctx: ctx, fail: fail,
@@ -400,7 +401,7 @@ func (f *flusher) record() {
 		next := us[len(us)-1].b.next
 		// A failed commit is harmless: the next owner re-reads these swipes
 		// and skips them by the profiles' applied offsets.
-		if err := f.commits.commit(f.id, next); err != nil {
+		if err := f.commits.Commit(f.id, next); err != nil {
 			f.log.Warn("commit", zap.Int64("offset", next), zap.Error(err))
 		}
 		f.e.ready.Store(true)

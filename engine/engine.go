@@ -10,6 +10,7 @@ import (
 
 	"github.com/aislecast/loyalty"
 	"github.com/aislecast/loyalty/internal/backoff"
+	"github.com/aislecast/loyalty/internal/groupcommit"
 	"github.com/aislecast/loyalty/rules"
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
@@ -25,7 +26,9 @@ type Config struct {
 	Partitions int
 	// Replication factor for created topics (default 1).
 	Replication int
-	// MaxBatch is the most swipes processed between two commits (default 500).
+	// MaxBatch is the most swipes in one batch, whose offers go out in one
+	// write (default 500). A batch ends sooner when the previous one is
+	// published and no swipe is waiting; one commit may cover several.
 	MaxBatch int
 	Limits   Limits           // default DefaultLimits
 	Clock    func() time.Time // default time.Now; only judges plausible event times
@@ -206,7 +209,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			continue // kafka-go backs off between join attempts
 		}
 		var parts []int
-		c := newCommitter(gen)
+		c := groupcommit.New(gen, TopicSwipes)
 		e.restoring.Add(int64(len(gen.Assignments[TopicSwipes])))
 		for _, a := range gen.Assignments[TopicSwipes] {
 			parts = append(parts, a.ID)

@@ -1,4 +1,4 @@
-package engine
+package groupcommit
 
 import (
 	"errors"
@@ -19,7 +19,7 @@ type recordingGen struct {
 
 func (g *recordingGen) CommitOffsets(offsets map[string]map[int]int64) error {
 	g.mu.Lock()
-	g.requests = append(g.requests, offsets[TopicSwipes])
+	g.requests = append(g.requests, offsets["swipes"])
 	n := len(g.requests)
 	g.mu.Unlock()
 	if n == 1 {
@@ -29,15 +29,15 @@ func (g *recordingGen) CommitOffsets(offsets map[string]map[int]int64) error {
 	return g.err
 }
 
-func TestCommitterGroupsCommitsWhileOneIsInFlight(t *testing.T) {
+func TestGroupsCommitsWhileOneIsInFlight(t *testing.T) {
 	g := &recordingGen{first: make(chan struct{}), release: make(chan struct{})}
-	c := newCommitter(g)
+	c := New(g, "swipes")
 
 	done := make(chan error, 4)
-	go func() { done <- c.commit(0, 10) }()
+	go func() { done <- c.Commit(0, 10) }()
 	<-g.first // partition 0's request is in flight
 	for p := 1; p <= 3; p++ {
-		go func() { done <- c.commit(p, int64(100*p)) }()
+		go func() { done <- c.Commit(p, int64(100*p)) }()
 	}
 	// Wait until all three are parked behind the request in flight.
 	for {
@@ -66,12 +66,12 @@ func TestCommitterGroupsCommitsWhileOneIsInFlight(t *testing.T) {
 	}
 }
 
-func TestCommitterReturnsTheErrorOfTheRequestThatCarriedTheOffset(t *testing.T) {
+func TestReturnsTheErrorOfTheRequestThatCarriedTheOffset(t *testing.T) {
 	boom := errors.New("rebalance in progress")
 	g := &recordingGen{first: make(chan struct{}), release: make(chan struct{}), err: boom}
 	close(g.release)
-	c := newCommitter(g)
-	if err := c.commit(2, 7); !errors.Is(err, boom) {
+	c := New(g, "swipes")
+	if err := c.Commit(2, 7); !errors.Is(err, boom) {
 		t.Fatalf("commit = %v, want %v", err, boom)
 	}
 	if len(g.requests) != 1 || g.requests[0][2] != 7 {
