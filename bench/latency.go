@@ -16,6 +16,7 @@ import (
 
 	"github.com/aislecast/loyalty"
 	"github.com/aislecast/loyalty/engine"
+	"github.com/aislecast/loyalty/internal/backoff"
 	"github.com/aislecast/loyalty/possim"
 	"github.com/aislecast/loyalty/rules"
 	"github.com/segmentio/kafka-go"
@@ -196,7 +197,7 @@ func (p *phase) run(ctx context.Context, start func(context.Context) (func() err
 	}
 	defer stop()
 	// Let the partitions' readers start: the warm-up absorbs the rest.
-	if !sleep(ctx, time.Second) {
+	if !backoff.Sleep(ctx, time.Second) {
 		return l, ctx.Err()
 	}
 	rctx, cancelReaders := context.WithCancel(ctx)
@@ -223,7 +224,7 @@ func (p *phase) run(ctx context.Context, start func(context.Context) (func() err
 		}
 	}
 	deadline := time.Now().Add(p.cfg.Drain)
-	for p.received() < want && time.Now().Before(deadline) && sleep(ctx, 10*time.Millisecond) {
+	for p.received() < want && time.Now().Before(deadline) && backoff.Sleep(ctx, 10*time.Millisecond) {
 	}
 	l.GC = readGC().since(g0)
 	if ctx.Err() != nil {
@@ -425,7 +426,7 @@ func (p *phase) read(ctx context.Context, r *kafka.Reader) {
 	for {
 		m, err := r.ReadMessage(ctx)
 		if err != nil {
-			if !sleep(ctx, 10*time.Millisecond) {
+			if !backoff.Sleep(ctx, 10*time.Millisecond) {
 				return
 			}
 			continue

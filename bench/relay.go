@@ -10,6 +10,8 @@ import (
 
 	"github.com/aislecast/loyalty"
 	"github.com/aislecast/loyalty/engine"
+	"github.com/aislecast/loyalty/internal/backoff"
+	"github.com/aislecast/loyalty/internal/groupcommit"
 	"github.com/segmentio/kafka-go"
 )
 
@@ -18,9 +20,13 @@ import (
 // on swipes with the engine's group settings, runs one reader per assigned
 // partition with the engine's fetch settings, takes what has arrived (up
 // to maxBatch swipes) as a batch, writes one message per swipe to
-// offers.mobile with one WriteMessages call (murmur2, all acks, 1 ms batch
-// timeout, as the engine's writer), and commits the batch's offsets
-// through the generation. The engine's figure over the relay's is the
+// offers.mobile with one WriteMessages call (with the engine's writer
+// settings: murmur2, all acks, no linger, requests of at most maxBatch
+// messages), retries a failed write as the engine does, and commits the
+// batch's offsets through the generation, grouped with the other
+// partitions' commits as the engine does (see package groupcommit). It
+// does not pipeline: the next batch is taken once the last one is
+// committed. The engine's figure over the relay's is the
 // engine's own cost: decoding, profiles, rules, offers and the changelog.
 type relay struct {
 	brokers   []string
@@ -43,8 +49,8 @@ func (r *relay) run(ctx context.Context) error {
 		Topic:        loyalty.OfferTopic(loyalty.ChannelMobile),
 		Balancer:     &kafka.Murmur2Balancer{},
 		RequiredAcks: kafka.RequireAll,
-		BatchTimeout: time.Millisecond,
-		BatchSize:    10000,
+		BatchTimeout: time.Nanosecond,
+		BatchSize:    r.maxBatch,
 		BatchBytes:   16 << 20,
 		MaxAttempts:  3,
 		Transport:    r.transport,
@@ -76,18 +82,19 @@ func (r *relay) run(ctx context.Context) error {
 		if err != nil {
 			continue // kafka-go backs off between join attempts
 		}
+		c := groupcommit.New(gen, engine.TopicSwipes)
 		for _, a := range gen.Assignments[engine.TopicSwipes] {
 			wg.Add(1)
 			gen.Start(func(gctx context.Context) {
 				defer wg.Done()
-				r.partition(ctx, gctx, gen, w, a)
+				r.partition(ctx, gctx, c, w, a)
 			})
 		}
 		r.assigned.Store(true)
 	}
 }
 
-func (r *relay) partition(ctx, gctx context.Context, gen *kafka.Generation, w *kafka.Writer, a kafka.PartitionAssignment) {
+func (r *relay) partition(ctx, gctx context.Context, c *groupcommit.Committer, w *kafka.Writer, a kafka.PartitionAssignment) {
 	stop, cancel := context.WithCancel(gctx)
 	defer cancel()
 	go func() {
@@ -118,7 +125,7 @@ func (r *relay) partition(ctx, gctx context.Context, gen *kafka.Generation, w *k
 				if stop.Err() != nil || errors.Is(err, io.EOF) {
 					return
 				}
-				if !sleep(stop, time.Second) {
+				if !backoff.Sleep(stop, time.Second) {
 					return
 				}
 				continue
@@ -152,32 +159,14 @@ func (r *relay) partition(ctx, gctx context.Context, gen *kafka.Generation, w *k
 				break fill
 			}
 		}
-		for {
-			err := w.WriteMessages(stop, out...)
-			if err == nil {
-				break
-			}
-			if !sleep(stop, 100*time.Millisecond) {
-				return
-			}
+		if backoff.Retry(stop, 100*time.Millisecond, 5*time.Second, func() error { return w.WriteMessages(stop, out...) }, nil) != nil {
+			return
 		}
 		pending += int64(len(out))
 		// As in the engine, a failed commit is left to the next one.
-		if err := gen.CommitOffsets(map[string]map[int]int64{engine.TopicSwipes: {a.ID: next}}); err == nil {
+		if err := c.Commit(a.ID, next); err == nil {
 			r.committed.Add(pending)
 			pending = 0
 		}
-	}
-}
-
-// sleep waits d or until ctx is done; it reports whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }

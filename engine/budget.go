@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/aislecast/loyalty/internal/backoff"
 	"io"
 	"strconv"
 	"strings"
@@ -249,7 +250,7 @@ func (e *Engine) tailBudgets(ctx context.Context) {
 			first, _, err := bounds(ctx, e.client, TopicBudget, 0)
 			if err != nil {
 				e.log.Warn("budget spend not readable; retrying", zap.Error(err))
-				sleep(ctx, time.Second)
+				backoff.Sleep(ctx, time.Second)
 				continue
 			}
 			offset = first
@@ -269,7 +270,7 @@ func (e *Engine) tailBudgets(ctx context.Context) {
 				offset = -1
 			}
 			e.log.Warn("read budget spend; retrying", zap.Int64("offset", offset), zap.Error(err))
-			sleep(ctx, time.Second)
+			backoff.Sleep(ctx, time.Second)
 			continue
 		}
 		n, clean := 0, true

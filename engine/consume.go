@@ -7,6 +7,8 @@ import (
 	"io"
 	"time"
 
+	"github.com/aislecast/loyalty/internal/backoff"
+	"github.com/aislecast/loyalty/internal/groupcommit"
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 )
@@ -15,13 +17,21 @@ import (
 // after shutdown or revocation was asked for.
 const flushGrace = 15 * time.Second
 
+// newOffersWriter returns the writer of offers and dead letters. The
+// engine hands it each batch in one WriteMessages call and waits for the
+// acks, so the writer has nothing to wait for: BatchTimeout is the
+// shortest kafka-go accepts (zero means its default of 1 s), and a
+// partition's messages of one call go out as one produce request as soon
+// as they are all queued (kafka-go queues them under one lock). BatchSize
+// is what one batch can hold: kafka-go allocates BatchSize messages for
+// every request, so the old 10,000 cleared 1.5 MB per request.
 func newOffersWriter(cfg Config) *kafka.Writer {
 	w := &kafka.Writer{
 		Addr:         kafka.TCP(cfg.Brokers...),
 		Balancer:     &kafka.Murmur2Balancer{},
 		RequiredAcks: kafka.RequireAll,
-		BatchTimeout: time.Millisecond,
-		BatchSize:    10000,
+		BatchTimeout: time.Nanosecond,
+		BatchSize:    cfg.MaxBatch,
 		BatchBytes:   writeBatchBytes, // dead letters may be over 1 MiB
 		MaxAttempts:  3,
 		Transport:    cfg.Transport,
@@ -44,10 +54,10 @@ func (samePartition) Balance(m kafka.Message, partitions ...int) int { return m.
 
 // runPartition owns one partition for one generation: it restores the
 // partition's profiles from the changelog, then processes swipes batch by
-// batch, each batch published and committed before the next one starts.
-// It returns when the generation ends (gctx) or the engine stops (ctx),
-// after finishing the batch in hand.
-func (e *Engine) runPartition(ctx, gctx context.Context, gen *kafka.Generation, a kafka.PartitionAssignment) {
+// batch while a flusher publishes and commits the batches before (see
+// flusher). It returns when the generation ends (gctx) or the engine stops
+// (ctx), after the batches in hand are published and committed.
+func (e *Engine) runPartition(ctx, gctx context.Context, gen *kafka.Generation, c *groupcommit.Committer, a kafka.PartitionAssignment) {
 	stop, cancel := context.WithCancel(gctx)
 	defer cancel()
 	go func() {
@@ -117,7 +127,7 @@ func (e *Engine) runPartition(ctx, gctx context.Context, gen *kafka.Generation, 
 					return
 				}
 				log.Warn("fetch", zap.Error(err))
-				if !sleep(stop, time.Second) {
+				if !backoff.Sleep(stop, time.Second) {
 					return
 				}
 				continue
@@ -130,42 +140,136 @@ func (e *Engine) runPartition(ctx, gctx context.Context, gen *kafka.Generation, 
 		}
 	}()
 
-	for {
-		m, ok := <-msgs
+	f := e.startFlusher(stop, c, a.ID, store, log)
+	e.process(p, msgs, f)
+	if err := f.wait(); err != nil {
+		log.Error("batch not committed; dropping the partition's state so it is rebuilt from the changelog", zap.Error(err))
+		return
+	}
+	e.release(a.ID, store, log)
+}
+
+// process runs the swipes of msgs through p batch by batch until msgs is
+// closed or the flusher fails, handing each batch to the flusher. A batch
+// ends when the flusher is ready for it and no swipe is waiting, or when it
+// holds MaxBatch swipes: while the flusher publishes one batch the next one
+// grows, so batches are as small as the brokers' round trips allow (low
+// latency) and as large as a backlog needs (high throughput).
+func (e *Engine) process(p *Pipeline, msgs <-chan kafka.Message, f *flusher) {
+	defer f.closeInput()
+	// take adds a received swipe to the batch; once msgs is closed it
+	// hands the batch in hand over and reports false.
+	take := func(m *kafka.Message, ok bool) bool {
 		if !ok {
-			e.release(a.ID, store, log)
-			return
+			f.handOff(p)
+			return false
 		}
-		p.SetRules(e.rules.Load())
-		p.StartBatch()
-		p.Process(&m)
-	fill:
-		for p.Len() < e.cfg.MaxBatch {
-			select {
-			case m, ok := <-msgs:
-				if !ok {
-					break fill
-				}
-				p.Process(&m)
-			default:
-				break fill
+		if p.Len() == 0 {
+			p.SetRules(e.rules.Load())
+		}
+		p.Process(m)
+		return true
+	}
+	for {
+		if p.Len() >= e.cfg.MaxBatch {
+			if !f.handOff(p) {
+				return
 			}
+			continue
 		}
-		if err := e.flush(stop, gen, p); err != nil {
-			log.Error("batch not committed; dropping the partition's state so it is rebuilt from the changelog", zap.Error(err))
+		// Swipes already fetched go into the batch first.
+		select {
+		case m, ok := <-msgs:
+			if !take(&m, ok) {
+				return
+			}
+			continue
+		default:
+		}
+		var ready <-chan struct{}
+		if p.Len() > 0 {
+			ready = f.idle
+		}
+		select {
+		case m, ok := <-msgs:
+			if !take(&m, ok) {
+				return
+			}
+		case <-ready:
+			if !f.send(p) {
+				return
+			}
+		case <-f.ctx.Done():
 			return
 		}
 	}
 }
 
-// flush publishes a processed batch in the order that makes a crash at any
-// point harmless: offers, dead letters and budget spend (acked), then the changed
-// profiles to the changelog (acked), then the offset commit. Each step is
-// retried while the partition is owned; once ownership is ending, the
-// batch gets flushGrace to finish.
-func (e *Engine) flush(stop context.Context, gen *kafka.Generation, p *Pipeline) error {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+// A flusher publishes one partition's batches in two stages, each a
+// goroutine, so that the pipeline processes the next batch while the last
+// ones are written. The order is the one that makes a crash at any point
+// harmless, per batch and across batches:
+//
+//  1. publish: offers and dead letters, acked by all replicas;
+//  2. record: the changed profiles to the changelog, acked, then the
+//     offset commit.
+//
+// A batch reaches record only once its offers are acked, batches move
+// through each stage in order, and record commits an offset only after the
+// changelog of every batch up to it is acked, so a commit never passes an
+// unacked write. Batch n+1's offers may be published before batch n's
+// profiles are recorded: after a crash both batches are replayed from the
+// last commit, re-sending their offers with the same offer ids, and the
+// profiles' applied offsets keep every swipe from counting twice.
+//
+// When record finds several batches waiting it writes them as one: the last
+// value of each card, then one commit. Commits lag behind by the batches in
+// flight (at most a few, each at most MaxBatch swipes); a crash costs
+// re-reading those swipes, which the applied offsets skip.
+type flusher struct {
+	e       *Engine
+	commits *groupcommit.Committer
+	id      int
+	store   Store // told what reached the changelog (a store on disk writes it then)
+	log     *zap.Logger
+	// ctx bounds every write: it ends flushGrace after the partition's
+	// ownership ends, or at the first failure (its cause).
+	ctx  context.Context
+	fail context.CancelCauseFunc
+
+	idle   chan struct{} // publish waits for a batch
+	work   chan *unit    // the batch for publish
+	noMore chan struct{} // the pipeline hands over no more batches
+	acked  chan *unit    // batches whose offers are acked, for record
+	free   chan *unit    // recorded batches, for reuse
+	done   chan struct{} // both stages returned
+
+	seen   map[string]struct{} // record: cards already in a merged changelog write
+	merged []kafka.Message
+}
+
+// unit is a batch on its way through the flusher.
+type unit struct {
+	b  *batch
+	cl []kafka.Message
+}
+
+// inFlight is how many batches may be queued for record besides the one
+// publish holds and the one the pipeline fills.
+const inFlight = 4
+
+func (e *Engine) startFlusher(stop context.Context, c *groupcommit.Committer, id int, store Store, log *zap.Logger) *flusher {
+	ctx, fail := context.WithCancelCause(context.Background())
+	f := &flusher{
+		e: e, commits: c, id: id, store: store, log: log, ctx: ctx, fail: fail,
+		idle:   make(chan struct{}),
+		work:   make(chan *unit, 1),
+		noMore: make(chan struct{}),
+		acked:  make(chan *unit, inFlight),
+		free:   make(chan *unit, inFlight+2),
+		done:   make(chan struct{}),
+		seen:   make(map[string]struct{}),
+	}
 	go func() {
 		select {
 		case <-stop.Done():
@@ -173,27 +277,197 @@ func (e *Engine) flush(stop context.Context, gen *kafka.Generation, p *Pipeline)
 			defer t.Stop()
 			select {
 			case <-t.C:
-				cancel()
-			case <-ctx.Done():
+				fail(fmt.Errorf("not flushed within %v after the partition was released", flushGrace))
+			case <-f.done:
 			}
-		case <-ctx.Done():
+		case <-f.done:
 		}
 	}()
+	recorded := make(chan struct{})
+	go func() {
+		defer close(recorded)
+		f.record()
+	}()
+	go func() {
+		defer close(f.done)
+		f.publish()
+		<-recorded
+	}()
+	return f
+}
 
-	out, cl, err := p.EndBatch()
+// send ends p's batch and gives it to publish, which has just said it is
+// idle. It reports false if the batch could not be ended.
+func (f *flusher) send(p *Pipeline) bool {
+	_, cl, err := p.EndBatch()
 	if err != nil {
-		return err
+		f.fail(err)
+		return false
 	}
-	if err := e.retry(ctx, "publish offers", func() error { return e.offersW.WriteMessages(ctx, out...) }); err != nil {
-		return err
+	var u *unit
+	select {
+	case u = <-f.free:
+	default:
+		u = &unit{b: newBatch()}
 	}
-	if err := e.retry(ctx, "write changelog", func() error { return e.changelogW.WriteMessages(ctx, cl...) }); err != nil {
-		return err
+	// The filled batch leaves with the unit; the pipeline goes on with the
+	// unit's empty one.
+	u.b, p.b = p.b, u.b
+	u.cl, p.cl = cl, u.cl[:0]
+	p.StartBatch()
+	f.work <- u
+	return true
+}
+
+// handOff waits until publish is idle and sends p's batch, if it has one.
+// It reports false if the flusher failed first.
+func (f *flusher) handOff(p *Pipeline) bool {
+	if p.Len() == 0 {
+		return true
 	}
-	if err := e.committed(ctx, p.id, p.store); err != nil {
-		return err
+	select {
+	case <-f.idle:
+		return f.send(p)
+	case <-f.ctx.Done():
+		return false
 	}
-	b := p.b
+}
+
+// closeInput tells the flusher that no batch follows.
+func (f *flusher) closeInput() { close(f.noMore) }
+
+// wait waits until every batch handed over is recorded, or the flusher
+// failed, and returns the failure.
+func (f *flusher) wait() error {
+	<-f.done
+	err := context.Cause(f.ctx)
+	f.fail(nil)
+	return err
+}
+
+// publish is stage 1: it writes each batch's offers and dead letters and
+// passes the batch on once they are acked.
+func (f *flusher) publish() {
+	defer close(f.acked)
+	for {
+		select {
+		case f.idle <- struct{}{}:
+		case <-f.noMore:
+			return
+		case <-f.ctx.Done():
+			return
+		}
+		var u *unit
+		select {
+		case u = <-f.work:
+		case <-f.ctx.Done():
+			return
+		}
+		if err := f.e.retry(f.ctx, "publish offers", func() error { return f.e.offersW.WriteMessages(f.ctx, u.b.out...) }); err != nil {
+			f.fail(err)
+			return
+		}
+		select {
+		case f.acked <- u:
+		case <-f.ctx.Done():
+			return
+		}
+	}
+}
+
+// record is stage 2: it writes the changelog of every acked batch waiting,
+// then commits the offset after the last one.
+func (f *flusher) record() {
+	var us []*unit
+	for {
+		u, ok := <-f.acked
+		if !ok {
+			return
+		}
+		us = append(us[:0], u)
+	more:
+		for {
+			select {
+			case u, ok := <-f.acked:
+				if !ok {
+					break more
+				}
+				us = append(us, u)
+			default:
+				break more
+			}
+		}
+		cl := f.changelog(us)
+		if err := f.e.retry(f.ctx, "write changelog", func() error { return f.e.changelogW.WriteMessages(f.ctx, cl...) }); err != nil {
+			f.fail(err)
+			return
+		}
+		if err := f.e.committed(f.ctx, f.id, f.store, cl); err != nil {
+			f.fail(err)
+			return
+		}
+		for _, u := range us {
+			f.e.count(u.b)
+		}
+		f.e.stats.Changelog.Add(int64(len(cl)))
+		for i := range cl {
+			f.e.stats.ChangeB.Add(int64(len(cl[i].Key) + len(cl[i].Value)))
+		}
+		next := us[len(us)-1].b.next
+		// A failed commit is harmless: the next owner re-reads these swipes
+		// and skips them by the profiles' applied offsets.
+		if err := f.commits.Commit(f.id, next); err != nil {
+			f.log.Warn("commit", zap.Int64("offset", next), zap.Error(err))
+		}
+		f.e.ready.Store(true)
+		for _, u := range us {
+			u.b.reset()
+			clear(u.cl)
+			select {
+			case f.free <- u:
+			default:
+			}
+		}
+	}
+}
+
+// changelog returns the changelog records of us: for one batch its
+// records, for several the record of each card from the latest batch that
+// has one (restore keeps only the last value of a card anyway).
+func (f *flusher) changelog(us []*unit) []kafka.Message {
+	if len(us) == 1 {
+		return us[0].cl
+	}
+	clear(f.seen)
+	clear(f.merged)
+	f.merged = f.merged[:0]
+	for i := len(us) - 1; i >= 0; i-- {
+		for _, m := range us[i].cl {
+			if _, ok := f.seen[string(m.Key)]; !ok {
+				f.seen[string(m.Key)] = struct{}{}
+				f.merged = append(f.merged, m)
+			}
+		}
+	}
+	return f.merged
+}
+
+// retry runs write until it succeeds or ctx ends, backing off up to 5 s and
+// marking the engine not ready while it fails.
+func (e *Engine) retry(ctx context.Context, what string, write func() error) error {
+	err := backoff.Retry(ctx, 100*time.Millisecond, 5*time.Second, write, func(err error, wait time.Duration) {
+		e.ready.Store(false)
+		e.log.Warn(what+" failed; retrying", zap.Duration("backoff", wait), zap.Error(err))
+	})
+	if err != nil {
+		e.ready.Store(false)
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
+// count adds a recorded batch to the engine's counters.
+func (e *Engine) count(b *batch) {
 	st := &e.stats
 	st.Swipes.Add(int64(b.n))
 	st.Applied.Add(b.applied)
@@ -201,42 +475,10 @@ func (e *Engine) flush(stop context.Context, gen *kafka.Generation, p *Pipeline)
 	st.Replayed.Add(b.replays)
 	st.RuleErrors.Add(b.errs)
 	st.Offers.Add(b.offers)
-	st.Changelog.Add(int64(len(cl)))
-	for i := range cl {
-		st.ChangeB.Add(int64(len(cl[i].Key) + len(cl[i].Value)))
-	}
 	var dlq int64
 	for _, n := range b.byReason {
 		dlq += n
 	}
 	st.DLQ.Add(dlq)
 	st.merge(b)
-	// A failed commit is harmless: the next owner re-reads these swipes and
-	// skips them by the profiles' applied offsets.
-	if err := gen.CommitOffsets(map[string]map[int]int64{TopicSwipes: {p.id: b.next}}); err != nil {
-		e.log.Warn("commit", zap.Int("partition", p.id), zap.Int64("offset", b.next), zap.Error(err))
-	}
-	e.ready.Store(true)
-	return nil
-}
-
-// retry runs write until it succeeds or ctx ends, backing off up to 5 s and
-// marking the engine not ready while it fails.
-func (e *Engine) retry(ctx context.Context, what string, write func() error) error {
-	backoff := 100 * time.Millisecond
-	for {
-		err := write()
-		if err == nil {
-			return nil
-		}
-		e.ready.Store(false)
-		if ctx.Err() != nil {
-			return fmt.Errorf("%s: %w", what, err)
-		}
-		e.log.Warn(what+" failed; retrying", zap.Duration("backoff", backoff), zap.Error(err))
-		if !sleep(ctx, backoff) {
-			return fmt.Errorf("%s: %w", what, err)
-		}
-		backoff = min(2*backoff, 5*time.Second)
-	}
 }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"github.com/aislecast/loyalty"
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 )
 
@@ -256,6 +258,59 @@ func (s *DiskPartition) Commit() error {
 	return nil
 }
 
+// CommitRecords writes to disk the profiles of changelog records that
+// were acked, while later batches may already have Put newer profiles of
+// the same cards (the engine processes the next batch while the last one
+// is written): those stay held for their own CommitRecords.
+func (s *DiskPartition) CommitRecords(cl []kafka.Message) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(cl) == 0 {
+		return nil
+	}
+	b := s.d.db.NewBatch()
+	defer b.Close()
+	var added int64
+	for i := range cl {
+		card := string(cl[i].Key)
+		v, held := s.pending[card]
+		if held && v != nil && bytes.Equal(v[8:], cl[i].Value) {
+			delete(s.pending, card) // this very profile: no longer held
+		} else {
+			v = s.value(cl[i].Value) // a newer one is held (or none): write the acked one
+		}
+		k := s.key(card)
+		existed, known := s.onDisk[card]
+		if !known {
+			_, closer, err := s.d.db.Get(k)
+			if existed = err == nil; existed {
+				closer.Close()
+			} else if !errors.Is(err, pebble.ErrNotFound) {
+				return fmt.Errorf("commit partition %d: %w", s.id, err)
+			}
+		}
+		if !existed {
+			added++
+		}
+		if _, newer := s.pending[card]; newer {
+			s.onDisk[card] = true // for the newer profile's own commit
+		} else {
+			delete(s.onDisk, card)
+		}
+		if err := b.Set(k, v, nil); err != nil {
+			return fmt.Errorf("commit partition %d: %w", s.id, err)
+		}
+	}
+	if err := b.Commit(pebble.NoSync); err != nil {
+		return fmt.Errorf("commit partition %d: %w", s.id, err)
+	}
+	s.n.Add(added)
+	if len(s.pending) == 0 {
+		clear(s.onDisk)
+	}
+	return nil
+}
+
 // Len is the number of profiles on disk (uncommitted ones not included).
 func (s *DiskPartition) Len() int { return int(s.n.Load()) }
 
@@ -353,14 +408,14 @@ func (e *Engine) partitionStore(id int) (Store, int64, error) {
 	return s, from, err
 }
 
-// committed is called once a batch's changelog records are acked: a store
-// on disk writes the batch and now and then checkpoints its position.
-func (e *Engine) committed(ctx context.Context, id int, store Store) error {
+// committed is called once changelog records cl are acked: a store on
+// disk writes them and now and then checkpoints its position.
+func (e *Engine) committed(ctx context.Context, id int, store Store, cl []kafka.Message) error {
 	s, ok := store.(*DiskPartition)
 	if !ok {
 		return nil
 	}
-	if err := s.Commit(); err != nil {
+	if err := s.CommitRecords(cl); err != nil {
 		return err
 	}
 	if time.Since(s.checkpointed) < CheckpointEvery {

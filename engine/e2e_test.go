@@ -52,6 +52,7 @@ var badReason = map[string]string{
 
 type fixture struct {
 	t       *testing.T
+	cluster *kfake.Cluster
 	brokers []string
 	client  *kafka.Client
 	rules   *rules.Set
@@ -77,7 +78,7 @@ func newFixture(t *testing.T, n int, bad float64) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{t: t, brokers: c.ListenAddrs(), rules: set}
+	f := &fixture{t: t, cluster: c, brokers: c.ListenAddrs(), rules: set}
 	f.client = &kafka.Client{Addr: kafka.TCP(f.brokers...), Timeout: 10 * time.Second}
 	if err := engine.EnsureTopics(context.Background(), f.client, engine.Topics(4), 1); err != nil {
 		t.Fatal(err)

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/aislecast/loyalty"
+	"github.com/aislecast/loyalty/internal/backoff"
+	"github.com/aislecast/loyalty/internal/groupcommit"
 	"github.com/aislecast/loyalty/offers"
 	"github.com/aislecast/loyalty/rules"
 	"github.com/segmentio/kafka-go"
@@ -25,7 +27,9 @@ type Config struct {
 	Partitions int
 	// Replication factor for created topics (default 1).
 	Replication int
-	// MaxBatch is the most swipes processed between two commits (default 500).
+	// MaxBatch is the most swipes in one batch, whose offers go out in one
+	// write (default 500). A batch ends sooner when the previous one is
+	// published and no swipe is waiting; one commit may cover several.
 	MaxBatch int
 	Limits   Limits           // default DefaultLimits
 	Clock    func() time.Time // default time.Now; only judges plausible event times
@@ -332,6 +336,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			continue // kafka-go backs off between join attempts
 		}
 		var parts []int
+		c := groupcommit.New(gen, TopicSwipes)
 		e.restoring.Add(int64(len(gen.Assignments[TopicSwipes])))
 		for _, a := range gen.Assignments[TopicSwipes] {
 			parts = append(parts, a.ID)
@@ -339,7 +344,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			wg.Add(1)
 			gen.Start(func(gctx context.Context) {
 				defer wg.Done()
-				e.runPartition(ctx, gctx, gen, a)
+				e.runPartition(ctx, gctx, gen, c, a)
 			})
 		}
 		e.ready.Store(true)
@@ -360,17 +365,17 @@ func (e *Engine) ensureTopics(ctx context.Context) error {
 // untilReachable runs do until it succeeds, fails for another reason than
 // unreachable brokers, or ctx ends, backing off up to 5 s in between.
 func (e *Engine) untilReachable(ctx context.Context, what string, do func() error) error {
-	backoff := 250 * time.Millisecond
+	wait := 250 * time.Millisecond
 	for {
 		err := do()
 		if err == nil || ctx.Err() != nil || !retriable(err) {
 			return err
 		}
 		e.log.Warn("brokers not reachable yet; retrying", zap.String("doing", what), zap.Strings("brokers", e.cfg.Brokers), zap.Error(err))
-		if !sleep(ctx, backoff) {
+		if !backoff.Sleep(ctx, wait) {
 			return ctx.Err()
 		}
-		backoff = min(2*backoff, 5*time.Second)
+		wait = min(2*wait, 5*time.Second)
 	}
 }
 
@@ -382,16 +387,4 @@ func retriable(err error) bool {
 		return ke.Temporary()
 	}
 	return !errors.Is(err, ErrTopicMismatch)
-}
-
-// sleep waits d or until ctx is done; it reports whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/aislecast/loyalty/internal/backoff"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -241,7 +242,7 @@ func (e *Engine) followRules(ctx context.Context, s *ruleSync, p int, offset int
 			}
 		}
 		e.log.Warn("follow "+TopicRules+"; retrying", zap.Int("partition", p), zap.Error(err))
-		sleep(ctx, time.Second)
+		backoff.Sleep(ctx, time.Second)
 	}
 }
 

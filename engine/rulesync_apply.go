@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/aislecast/loyalty/internal/backoff"
 	"io"
 	"os"
 	"os/user"
@@ -351,15 +352,15 @@ func PublishRules(ctx context.Context, brokers []string, transport kafka.RoundTr
 		Transport:    transport,
 	}
 	defer w.Close()
-	backoff := 100 * time.Millisecond
+	wait := 100 * time.Millisecond
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		err := w.WriteMessages(ctx, msgs...)
 		if err == nil {
 			return nil
 		}
-		if !errors.Is(err, kafka.UnknownTopicOrPartition) || time.Now().After(deadline) || !sleep(ctx, backoff) {
+		if !errors.Is(err, kafka.UnknownTopicOrPartition) || time.Now().After(deadline) || !backoff.Sleep(ctx, wait) {
 			return fmt.Errorf("publish to %s: %w", TopicRules, err)
 		}
-		backoff = min(2*backoff, time.Second)
+		wait = min(2*wait, time.Second)
 	}
 }

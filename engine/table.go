@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/aislecast/loyalty/internal/backoff"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -54,13 +55,13 @@ func (t *table) Loaded() <-chan struct{} { return t.loaded }
 // outage, say) with backoff, so it only returns when ctx is done.
 func (t *table) run(ctx context.Context) {
 	var parts []int
-	for backoff := 250 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
+	for wait := 250 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
 		var err error
 		if parts, err = t.partitions(ctx); err == nil {
 			break
 		}
 		t.log.Warn("cannot read the topic's partitions; retrying", zap.Error(err))
-		if !sleep(ctx, backoff) {
+		if !backoff.Sleep(ctx, wait) {
 			return
 		}
 	}
@@ -101,17 +102,17 @@ func (t *table) partitions(ctx context.Context) ([]int, error) {
 func (t *table) follow(ctx context.Context, id int, caughtUp func()) {
 	log := t.log.With(zap.Int("partition", id))
 	var offset, end int64
-	for backoff := 250 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
+	for wait := 250 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
 		var err error
 		if offset, end, err = bounds(ctx, t.client, t.topic, id); err == nil {
 			break
 		}
 		log.Warn("cannot read the partition's offsets; retrying", zap.Error(err))
-		if !sleep(ctx, backoff) {
+		if !backoff.Sleep(ctx, wait) {
 			return
 		}
 	}
-	backoff := 250 * time.Millisecond
+	wait := 250 * time.Millisecond
 	for {
 		if caughtUp != nil && offset >= end {
 			caughtUp()
@@ -128,7 +129,7 @@ func (t *table) follow(ctx context.Context, id int, caughtUp func()) {
 			next, aerr := t.apply(resp, log)
 			switch {
 			case next > offset:
-				offset, backoff = next, 250*time.Millisecond
+				offset, wait = next, 250*time.Millisecond
 				continue
 			case aerr != nil:
 				err = aerr
@@ -151,11 +152,11 @@ func (t *table) follow(ctx context.Context, id int, caughtUp func()) {
 			offset = first
 			continue
 		}
-		log.Warn("fetch failed; retrying", zap.Int64("offset", offset), zap.Duration("backoff", backoff), zap.Error(err))
-		if !sleep(ctx, backoff) {
+		log.Warn("fetch failed; retrying", zap.Int64("offset", offset), zap.Duration("backoff", wait), zap.Error(err))
+		if !backoff.Sleep(ctx, wait) {
 			return
 		}
-		backoff = min(2*backoff, 5*time.Second)
+		wait = min(2*wait, 5*time.Second)
 	}
 }
 

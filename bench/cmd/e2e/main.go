@@ -46,6 +46,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	kafkaPort := fs.Int("kafka-port", 49092, "--broker kafka: client port on 127.0.0.1")
 	controllerPort := fs.Int("kafka-controller-port", 49093, "--broker kafka: controller port on 127.0.0.1")
 	script := fs.String("kafka-script", "", "--broker kafka: path of deploy/kafka.sh (default: found from the working directory)")
+	var prof profiles
+	prof.flags(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -121,6 +123,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 
+	stopProfiles, err := prof.start()
+	if err != nil {
+		return fail(err)
+	}
+	defer func() {
+		if err := stopProfiles(); err != nil {
+			fmt.Fprintf(stderr, "e2e: %v\n", err)
+		}
+	}()
 	var errs []error
 	if doThroughput {
 		res, err := bench.Throughput(ctx, b, bench.ThroughputConfig{Swipes: *swipes, Rules: rulesN, Rounds: *rounds, Progress: stderr})
