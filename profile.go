@@ -242,28 +242,48 @@ func (p *Profile) Apply(s *Swipe) Outcome {
 // addStore counts a purchase visit at t to store, evicting the weakest
 // store when the profile already counts TopStores others.
 func (p *Profile) addStore(store string, t int64) {
-	i := sort.Search(len(p.Stores), func(i int) bool { return p.Stores[i].StoreID >= store })
-	if i < len(p.Stores) && p.Stores[i].StoreID == store {
-		p.Stores[i].Visits++
-		p.Stores[i].LastVisit = max(p.Stores[i].LastVisit, t)
-		return
+	var sv *StoreVisits
+	p.Stores, sv = upsertTop(p.Stores, TopStores, store, StoreVisits{StoreID: store},
+		func(s *StoreVisits) string { return s.StoreID },
+		func(a, b *StoreVisits) bool {
+			return a.Visits < b.Visits || (a.Visits == b.Visits && a.LastVisit < b.LastVisit)
+		})
+	sv.Visits++
+	sv.LastVisit = max(sv.LastVisit, t)
+}
+
+// upsertTop returns s and the entry of id in it, s sorted by idOf, adding
+// fresh in order when it is missing; a full list (limit entries) first
+// drops its weakest entry.
+func upsertTop[T any](s []T, limit int, id string, fresh T, idOf func(*T) string, weaker func(a, b *T) bool) ([]T, *T) {
+	i, hi := 0, len(s)
+	for i < hi {
+		m := int(uint(i+hi) >> 1)
+		if idOf(&s[m]) < id {
+			i = m + 1
+		} else {
+			hi = m
+		}
 	}
-	if len(p.Stores) >= TopStores {
+	if i < len(s) && idOf(&s[i]) == id {
+		return s, &s[i]
+	}
+	if len(s) >= limit {
 		w := 0
-		for j := range p.Stores {
-			a, b := &p.Stores[j], &p.Stores[w]
-			if a.Visits < b.Visits || (a.Visits == b.Visits && a.LastVisit < b.LastVisit) {
+		for j := range s {
+			if weaker(&s[j], &s[w]) {
 				w = j
 			}
 		}
-		p.Stores = append(p.Stores[:w], p.Stores[w+1:]...)
+		s = append(s[:w], s[w+1:]...)
 		if w < i {
 			i--
 		}
 	}
-	p.Stores = append(p.Stores, StoreVisits{})
-	copy(p.Stores[i+1:], p.Stores[i:])
-	p.Stores[i] = StoreVisits{StoreID: store, Visits: 1, LastVisit: t}
+	s = append(s, fresh)
+	copy(s[i+1:], s[i:])
+	s[i] = fresh
+	return s, &s[i]
 }
 
 // FavouriteStore returns the store the card made the most purchase visits
@@ -293,9 +313,14 @@ func (p *Profile) FavouriteCategory() *CategoryStats {
 	return best
 }
 
-// prune drops per-day entries that left the history horizon.
+// prune drops per-day entries that left the history horizon. A category
+// has days only where the profile has purchases, so while the profile's
+// oldest day is within the horizon, so are all of the categories'.
 func (p *Profile) prune() {
 	min := p.NewestDay - HistoryDays
+	if len(p.Days) > 0 && p.Days[0].Day > min {
+		return
+	}
 	p.Days = dropBefore(p.Days, min)
 	for i := range p.Categories {
 		p.Categories[i].Days = dropBefore(p.Categories[i].Days, min)
@@ -345,30 +370,14 @@ func (p *Profile) category(name string) *CategoryStats {
 // addSKU counts units of sku bought at t, evicting the weakest SKU when
 // the profile already remembers TopSKUs others.
 func (p *Profile) addSKU(sku string, units, t int64) {
-	i := sort.Search(len(p.SKUs), func(i int) bool { return p.SKUs[i].SKU >= sku })
-	if i < len(p.SKUs) && p.SKUs[i].SKU == sku {
-		p.SKUs[i].Units += units
-		if t > p.SKUs[i].LastBought {
-			p.SKUs[i].LastBought = t
-		}
-		return
-	}
-	if len(p.SKUs) >= TopSKUs {
-		w := 0
-		for j := range p.SKUs {
-			a, b := &p.SKUs[j], &p.SKUs[w]
-			if a.Units < b.Units || (a.Units == b.Units && a.LastBought < b.LastBought) {
-				w = j
-			}
-		}
-		p.SKUs = append(p.SKUs[:w], p.SKUs[w+1:]...)
-		if w < i {
-			i--
-		}
-	}
-	p.SKUs = append(p.SKUs, SKUStats{})
-	copy(p.SKUs[i+1:], p.SKUs[i:])
-	p.SKUs[i] = SKUStats{SKU: sku, Units: units, LastBought: t}
+	var st *SKUStats
+	p.SKUs, st = upsertTop(p.SKUs, TopSKUs, sku, SKUStats{SKU: sku},
+		func(s *SKUStats) string { return s.SKU },
+		func(a, b *SKUStats) bool {
+			return a.Units < b.Units || (a.Units == b.Units && a.LastBought < b.LastBought)
+		})
+	st.Units += units
+	st.LastBought = max(st.LastBought, t)
 }
 
 // SKU returns the stats of a SKU, or nil when it is not among the card's
