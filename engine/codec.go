@@ -121,20 +121,30 @@ func AppendProfile(buf []byte, p *loyalty.Profile) []byte {
 }
 
 // profileTimes appends to ts the distinct event times p refers to by
-// index in its encoding, sorted.
+// index in its encoding, sorted. They are few (about one per purchase
+// visit) among many references, so each is inserted in place rather than
+// all sorted.
 func profileTimes(ts []int64, p *loyalty.Profile) []int64 {
-	ts = append(ts, p.LastVisit)
+	ts = addTime(ts, p.LastVisit)
 	for i := range p.Categories {
-		ts = append(ts, p.Categories[i].LastBought)
+		ts = addTime(ts, p.Categories[i].LastBought)
 	}
 	for i := range p.SKUs {
-		ts = append(ts, p.SKUs[i].LastBought)
+		ts = addTime(ts, p.SKUs[i].LastBought)
 	}
 	for i := range p.Stores {
-		ts = append(ts, p.Stores[i].LastVisit)
+		ts = addTime(ts, p.Stores[i].LastVisit)
 	}
-	slices.Sort(ts)
-	return slices.Compact(ts)
+	return ts
+}
+
+// addTime inserts t into the sorted set ts.
+func addTime(ts []int64, t int64) []int64 {
+	i, found := slices.BinarySearch(ts, t)
+	if found {
+		return ts
+	}
+	return slices.Insert(ts, i, t)
 }
 
 // appendTime appends the index of t in the sorted times.
