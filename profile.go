@@ -12,8 +12,20 @@ const HistoryDays = 90
 const TopSKUs = 64
 
 // RecentSwipeIDs is how many of a card's latest swipe ids are remembered to
-// recognise a POS retry of the same swipe.
-const RecentSwipeIDs = 64
+// recognise a POS retry of the same swipe. A POS retries within seconds
+// to minutes, when a card has made a few swipes at most; 32 is ample and
+// keeps the profile small.
+const RecentSwipeIDs = 32
+
+// SwipeHashBits is the width of the swipe id hashes a profile remembers.
+// With RecentSwipeIDs of them, a new swipe is mistaken for a retry with a
+// probability of 32/2^48, about one in ten trillion swipes; each hash takes
+// six bytes instead of eight in a stored profile.
+const SwipeHashBits = 48
+
+// TopStores is how many stores a profile counts visits to; when full, the
+// store visited the fewest times (the least recently on a tie) makes room.
+const TopStores = 4
 
 // MaxOfferSends is how many sends of one rule a profile remembers per card;
 // a rule's max_per_card count may not exceed it.
@@ -26,19 +38,26 @@ type Profile struct {
 	FirstSeen   int64  `expr:"first_seen"` // earliest event time seen
 	LastSeen    int64  `expr:"last_seen"`  // latest event time seen
 	Visits      int64  `expr:"visits"`     // purchase swipes
+	LastVisit   int64  `expr:"last_visit"` // event time of the latest purchase, or 0
 	Checkins    int64  `expr:"checkins"`
 	Scans       int64  `expr:"scans"`
 	SpendCents  int64  `expr:"spend_cents"`  // lifetime purchase value
+	Units       int64  `expr:"units"`        // lifetime quantity bought
+	MaxBasket   int64  `expr:"max_basket"`   // largest purchase total, cents
 	Returns     int64  `expr:"returns"`      // return swipes
 	ReturnCents int64  `expr:"return_cents"` // lifetime refunded value
-	// Days is the sparse per-day purchase value, oldest first, kept for
-	// HistoryDays before NewestDay.
+	// Days is the sparse per-day purchase value and visit count, oldest
+	// first, kept for HistoryDays before NewestDay.
 	Days []DaySpend `expr:"-"`
 	// Categories holds per-category figures, sorted by name.
 	Categories []CategoryStats `expr:"categories"`
 	// SKUs holds the card's most-bought SKUs (at most TopSKUs), sorted by SKU.
 	SKUs []SKUStats `expr:"skus"`
-	// RecentSwipes holds hashes of the latest swipe ids, oldest first.
+	// Stores holds the purchase visits to the card's most visited stores
+	// (at most TopStores), sorted by store id.
+	Stores []StoreVisits `expr:"stores"`
+	// RecentSwipes holds the SwipeHashBits-bit hashes of the latest swipe
+	// ids, oldest first.
 	RecentSwipes []uint64 `expr:"-"`
 	// NewestDay is the latest event day seen; it anchors the history horizon.
 	NewestDay int32 `expr:"-"`
@@ -92,19 +111,45 @@ func (p *Profile) AddOffered(rule string) *OfferHistory {
 	return &p.Offers[i]
 }
 
-// DaySpend is the purchase value of one local calendar day.
+// DaySpend is the purchase value of one local calendar day. Visits, the
+// day's purchase swipes, is kept for the profile's own history only
+// (Profile.Days); category histories leave it 0. It fills what would be
+// padding, so it costs no memory.
 type DaySpend struct {
-	Day   int32
-	Cents int64
+	Day    int32
+	Visits int32
+	Cents  int64
 }
 
 // CategoryStats is what a card bought in one category.
 type CategoryStats struct {
-	Name       string     `expr:"name"`
-	SpendCents int64      `expr:"spend_cents"` // lifetime
-	Units      int64      `expr:"units"`       // lifetime quantity
-	LastBought int64      `expr:"last_bought"` // event time of the latest purchase, Unix seconds
-	Days       []DaySpend `expr:"-"`
+	Name       string `expr:"name"`
+	SpendCents int64  `expr:"spend_cents"` // lifetime
+	Units      int64  `expr:"units"`       // lifetime quantity
+	LastBought int64  `expr:"last_bought"` // event time of the latest purchase, Unix seconds
+	// Days is the sparse per-day value bought in the category, like
+	// Profile.Days: one entry per local day with a purchase in it.
+	Days []DaySpend `expr:"-"`
+}
+
+// RepurchaseDays is the card's typical interval between purchases in the
+// category: the mean number of days between the distinct local days it
+// was bought on within the history (HistoryDays), or -1 when that is fewer
+// than two days. Taken from the day history, it follows the shopper's
+// recent habit, and a late swipe lands on its own day like everywhere
+// else.
+func (c *CategoryStats) RepurchaseDays() float64 {
+	if c == nil || len(c.Days) < 2 {
+		return -1
+	}
+	return float64(c.Days[len(c.Days)-1].Day-c.Days[0].Day) / float64(len(c.Days)-1)
+}
+
+// StoreVisits counts a card's purchase visits to one store.
+type StoreVisits struct {
+	StoreID   string `expr:"store_id"`
+	Visits    int64  `expr:"visits"`
+	LastVisit int64  `expr:"last_visit"` // event time of the latest purchase there
 }
 
 // SKUStats is what a card bought of one SKU.
@@ -170,21 +215,23 @@ func (p *Profile) Apply(s *Swipe) Outcome {
 	case KindPurchase:
 		p.Visits++
 		p.SpendCents += s.TotalCents
+		p.MaxBasket = max(p.MaxBasket, s.TotalCents)
+		p.LastVisit = max(p.LastVisit, t)
+		p.addStore(s.StoreID, t)
 		if !inHorizon {
 			p.TooOld++
 		} else {
-			p.Days = addDay(p.Days, day, s.TotalCents)
+			p.Days = addDay(p.Days, day, s.TotalCents, 1)
 		}
 		for i := range s.Items {
 			it := &s.Items[i]
+			p.Units += it.Qty
 			c := p.category(it.Category)
 			c.SpendCents += it.LineCents()
 			c.Units += it.Qty
-			if t > c.LastBought {
-				c.LastBought = t
-			}
+			c.LastBought = max(c.LastBought, t)
 			if inHorizon {
-				c.Days = addDay(c.Days, day, it.LineCents())
+				c.Days = addDay(c.Days, day, it.LineCents(), 0)
 			}
 			p.addSKU(it.SKU, it.Qty, t)
 		}
@@ -192,9 +239,88 @@ func (p *Profile) Apply(s *Swipe) Outcome {
 	return Applied
 }
 
-// prune drops per-day entries that left the history horizon.
+// addStore counts a purchase visit at t to store, evicting the weakest
+// store when the profile already counts TopStores others.
+func (p *Profile) addStore(store string, t int64) {
+	var sv *StoreVisits
+	p.Stores, sv = upsertTop(p.Stores, TopStores, store, StoreVisits{StoreID: store},
+		func(s *StoreVisits) string { return s.StoreID },
+		func(a, b *StoreVisits) bool {
+			return a.Visits < b.Visits || (a.Visits == b.Visits && a.LastVisit < b.LastVisit)
+		})
+	sv.Visits++
+	sv.LastVisit = max(sv.LastVisit, t)
+}
+
+// upsertTop returns s and the entry of id in it, s sorted by idOf, adding
+// fresh in order when it is missing; a full list (limit entries) first
+// drops its weakest entry.
+func upsertTop[T any](s []T, limit int, id string, fresh T, idOf func(*T) string, weaker func(a, b *T) bool) ([]T, *T) {
+	i, hi := 0, len(s)
+	for i < hi {
+		m := int(uint(i+hi) >> 1)
+		if idOf(&s[m]) < id {
+			i = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if i < len(s) && idOf(&s[i]) == id {
+		return s, &s[i]
+	}
+	if len(s) >= limit {
+		w := 0
+		for j := range s {
+			if weaker(&s[j], &s[w]) {
+				w = j
+			}
+		}
+		s = append(s[:w], s[w+1:]...)
+		if w < i {
+			i--
+		}
+	}
+	s = append(s, fresh)
+	copy(s[i+1:], s[i:])
+	s[i] = fresh
+	return s, &s[i]
+}
+
+// FavouriteStore returns the store the card made the most purchase visits
+// to, the most recently visited on a tie, or nil when it never bought.
+func (p *Profile) FavouriteStore() *StoreVisits {
+	var best *StoreVisits
+	for i := range p.Stores {
+		s := &p.Stores[i]
+		if best == nil || s.Visits > best.Visits || (s.Visits == best.Visits && s.LastVisit > best.LastVisit) {
+			best = s
+		}
+	}
+	return best
+}
+
+// FavouriteCategory returns the category bought on the most distinct days
+// within the history (HistoryDays), then with the highest lifetime spend,
+// then the first by name; nil when the card never bought anything.
+func (p *Profile) FavouriteCategory() *CategoryStats {
+	var best *CategoryStats
+	for i := range p.Categories {
+		c := &p.Categories[i]
+		if best == nil || len(c.Days) > len(best.Days) || (len(c.Days) == len(best.Days) && c.SpendCents > best.SpendCents) {
+			best = c
+		}
+	}
+	return best
+}
+
+// prune drops per-day entries that left the history horizon. A category
+// has days only where the profile has purchases, so while the profile's
+// oldest day is within the horizon, so are all of the categories'.
 func (p *Profile) prune() {
 	min := p.NewestDay - HistoryDays
+	if len(p.Days) > 0 && p.Days[0].Day > min {
+		return
+	}
 	p.Days = dropBefore(p.Days, min)
 	for i := range p.Categories {
 		p.Categories[i].Days = dropBefore(p.Categories[i].Days, min)
@@ -212,16 +338,21 @@ func dropBefore(ds []DaySpend, min int32) []DaySpend {
 	return append(ds[:0], ds[n:]...)
 }
 
-// addDay adds cents to day in the sorted slice ds.
-func addDay(ds []DaySpend, day int32, cents int64) []DaySpend {
-	i := sort.Search(len(ds), func(i int) bool { return ds[i].Day >= day })
+// addDay adds cents and visits to day in the sorted slice ds. Swipes
+// mostly arrive in order, so the newest day is tried first.
+func addDay(ds []DaySpend, day int32, cents int64, visits int32) []DaySpend {
+	i := len(ds)
+	if i > 0 && ds[i-1].Day >= day {
+		i = sort.Search(len(ds), func(i int) bool { return ds[i].Day >= day })
+	}
 	if i < len(ds) && ds[i].Day == day {
 		ds[i].Cents += cents
+		ds[i].Visits += visits
 		return ds
 	}
 	ds = append(ds, DaySpend{})
 	copy(ds[i+1:], ds[i:])
-	ds[i] = DaySpend{Day: day, Cents: cents}
+	ds[i] = DaySpend{Day: day, Visits: visits, Cents: cents}
 	return ds
 }
 
@@ -239,30 +370,14 @@ func (p *Profile) category(name string) *CategoryStats {
 // addSKU counts units of sku bought at t, evicting the weakest SKU when
 // the profile already remembers TopSKUs others.
 func (p *Profile) addSKU(sku string, units, t int64) {
-	i := sort.Search(len(p.SKUs), func(i int) bool { return p.SKUs[i].SKU >= sku })
-	if i < len(p.SKUs) && p.SKUs[i].SKU == sku {
-		p.SKUs[i].Units += units
-		if t > p.SKUs[i].LastBought {
-			p.SKUs[i].LastBought = t
-		}
-		return
-	}
-	if len(p.SKUs) >= TopSKUs {
-		w := 0
-		for j := range p.SKUs {
-			a, b := &p.SKUs[j], &p.SKUs[w]
-			if a.Units < b.Units || (a.Units == b.Units && a.LastBought < b.LastBought) {
-				w = j
-			}
-		}
-		p.SKUs = append(p.SKUs[:w], p.SKUs[w+1:]...)
-		if w < i {
-			i--
-		}
-	}
-	p.SKUs = append(p.SKUs, SKUStats{})
-	copy(p.SKUs[i+1:], p.SKUs[i:])
-	p.SKUs[i] = SKUStats{SKU: sku, Units: units, LastBought: t}
+	var st *SKUStats
+	p.SKUs, st = upsertTop(p.SKUs, TopSKUs, sku, SKUStats{SKU: sku},
+		func(s *SKUStats) string { return s.SKU },
+		func(a, b *SKUStats) bool {
+			return a.Units < b.Units || (a.Units == b.Units && a.LastBought < b.LastBought)
+		})
+	st.Units += units
+	st.LastBought = max(st.LastBought, t)
 }
 
 // SKU returns the stats of a SKU, or nil when it is not among the card's
@@ -300,6 +415,19 @@ func (p *Profile) CategorySpendWithin(name string, day int32, days int) int64 {
 	return sumWindow(c.Days, day, days)
 }
 
+// VisitsWithin is the number of purchase swipes of the days days ending
+// with day (inclusive). days must be at most HistoryDays.
+func (p *Profile) VisitsWithin(day int32, days int) int64 {
+	lo := day - int32(days)
+	var n int64
+	for _, d := range p.Days {
+		if d.Day > lo && d.Day <= day {
+			n += int64(d.Visits)
+		}
+	}
+	return n
+}
+
 func sumWindow(ds []DaySpend, day int32, days int) int64 {
 	lo := day - int32(days)
 	var sum int64
@@ -311,13 +439,13 @@ func sumWindow(ds []DaySpend, day int32, days int) int64 {
 	return sum
 }
 
-// hashID is the 64-bit FNV-1a hash of a swipe id, written out so that the
-// hot path does not allocate a hash.Hash.
+// hashID is the 64-bit FNV-1a hash of a swipe id cut to SwipeHashBits,
+// written out so that the hot path does not allocate a hash.Hash.
 func hashID(id string) uint64 {
 	h := uint64(14695981039346656037)
 	for i := 0; i < len(id); i++ {
 		h ^= uint64(id[i])
 		h *= 1099511628211
 	}
-	return h
+	return h & (1<<SwipeHashBits - 1)
 }

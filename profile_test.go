@@ -185,3 +185,107 @@ func TestTopSKUsEvictsWeakest(t *testing.T) {
 		}
 	}
 }
+
+func TestProfileVisitsAndBaskets(t *testing.T) {
+	p := loyalty.NewProfile("c1")
+	p.Apply(purchase("a", day(10, 9), "coffee", 500, "dairy", 300))
+	p.Apply(purchase("b", day(10, 18), "coffee", 700))
+	p.Apply(purchase("late", day(3, 12), "tea", 2000)) // arrives last, lands on 11-03
+	ret := purchase("r", day(11, 9), "tea", 2000)
+	ret.Kind = loyalty.KindReturn
+	p.Apply(ret)
+	p.Apply(&loyalty.Swipe{SwipeID: "k", CardID: "c1", Kind: loyalty.KindCheckin, StoreID: "s9", TS: day(12, 9)})
+
+	if p.Visits != 3 || p.Units != 4 || p.MaxBasket != 2000 || p.LastVisit != day(10, 18).Unix() {
+		t.Errorf("visits %d units %d max basket %d last visit %d; want 3 4 2000 %d", p.Visits, p.Units, p.MaxBasket, p.LastVisit, day(10, 18).Unix())
+	}
+	d := loyalty.DayOf(day(12, 9))
+	for w, want := range map[int]int64{1: 0, 3: 2, 10: 3} {
+		if got := p.VisitsWithin(d, w); got != want {
+			t.Errorf("visits within %d days = %d, want %d", w, got, want)
+		}
+	}
+	// Returns and check-ins are no visits to a store.
+	if len(p.Stores) != 1 || p.Stores[0] != (loyalty.StoreVisits{StoreID: "s1", Visits: 3, LastVisit: day(10, 18).Unix()}) {
+		t.Errorf("stores %+v", p.Stores)
+	}
+}
+
+func TestFavouriteStoreKeepsTheMostVisited(t *testing.T) {
+	p := loyalty.NewProfile("c1")
+	visit := func(id, store string, d int) {
+		s := purchase(id, day(d, 10), "coffee", 100)
+		s.StoreID = store
+		p.Apply(s)
+	}
+	if p.FavouriteStore() != nil {
+		t.Fatal("a card that never bought has a favourite store")
+	}
+	visit("1", "home", 1)
+	visit("2", "home", 2)
+	visit("3", "b", 3)
+	visit("4", "c", 4)
+	visit("5", "d", 5)
+	if got := p.FavouriteStore().StoreID; got != "home" {
+		t.Fatalf("favourite %s, want home", got)
+	}
+	visit("6", "e", 6) // full: the least recent of the one-visit stores (b) makes room
+	if len(p.Stores) != loyalty.TopStores {
+		t.Fatalf("%d stores kept, want %d", len(p.Stores), loyalty.TopStores)
+	}
+	var ids []string
+	for _, s := range p.Stores {
+		ids = append(ids, s.StoreID)
+	}
+	if fmt.Sprint(ids) != "[c d e home]" {
+		t.Errorf("stores %v, want [c d e home] (sorted, b evicted)", ids)
+	}
+	visit("7", "e", 7)
+	visit("8", "e", 8) // three visits to e, two to home
+	if got := p.FavouriteStore().StoreID; got != "e" {
+		t.Errorf("favourite %s, want e", got)
+	}
+	visit("9", "home", 9) // three each: the most recent wins
+	if got := p.FavouriteStore().StoreID; got != "home" {
+		t.Errorf("favourite on a tie %s, want home (visited last)", got)
+	}
+}
+
+func TestRepurchaseDaysAndFavouriteCategory(t *testing.T) {
+	p := loyalty.NewProfile("c1")
+	if p.Category("coffee").RepurchaseDays() != -1 || p.FavouriteCategory() != nil {
+		t.Fatal("a card that never bought has a repurchase interval or a favourite category")
+	}
+	p.Apply(purchase("1", day(2, 10), "coffee", 100, "wine", 5000))
+	p.Apply(purchase("2", day(2, 19), "coffee", 100)) // the same day counts once
+	p.Apply(purchase("3", day(16, 10), "coffee", 100, "wine", 5000))
+	p.Apply(purchase("4", day(9, 10), "coffee", 100)) // late
+	if got := p.Category("coffee").RepurchaseDays(); got != 7 {
+		t.Errorf("coffee every %v days, want 7 (11-02, 11-09, 11-16)", got)
+	}
+	if got := p.Category("wine").RepurchaseDays(); got != 14 {
+		t.Errorf("wine every %v days, want 14", got)
+	}
+	if got := p.FavouriteCategory().Name; got != "coffee" {
+		t.Errorf("favourite %s, want coffee (three days against two)", got)
+	}
+	p.Apply(purchase("5", day(17, 10), "wine", 100))
+	if got := p.FavouriteCategory().Name; got != "wine" {
+		t.Errorf("favourite %s, want wine (three days each, more spend)", got)
+	}
+}
+
+func TestSwipeHashesAreBounded(t *testing.T) {
+	p := loyalty.NewProfile("c1")
+	for i := 0; i < 3*loyalty.RecentSwipeIDs; i++ {
+		p.Apply(purchase(fmt.Sprint("id-", i), day(5, 10), "tea", 1))
+	}
+	if len(p.RecentSwipes) != loyalty.RecentSwipeIDs {
+		t.Fatalf("%d swipe hashes kept, want %d", len(p.RecentSwipes), loyalty.RecentSwipeIDs)
+	}
+	for _, h := range p.RecentSwipes {
+		if h>>loyalty.SwipeHashBits != 0 {
+			t.Fatalf("hash %x wider than %d bits", h, loyalty.SwipeHashBits)
+		}
+	}
+}

@@ -4,52 +4,105 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/aislecast/loyalty"
 )
 
 // profileFormat is the first byte of every encoded profile; bump it when
 // the layout changes and keep decoding the old ones. Format 1 ends after
-// the recent swipe ids; format 2 adds the offer history.
+// the recent swipe ids; format 2 adds the offer history; format 3 (see
+// AppendProfile) is the compact layout with the visit, basket, store and
+// repurchase figures.
 const (
 	profileFormat1 = 1
-	profileFormat  = 2
+	profileFormat2 = 2
+	profileFormat  = 3
 )
 
 // maxListLen bounds list lengths read from the changelog, so a corrupt
 // record cannot make the decoder allocate gigabytes.
 const maxListLen = 1 << 16
 
-// AppendProfile appends the binary encoding of p to buf: varints throughout,
-// days stored as deltas, so a realistic profile takes a few hundred bytes in
-// the changelog and in memory.
+// maxNamesLen bounds the total length of the names of one profile once
+// their shared prefixes are expanded.
+const maxNamesLen = 1 << 20
+
+// AppendProfile appends the binary encoding of p to buf, in format 3. It is
+// what the changelog and the in-memory store hold, so it is built for size:
+//
+//   - integers are varints; times and days are deltas (NewestDay from
+//     LastSeen's day, LastSeen from FirstSeen, a history's first day from
+//     NewestDay);
+//   - the names of categories, SKUs and stores come first, sorted as the
+//     profile keeps them and front-coded (the length shared with the
+//     previous name, then the rest), so "coffee-0007" after "coffee-0003"
+//     costs three bytes;
+//   - the event times the profile keeps per category, SKU and store are
+//     few distinct values (one per purchase visit), so they are written
+//     once, sorted and delta-coded, and referred to by index.
+//
+// Every profile has exactly one encoding: DecodeProfile rejects anything
+// AppendProfile would not have written.
 func AppendProfile(buf []byte, p *loyalty.Profile) []byte {
+	var tbuf [160]int64
+	times := profileTimes(tbuf[:0], p)
+
 	buf = append(buf, profileFormat)
 	buf = appendString(buf, p.CardID)
-	for _, v := range [...]int64{p.FirstSeen, p.LastSeen, p.Visits, p.Checkins, p.Scans,
-		p.SpendCents, p.Returns, p.ReturnCents, int64(p.NewestDay), p.TooOld, p.LastOffset} {
+	for _, v := range [...]int64{p.FirstSeen, p.LastSeen - p.FirstSeen, p.Visits, p.Checkins, p.Scans,
+		p.SpendCents, p.Units, p.MaxBasket, p.Returns, p.ReturnCents, int64(p.NewestDay) - p.LastSeen/86400, p.TooOld, p.LastOffset} {
 		buf = binary.AppendVarint(buf, v)
 	}
-	buf = appendDays(buf, p.Days)
-	buf = binary.AppendUvarint(buf, uint64(len(p.Categories)))
+	catDays := 0
+	for i := range p.Categories {
+		catDays += len(p.Categories[i].Days)
+	}
+	for _, n := range [...]int{len(p.Categories), len(p.SKUs), len(p.Stores), catDays} {
+		buf = binary.AppendUvarint(buf, uint64(n))
+	}
+	prev := ""
+	for i := range p.Categories {
+		buf, prev = appendName(buf, prev, p.Categories[i].Name), p.Categories[i].Name
+	}
+	prev = ""
+	for i := range p.SKUs {
+		buf, prev = appendName(buf, prev, p.SKUs[i].SKU), p.SKUs[i].SKU
+	}
+	prev = ""
+	for i := range p.Stores {
+		buf, prev = appendName(buf, prev, p.Stores[i].StoreID), p.Stores[i].StoreID
+	}
+
+	buf = binary.AppendUvarint(buf, uint64(len(times)))
+	for i, t := range times {
+		if i == 0 {
+			buf = binary.AppendVarint(buf, t-p.FirstSeen)
+		} else {
+			buf = binary.AppendUvarint(buf, uint64(t-times[i-1]))
+		}
+	}
+	buf = appendTime(buf, times, p.LastVisit)
+	buf = appendDays(buf, p.Days, p.NewestDay, true)
 	for i := range p.Categories {
 		c := &p.Categories[i]
-		buf = appendString(buf, c.Name)
 		buf = binary.AppendVarint(buf, c.SpendCents)
 		buf = binary.AppendVarint(buf, c.Units)
-		buf = binary.AppendVarint(buf, c.LastBought)
-		buf = appendDays(buf, c.Days)
+		buf = appendTime(buf, times, c.LastBought)
+		buf = appendDays(buf, c.Days, p.NewestDay, false)
 	}
-	buf = binary.AppendUvarint(buf, uint64(len(p.SKUs)))
 	for i := range p.SKUs {
-		s := &p.SKUs[i]
-		buf = appendString(buf, s.SKU)
-		buf = binary.AppendVarint(buf, s.Units)
-		buf = binary.AppendVarint(buf, s.LastBought)
+		buf = binary.AppendVarint(buf, p.SKUs[i].Units)
+		buf = appendTime(buf, times, p.SKUs[i].LastBought)
+	}
+	for i := range p.Stores {
+		buf = binary.AppendVarint(buf, p.Stores[i].Visits)
+		buf = appendTime(buf, times, p.Stores[i].LastVisit)
 	}
 	buf = binary.AppendUvarint(buf, uint64(len(p.RecentSwipes)))
 	for _, h := range p.RecentSwipes {
-		buf = binary.LittleEndian.AppendUint64(buf, h)
+		buf = append(buf, byte(h), byte(h>>8), byte(h>>16), byte(h>>24), byte(h>>32), byte(h>>40))
 	}
 	buf = binary.AppendUvarint(buf, uint64(len(p.Offers)))
 	for i := range p.Offers {
@@ -67,15 +120,62 @@ func AppendProfile(buf []byte, p *loyalty.Profile) []byte {
 	return buf
 }
 
-// EncodedSizeHint is an upper estimate of the encoding's length, so the
-// buffer of a stored profile is allocated once.
-func EncodedSizeHint(p *loyalty.Profile) int {
-	n := 96 + len(p.CardID) + 12*len(p.Days) + 9*len(p.RecentSwipes)
+// profileTimes appends to ts the distinct event times p refers to by
+// index in its encoding, sorted. They are few (about one per purchase
+// visit) among many references, so each is inserted in place rather than
+// all sorted.
+func profileTimes(ts []int64, p *loyalty.Profile) []int64 {
+	ts = addTime(ts, p.LastVisit)
 	for i := range p.Categories {
-		n += 32 + len(p.Categories[i].Name) + 12*len(p.Categories[i].Days)
+		ts = addTime(ts, p.Categories[i].LastBought)
 	}
 	for i := range p.SKUs {
-		n += 24 + len(p.SKUs[i].SKU)
+		ts = addTime(ts, p.SKUs[i].LastBought)
+	}
+	for i := range p.Stores {
+		ts = addTime(ts, p.Stores[i].LastVisit)
+	}
+	return ts
+}
+
+// addTime inserts t into the sorted set ts.
+func addTime(ts []int64, t int64) []int64 {
+	i, found := slices.BinarySearch(ts, t)
+	if found {
+		return ts
+	}
+	return slices.Insert(ts, i, t)
+}
+
+// appendTime appends the index of t in the sorted times.
+func appendTime(buf []byte, times []int64, t int64) []byte {
+	i, _ := slices.BinarySearch(times, t)
+	return binary.AppendUvarint(buf, uint64(i))
+}
+
+// appendName appends s front-coded against prev: the length of their
+// common prefix, then the rest of s as a string.
+func appendName(buf []byte, prev, s string) []byte {
+	n := 0
+	for n < len(prev) && n < len(s) && prev[n] == s[n] {
+		n++
+	}
+	buf = binary.AppendUvarint(buf, uint64(n))
+	return appendString(buf, s[n:])
+}
+
+// EncodedSizeHint is an upper estimate of the encoding's length, for
+// sizing a buffer to encode into.
+func EncodedSizeHint(p *loyalty.Profile) int {
+	n := 128 + len(p.CardID) + 16*len(p.Days) + 7*len(p.RecentSwipes)
+	for i := range p.Categories {
+		n += 48 + len(p.Categories[i].Name) + 12*len(p.Categories[i].Days)
+	}
+	for i := range p.SKUs {
+		n += 32 + len(p.SKUs[i].SKU)
+	}
+	for i := range p.Stores {
+		n += 32 + len(p.Stores[i].StoreID)
 	}
 	for i := range p.Offers {
 		n += 24 + len(p.Offers[i].RuleID) + 10*len(p.Offers[i].Sent)
@@ -88,12 +188,21 @@ func appendString(buf []byte, s string) []byte {
 	return append(buf, s...)
 }
 
-func appendDays(buf []byte, ds []loyalty.DaySpend) []byte {
+// appendDays appends a day history, the first day as its distance back
+// from newest, each later one as the distance from the one before.
+func appendDays(buf []byte, ds []loyalty.DaySpend, newest int32, visits bool) []byte {
 	buf = binary.AppendUvarint(buf, uint64(len(ds)))
-	var prev int32
-	for _, d := range ds {
-		buf = binary.AppendVarint(buf, int64(d.Day-prev))
+	prev := newest
+	for i, d := range ds {
+		if i == 0 {
+			buf = binary.AppendVarint(buf, int64(newest)-int64(d.Day))
+		} else {
+			buf = binary.AppendVarint(buf, int64(d.Day)-int64(prev))
+		}
 		buf = binary.AppendVarint(buf, d.Cents)
+		if visits {
+			buf = binary.AppendVarint(buf, int64(d.Visits))
+		}
 		prev = d.Day
 	}
 	return buf
@@ -103,18 +212,200 @@ func appendDays(buf []byte, ds []loyalty.DaySpend) []byte {
 var errCorrupt = errors.New("corrupt profile encoding")
 
 // DecodeProfile reads a profile written by AppendProfile, in the current
-// format or format 1 (changelog records written before offer histories
-// existed; they decode with none). It never panics on bad input; it
-// returns an error naming what could not be read.
+// format or an older one still found in changelogs: format 2 (no visit,
+// basket, store or repurchase figures) and format 1 (no offer history
+// either). It never panics on bad input; it returns an error naming what
+// could not be read.
 func DecodeProfile(data []byte) (*loyalty.Profile, error) {
 	d := decoder{b: data}
-	f := d.byte()
+	var p *loyalty.Profile
+	switch f := d.byte(); {
+	case d.err != nil:
+		return nil, d.err
+	case f == profileFormat:
+		p = d.profile()
+	case f == profileFormat1 || f == profileFormat2:
+		p = d.profile2(f)
+	default:
+		return nil, fmt.Errorf("%w: unknown format %d", errCorrupt, f)
+	}
+	if d.err == nil && len(d.b) != 0 {
+		d.err = fmt.Errorf("%w: %d trailing bytes", errCorrupt, len(d.b))
+	}
 	if d.err != nil {
 		return nil, d.err
 	}
-	if f != profileFormat && f != profileFormat1 {
-		return nil, fmt.Errorf("%w: unknown format %d", errCorrupt, f)
+	return p, nil
+}
+
+// profile reads the rest of a format 3 record.
+func (d *decoder) profile() *loyalty.Profile {
+	p := &loyalty.Profile{CardID: d.string()}
+	var since, day int64
+	for _, v := range [...]*int64{&p.FirstSeen, &since, &p.Visits, &p.Checkins, &p.Scans,
+		&p.SpendCents, &p.Units, &p.MaxBasket, &p.Returns, &p.ReturnCents, &day, &p.TooOld, &p.LastOffset} {
+		*v = d.varint()
 	}
+	p.LastSeen = p.FirstSeen + since
+	p.NewestDay = d.int32(day + p.LastSeen/86400)
+	nc, ns, nst, ncd := d.len(), d.len(), d.len(), d.len()
+	if d.err != nil {
+		return nil
+	}
+	if nc > 0 {
+		p.Categories = make([]loyalty.CategoryStats, nc)
+	}
+	if ns > 0 {
+		p.SKUs = make([]loyalty.SKUStats, ns)
+	}
+	if nst > 0 {
+		p.Stores = make([]loyalty.StoreVisits, nst)
+	}
+	if d.table != nil {
+		d.nameIDs(p)
+	} else {
+		d.names(p)
+	}
+
+	times, used := d.times(p.FirstSeen, nc, ns, nst)
+	time := func() int64 {
+		i := d.len()
+		if d.err != nil || i >= len(times) {
+			d.fail("time index")
+			return 0
+		}
+		used[i] = true
+		return times[i]
+	}
+	p.LastVisit = time()
+	p.Days = d.days(nil, p.NewestDay, true)
+	var catDays []loyalty.DaySpend
+	if ncd > 0 {
+		catDays = make([]loyalty.DaySpend, 0, ncd)
+	}
+	for i := range p.Categories {
+		c := &p.Categories[i]
+		c.SpendCents = d.varint()
+		c.Units = d.varint()
+		c.LastBought = time()
+		// Every category's days share one array; the full slice
+		// expression makes an append reallocate instead of overwriting
+		// the next category's days.
+		n := len(catDays)
+		catDays = d.days(catDays, p.NewestDay, false)
+		if len(catDays) > n {
+			c.Days = catDays[n:len(catDays):len(catDays)]
+		}
+	}
+	if d.err == nil && len(catDays) != ncd {
+		d.fail("category day count")
+	}
+	for i := range p.SKUs {
+		p.SKUs[i].Units = d.varint()
+		p.SKUs[i].LastBought = time()
+	}
+	for i := range p.Stores {
+		p.Stores[i].Visits = d.varint()
+		p.Stores[i].LastVisit = time()
+	}
+	if d.err == nil && slices.Contains(used, false) {
+		d.fail("time table (an unused entry)")
+	}
+	p.RecentSwipes = d.recent(6)
+	p.Offers = d.offers()
+	return p
+}
+
+// names reads the front-coded names of p's categories, SKUs and stores
+// into a single string, so a decoded profile costs one allocation for all
+// of them. A first pass finds the total length.
+func (d *decoder) names(p *loyalty.Profile) {
+	lists := [...]int{len(p.Categories), len(p.SKUs), len(p.Stores)}
+	start, total := d.b, 0
+	for _, n := range lists {
+		prev := 0
+		for range n {
+			shared := d.len()
+			rest := d.len()
+			if d.err != nil || shared > prev || rest > len(d.b) {
+				d.fail("name")
+				return
+			}
+			d.b = d.b[rest:]
+			prev = shared + rest
+			total += prev
+			if total > maxNamesLen {
+				d.fail("names (too long)")
+				return
+			}
+		}
+	}
+	var sb strings.Builder
+	sb.Grow(total)
+	d.b = start
+	for l, n := range lists {
+		var prev string
+		for i := range n {
+			shared, rest := d.len(), d.len()
+			suffix := d.b[:rest]
+			d.b = d.b[rest:]
+			if shared < len(prev) && rest > 0 && suffix[0] == prev[shared] {
+				d.fail("name (prefix not shared in full)")
+				return
+			}
+			from := sb.Len()
+			sb.WriteString(prev[:shared])
+			sb.Write(suffix)
+			name := sb.String()[from:]
+			switch l {
+			case 0:
+				p.Categories[i].Name = name
+			case 1:
+				p.SKUs[i].SKU = name
+			case 2:
+				p.Stores[i].StoreID = name
+			}
+			prev = name
+		}
+	}
+}
+
+// times reads the table of event times, the first relative to first (the
+// profile's FirstSeen), of a profile with nc categories,
+// ns SKUs and nst stores, and returns it with a slice to mark the entries
+// used.
+func (d *decoder) times(first int64, nc, ns, nst int) (times []int64, used []bool) {
+	n := d.len()
+	if d.err != nil || n > 1+nc+ns+nst {
+		d.fail("time table")
+		return nil, nil
+	}
+	times = make([]int64, n)
+	used = make([]bool, n)
+	for i := range times {
+		if i == 0 {
+			times[i] = first + d.varint()
+			continue
+		}
+		// The difference of two int64 may exceed math.MaxInt64; the sum
+		// wraps back to the exact value, and only a corrupt delta lands at
+		// or below the previous time.
+		t := times[i-1] + int64(d.uvarint())
+		if t <= times[i-1] {
+			d.fail("time table (not increasing)")
+			return nil, nil
+		}
+		times[i] = t
+	}
+	return times, used
+}
+
+// profile2 reads the rest of a format 1 or 2 record. The figures those
+// formats lacked are derived where the old record allows: units from the
+// categories, the latest visit from the latest purchase in any category,
+// one visit for every day with purchases. Repurchase intervals and store
+// visits start counting with the next purchase.
+func (d *decoder) profile2(format byte) *loyalty.Profile {
 	p := &loyalty.Profile{CardID: d.string()}
 	var day int64
 	for _, v := range [...]*int64{&p.FirstSeen, &p.LastSeen, &p.Visits, &p.Checkins, &p.Scans,
@@ -122,7 +413,10 @@ func DecodeProfile(data []byte) (*loyalty.Profile, error) {
 		*v = d.varint()
 	}
 	p.NewestDay = int32(day)
-	p.Days = d.days()
+	p.Days = d.days2()
+	for i := range p.Days {
+		p.Days[i].Visits = 1
+	}
 	if n := d.len(); n > 0 {
 		p.Categories = make([]loyalty.CategoryStats, n)
 		for i := range p.Categories {
@@ -131,7 +425,9 @@ func DecodeProfile(data []byte) (*loyalty.Profile, error) {
 			c.SpendCents = d.varint()
 			c.Units = d.varint()
 			c.LastBought = d.varint()
-			c.Days = d.days()
+			c.Days = d.days2()
+			p.Units += c.Units
+			p.LastVisit = max(p.LastVisit, c.LastBought)
 		}
 	}
 	if n := d.len(); n > 0 {
@@ -143,29 +439,19 @@ func DecodeProfile(data []byte) (*loyalty.Profile, error) {
 			s.LastBought = d.varint()
 		}
 	}
-	if n := d.len(); n > 0 {
-		p.RecentSwipes = make([]uint64, n)
-		for i := range p.RecentSwipes {
-			p.RecentSwipes[i] = d.uint64()
-		}
-	}
-	if f == profileFormat {
+	p.RecentSwipes = d.recent(8)
+	if format == profileFormat2 {
 		p.Offers = d.offers()
 	}
-	if d.err == nil && len(d.b) != 0 {
-		d.err = fmt.Errorf("%w: %d trailing bytes", errCorrupt, len(d.b))
-	}
-	if d.err != nil {
-		return nil, d.err
-	}
-	return p, nil
+	return p
 }
 
 // decoder reads varint fields; the first failure sticks in err and every
 // later read returns zero.
 type decoder struct {
-	b   []byte
-	err error
+	b     []byte
+	err   error
+	table *nameTable // resolves the names of the at-rest form; nil otherwise
 }
 
 func (d *decoder) fail(what string) {
@@ -198,6 +484,25 @@ func (d *decoder) varint() int64 {
 	return v
 }
 
+func (d *decoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 || (n > 1 && d.b[n-1] == 0) {
+		d.fail("uvarint")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+// int32 narrows v, failing when it does not fit.
+func (d *decoder) int32(v int64) int32 {
+	if v != int64(int32(v)) {
+		d.fail("day")
+		return 0
+	}
+	return int32(v)
+}
+
 func (d *decoder) len() int {
 	v, n := binary.Uvarint(d.b)
 	if n <= 0 || (n > 1 && d.b[n-1] == 0) || v > maxListLen || v > uint64(len(d.b)) {
@@ -219,17 +524,51 @@ func (d *decoder) string() string {
 	return s
 }
 
-func (d *decoder) uint64() uint64 {
-	if len(d.b) < 8 {
+// hash reads a swipe id hash of size bytes.
+func (d *decoder) hash(size int) uint64 {
+	if len(d.b) < size {
 		d.fail("swipe hash")
 		return 0
 	}
-	v := binary.LittleEndian.Uint64(d.b)
-	d.b = d.b[8:]
+	var v uint64
+	for i := size - 1; i >= 0; i-- {
+		v = v<<8 | uint64(d.b[i])
+	}
+	d.b = d.b[size:]
 	return v
 }
 
-func (d *decoder) days() []loyalty.DaySpend {
+// days appends to ds a day history written by appendDays.
+func (d *decoder) days(ds []loyalty.DaySpend, newest int32, visits bool) []loyalty.DaySpend {
+	n := d.len()
+	if n == 0 {
+		return ds
+	}
+	if ds == nil {
+		ds = make([]loyalty.DaySpend, 0, n)
+	}
+	prev := int64(newest)
+	for i := range n {
+		v := d.varint()
+		if i == 0 {
+			prev -= v
+		} else {
+			prev += v
+		}
+		day := loyalty.DaySpend{Day: d.int32(prev), Cents: d.varint()}
+		if visits {
+			day.Visits = d.int32(d.varint())
+		}
+		if d.err != nil {
+			return ds
+		}
+		ds = append(ds, day)
+	}
+	return ds
+}
+
+// days2 reads a day history of formats 1 and 2.
+func (d *decoder) days2() []loyalty.DaySpend {
 	n := d.len()
 	if n == 0 {
 		return nil
@@ -241,6 +580,25 @@ func (d *decoder) days() []loyalty.DaySpend {
 		ds[i] = loyalty.DaySpend{Day: int32(prev), Cents: d.varint()}
 	}
 	return ds
+}
+
+// recent reads the recent swipe hashes: six bytes each in format 3,
+// eight in formats 1 and 2, whose hashes are cut to loyalty.SwipeHashBits
+// so that a retry of a swipe applied before the upgrade is still
+// recognised. Of more than loyalty.RecentSwipeIDs, the oldest are dropped.
+func (d *decoder) recent(size int) []uint64 {
+	n := d.len()
+	if n == 0 {
+		return nil
+	}
+	hs := make([]uint64, n)
+	for i := range hs {
+		hs[i] = d.hash(size) & (1<<loyalty.SwipeHashBits - 1)
+	}
+	if size != 6 && n > loyalty.RecentSwipeIDs {
+		hs = hs[n-loyalty.RecentSwipeIDs:]
+	}
+	return hs
 }
 
 func (d *decoder) offers() []loyalty.OfferHistory {

@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -31,7 +32,10 @@ func sampleProfile() *loyalty.Profile {
 }
 
 func TestProfileCodecRoundTrip(t *testing.T) {
-	for _, p := range []*loyalty.Profile{loyalty.NewProfile("empty"), sampleProfile()} {
+	late := sampleProfile()
+	late.FirstSeen, late.LastSeen = -1<<63, 1<<63-1
+	late.SKUs[0].LastBought, late.SKUs[1].LastBought = -1<<63, 1<<63-1 // time deltas beyond int64
+	for _, p := range []*loyalty.Profile{loyalty.NewProfile("empty"), sampleProfile(), late} {
 		enc := AppendProfile(nil, p)
 		got, err := DecodeProfile(enc)
 		if err != nil {
@@ -47,6 +51,22 @@ func TestProfileCodecRoundTrip(t *testing.T) {
 		t.Errorf("size hint %d below the encoding's %d bytes", hint, n)
 	}
 	t.Logf("realistic profile: %d bytes encoded", n)
+}
+
+// A decoded profile's category histories share one array; growing one of
+// them must not overwrite the next.
+func TestDecodedCategoryDaysGrowApart(t *testing.T) {
+	p, err := DecodeProfile(AppendProfile(nil, sampleProfile()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := slices.Clone(p.Categories[1].Days)
+	p.Apply(&loyalty.Swipe{SwipeID: "new", CardID: p.CardID, Kind: loyalty.KindPurchase, StoreID: "st",
+		TS:    time.Unix(p.LastSeen, 0).Add(24 * time.Hour).In(time.FixedZone("", -5*3600)),
+		Items: []loyalty.Item{{SKU: "x", Category: p.Categories[0].Name, Qty: 1, UnitPriceCents: 100}}, TotalCents: 100})
+	if !reflect.DeepEqual(p.Categories[1].Days, want) {
+		t.Fatalf("appending to %s changed the days of %s", p.Categories[0].Name, p.Categories[1].Name)
+	}
 }
 
 // format1 is a changelog record written before offer histories existed
@@ -65,6 +85,8 @@ func TestDecodeProfileFormat1(t *testing.T) {
 		TS:    time.Date(2026, 8, 1, 9, 0, 0, 0, time.FixedZone("", -5*3600)),
 		Items: []loyalty.Item{{SKU: "coffee-1", Category: "coffee", Qty: 2, UnitPriceCents: 450}}, TotalCents: 900})
 	want.LastOffset = 12
+	// Format 1 knew nothing of these; they start counting afresh.
+	want.Stores, want.MaxBasket = nil, 0
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("format 1 decoded as\n %+v\nwant\n %+v", got, want)
 	}
@@ -78,11 +100,48 @@ func TestDecodeProfileFormat1(t *testing.T) {
 	}
 }
 
+// format2 is a changelog record of format 2, by the encoder of that time:
+// card-9 after two purchases at store st (2026-08-01 09:00 -05:00 two
+// coffee-1 at 4.50 and milk-2 at 1.99; 2026-08-04 18:30 one coffee-1), at
+// offset 31, with one held-out send of coffee-replenish.
+const format2 = "0206636172642d39c0efefa60df0d793a70d0400009a180000fac202003e02f4c20296110684070206636f666665658c1506f0d793a70d02f4c202880e0684070564616972798e0302c0efefa60d01f4c2028e030208636f666665652d3106f0d793a70d066d696c6b2d3202c0efefa60d0249d178b507ffd80830cc78b507fcd8080110636f666665652d7265706c656e697368020001c0879aa70d"
+
+func TestDecodeProfileFormat2(t *testing.T) {
+	data, _ := hex.DecodeString(format2)
+	got, err := DecodeProfile(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	z := time.FixedZone("", -5*3600)
+	want := loyalty.NewProfile("card-9")
+	want.Apply(&loyalty.Swipe{SwipeID: "s1", CardID: "card-9", Kind: loyalty.KindPurchase, StoreID: "st",
+		TS:    time.Date(2026, 8, 1, 9, 0, 0, 0, z),
+		Items: []loyalty.Item{{SKU: "coffee-1", Category: "coffee", Qty: 2, UnitPriceCents: 450}, {SKU: "milk-2", Category: "dairy", Qty: 1, UnitPriceCents: 199}}, TotalCents: 1099})
+	want.Apply(&loyalty.Swipe{SwipeID: "s2", CardID: "card-9", Kind: loyalty.KindPurchase, StoreID: "st",
+		TS:    time.Date(2026, 8, 4, 18, 30, 0, 0, z),
+		Items: []loyalty.Item{{SKU: "coffee-1", Category: "coffee", Qty: 1, UnitPriceCents: 450}}, TotalCents: 450})
+	want.LastOffset = 31
+	want.Offers = []loyalty.OfferHistory{{RuleID: "coffee-replenish", Sent: []int64{1785938400}, Held: 1}}
+	// Derived from the old record: units, the latest visit, a visit per
+	// day. Not derivable, so counted from the next purchase on: stores and
+	// the largest basket.
+	want.Stores, want.MaxBasket = nil, 0
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("format 2 decoded as\n %+v\nwant\n %+v", got, want)
+	}
+	again := AppendProfile(nil, got)
+	if p, err := DecodeProfile(again); err != nil || !reflect.DeepEqual(p, want) {
+		t.Errorf("format 2 profile re-encoded: %+v, %v", p, err)
+	}
+}
+
 func TestDecodeProfileRejectsCorruption(t *testing.T) {
 	enc := AppendProfile(nil, sampleProfile())
 	v1, _ := hex.DecodeString(format1)
-	for _, bad := range [][]byte{nil, {9}, {3}, enc[:len(enc)/2], enc[:len(enc)-1], append(append([]byte(nil), enc...), 0),
-		append(append([]byte(nil), v1...), 0), append([]byte{profileFormat}, v1[1:]...)} {
+	v2, _ := hex.DecodeString(format2)
+	for _, bad := range [][]byte{nil, {9}, {4}, {3}, enc[:len(enc)/2], enc[:len(enc)-1], append(append([]byte(nil), enc...), 0),
+		append(append([]byte(nil), v1...), 0), append([]byte{profileFormat}, v1[1:]...),
+		append([]byte{profileFormat}, v2[1:]...), append([]byte{profileFormat2}, enc[1:]...)} {
 		if _, err := DecodeProfile(bad); err == nil {
 			t.Errorf("accepted corrupt encoding of %d bytes", len(bad))
 		}
@@ -94,16 +153,22 @@ func FuzzDecodeProfile(f *testing.F) {
 	f.Add(AppendProfile(nil, loyalty.NewProfile("x")))
 	v1, _ := hex.DecodeString(format1)
 	f.Add(v1)
+	v2, _ := hex.DecodeString(format2)
+	f.Add(v2)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := DecodeProfile(data)
 		if err != nil {
 			return
 		}
 		again := AppendProfile(nil, p)
-		if data[0] == profileFormat1 {
-			// An old record is rewritten in the current format: the same
-			// bytes after the format byte, and no offer history.
-			data = append(append([]byte{profileFormat}, data[1:]...), 0)
+		if data[0] != profileFormat {
+			// An old record is rewritten in the current format and keeps
+			// all it had.
+			q, err := DecodeProfile(again)
+			if err != nil || !reflect.DeepEqual(q, p) {
+				t.Fatalf("old record %x: re-encoded as %x, decoded %+v, %v; want %+v", data, again, q, err, p)
+			}
+			return
 		}
 		// Whatever decodes must encode back to the same bytes.
 		if string(again) != string(data) {

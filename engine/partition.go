@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"fmt"
 	"strconv"
 	"time"
@@ -43,6 +44,7 @@ type Pipeline struct {
 	cl     []kafka.Message
 	policy *Policy    // stores, consent, quiet hours; nil: none
 	envBuf offers.Env // env's result, reused
+	enc    []byte     // scratch for encoding profiles
 }
 
 // NewPipeline returns the pipeline of partition id over store, evaluating
@@ -286,7 +288,11 @@ func (p *Pipeline) EndBatch() (out, changelog []kafka.Message, err error) {
 	clear(p.cl)
 	p.cl = p.cl[:0]
 	for card, prof := range b.dirty {
-		enc := AppendProfile(make([]byte, 0, EncodedSizeHint(prof)), prof)
+		// Encoded into scratch, then copied: the store keeps these bytes
+		// for as long as the card lives, so they get an allocation of
+		// their exact size rather than a generous estimate.
+		p.enc = AppendProfile(p.enc[:0], prof)
+		enc := bytes.Clone(p.enc)
 		if err := p.store.Put(card, enc, prof); err != nil {
 			return nil, nil, fmt.Errorf("store profile of card %s: %w", card, err)
 		}

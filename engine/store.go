@@ -1,8 +1,10 @@
 package engine
 
 import (
+	"encoding/binary"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/aislecast/loyalty"
 	"github.com/dgraph-io/ristretto/v2"
@@ -31,6 +33,10 @@ type Store interface {
 type ProfileCache struct {
 	c   *ristretto.Cache[string, cachedProfile]
 	ver atomic.Uint64
+	// names is the instance's table of names for the stores' at-rest
+	// form; it lives here because the cache is what the stores of all
+	// partitions share.
+	names nameTable
 }
 
 type cachedProfile struct {
@@ -64,18 +70,23 @@ func (pc *ProfileCache) Close() {
 	}
 }
 
-// memStore is the in-memory Store: a map of card id to encoded profile,
-// fronted by the shared ProfileCache. Its lock is only ever contended by an
-// operator's profile lookup, never by another partition.
+// memStore is the in-memory Store: a map of card id to the profile in
+// its at-rest form (see profileAtRest), fronted by the shared
+// ProfileCache. Its lock is only ever contended by an operator's profile
+// lookup, never by another partition.
 type memStore struct {
-	mu    sync.RWMutex
-	m     map[string]memEntry
-	cache *ProfileCache
+	mu      sync.RWMutex
+	m       map[string]memEntry
+	cache   *ProfileCache
+	scratch []byte
 }
 
+// memEntry is a stored profile. data is a string, not a slice, to save
+// the capacity word on a million entries, and the map's key is the card
+// id inside it when the record names its card, to save its allocation.
 type memEntry struct {
 	ver  uint64
-	data []byte
+	data string
 }
 
 func newMemStore(cache *ProfileCache) *memStore {
@@ -94,7 +105,7 @@ func (s *memStore) Get(card string) (*loyalty.Profile, error) {
 			return cp.p, nil
 		}
 	}
-	p, err := DecodeProfile(e.data)
+	p, err := decodeAtRest(view(e.data), &s.cache.names)
 	if err != nil {
 		return nil, err
 	}
@@ -102,10 +113,27 @@ func (s *memStore) Get(card string) (*loyalty.Profile, error) {
 	return p, nil
 }
 
+// Put converts encoded to the at-rest form. A record that cannot be
+// converted is kept as it came: reading it fails, and the swipes of its
+// card are dead-lettered as unreadable state, as for any corrupt record.
 func (s *memStore) Put(card string, encoded []byte, p *loyalty.Profile) error {
-	e := memEntry{ver: s.cache.ver.Add(1), data: encoded}
+	var err error
+	s.scratch, err = toAtRest(s.scratch[:0], encoded, &s.cache.names)
+	data := string(s.scratch)
+	if err != nil {
+		data = string(encoded)
+	}
+	key := card
+	if id, ok := cardOf(data); ok && id == card {
+		key = id
+	}
+	e := memEntry{ver: s.cache.ver.Add(1), data: data}
 	s.mu.Lock()
-	s.m[card] = e
+	// A map keeps the key it was first given: delete first, so that the
+	// entry's key is the one inside data and not one inside data that
+	// this replaces.
+	delete(s.m, card)
+	s.m[key] = e
 	s.mu.Unlock()
 	if p != nil {
 		s.remember(card, e.ver, p, len(encoded))
@@ -113,11 +141,28 @@ func (s *memStore) Put(card string, encoded []byte, p *loyalty.Profile) error {
 	return nil
 }
 
-// remember caches p; decoded profiles take about three times their
+// view returns the bytes of s without copying them, for the decoder,
+// which only reads: a stored profile is decoded on every cache miss, and
+// copying it first would double the cost of the miss.
+func view(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
+
+// cardOf returns the card id a record starts with.
+func cardOf(data string) (string, bool) {
+	if len(data) < 2 {
+		return "", false
+	}
+	n, k := binary.Uvarint([]byte(data[1:min(len(data), 11)]))
+	if k <= 0 || n > uint64(len(data)-1-k) {
+		return "", false
+	}
+	return data[1+k : 1+k+int(n)], true
+}
+
+// remember caches p; decoded profiles take about four times their
 // encoding in heap.
 func (s *memStore) remember(card string, ver uint64, p *loyalty.Profile, size int) {
 	if c := s.cache.c; c != nil {
-		c.Set(card, cachedProfile{ver: ver, p: p}, int64(3*size+64))
+		c.Set(card, cachedProfile{ver: ver, p: p}, int64(4*size+64))
 	}
 }
 
@@ -137,13 +182,20 @@ func (s *memStore) Len() int {
 	return len(s.m)
 }
 
-// Encoded returns the stored encoding of the card's profile, safe to call
-// from any goroutine: the bytes are never modified once stored.
+// Encoded returns the card's profile as the changelog holds it, safe to
+// call from any goroutine.
 func (s *memStore) Encoded(card string) ([]byte, bool) {
 	s.mu.RLock()
-	defer s.mu.RUnlock()
 	e, ok := s.m[card]
-	return e.data, ok
+	s.mu.RUnlock()
+	if !ok {
+		return nil, false
+	}
+	p, err := decodeAtRest(view(e.data), &s.cache.names)
+	if err != nil {
+		return []byte(e.data), true // unreadable: as it came
+	}
+	return AppendProfile(nil, p), true
 }
 
 // NewMemStore returns an in-memory Store fronted by cache (nil: none).

@@ -40,8 +40,23 @@ type env struct {
 	InBasket        func(cat string) bool                 `expr:"inBasket"`
 	BasketHas       func(sku string) bool                 `expr:"basketHas"`
 
+	Visits            func(window string) (int, error)     `expr:"visits"`
+	VisitsPerWeek     func(window string) (float64, error) `expr:"visitsPerWeek"`
+	DaysSinceVisit    func() int                           `expr:"daysSinceVisit"`
+	FavouriteStore    func() string                        `expr:"favouriteStore"`
+	FavouriteCategory func() string                        `expr:"favouriteCategory"`
+	AvgBasket         func() int                           `expr:"avgBasket"`
+	AvgBasketItems    func() float64                       `expr:"avgBasketItems"`
+	RepurchaseDays    func(cat string) float64             `expr:"repurchaseDays"`
+	DueToBuy          func(cat string) bool                `expr:"dueToBuy"`
+	ReturnsRatio      func() float64                       `expr:"returnsRatio"`
+	BasketSpend       func(cat string) int                 `expr:"basketSpend"`
+	BasketQty         func(cat string) int                 `expr:"basketQty"`
+
 	CategorySpendDays func(cat string, days int) int `expr:"_categorySpendDays"`
 	SpendDays         func(days int) int             `expr:"_spendDays"`
+	VisitsDays        func(days int) int             `expr:"_visitsDays"`
+	VisitsPerWeekDays func(days int) float64         `expr:"_visitsPerWeekDays"`
 	IsKind            func(kind string) bool         `expr:"_isKind"`
 	Kind              func() string                  `expr:"_kind"`
 }
@@ -190,9 +205,9 @@ func (w *rewriter) Visit(node *ast.Node) {
 			if days, ok := w.window(n.Arguments[1]); ok {
 				ast.Patch(node, call("_categorySpendDays", n.Arguments[0], &ast.IntegerNode{Value: days}))
 			}
-		case id.Value == "spend" && len(n.Arguments) == 1:
+		case len(n.Arguments) == 1 && (id.Value == "spend" || id.Value == "visits" || id.Value == "visitsPerWeek"):
 			if days, ok := w.window(n.Arguments[0]); ok {
-				ast.Patch(node, call("_spendDays", &ast.IntegerNode{Value: days}))
+				ast.Patch(node, call("_"+id.Value+"Days", &ast.IntegerNode{Value: days}))
 			}
 		}
 	}

@@ -17,7 +17,7 @@ func TestEnvFieldNames(t *testing.T) {
 		got = append(got, name)
 	}
 	slices.Sort(got)
-	want := []string{"loyalty.CategoryStats", "loyalty.Item", "loyalty.Profile", "loyalty.SKUStats", "loyalty.Swipe"}
+	want := []string{"loyalty.CategoryStats", "loyalty.Item", "loyalty.Profile", "loyalty.SKUStats", "loyalty.StoreVisits", "loyalty.Swipe"}
 	if !slices.Equal(got, want) {
 		t.Errorf("types reachable from conditions = %v, want %v", got, want)
 	}

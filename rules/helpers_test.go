@@ -174,3 +174,101 @@ func TestHelperRuntimeWindowError(t *testing.T) {
 		t.Errorf("error %q does not say %q", err, want)
 	}
 }
+
+// TestProfileHelpers specifies the helpers over visits, stores, baskets,
+// repurchase intervals and returns, on a card that bought coffee on
+// 03-01, 03-11 and 03-21 and dairy on the first and last of those days.
+func TestProfileHelpers(t *testing.T) {
+	p := loyalty.NewProfile("card-1")
+	for _, s := range []*loyalty.Swipe{
+		purchase("b1", at(1, 12, 0), item("coffee-1kg", "coffee", 1200), item("milk", "dairy", 300)),
+		purchase("b3", at(21, 12, 0), item("coffee-1kg", "coffee", 1200), item("milk", "dairy", 300), item("milk", "dairy", 300)),
+		purchase("b2", at(11, 12, 0), item("coffee-1kg", "coffee", 1300)), // late: lands on its own day
+	} {
+		if s.SwipeID != "b1" {
+			s.StoreID = "s2"
+		}
+		p.Apply(s)
+	}
+	ret := purchase("r1", at(22, 9, 0), item("milk", "dairy", 300))
+	ret.Kind = loyalty.KindReturn
+	p.Apply(ret)
+
+	checkin := &loyalty.Swipe{V: 1, SwipeID: "c1", CardID: "card-1", Kind: loyalty.KindCheckin, StoreID: "s1", TS: at(30, 10, 0)}
+	later := &loyalty.Swipe{V: 1, SwipeID: "c2", CardID: "card-1", Kind: loyalty.KindCheckin, StoreID: "s1", TS: at(31, 12, 0)}
+	scan := &loyalty.Swipe{V: 1, SwipeID: "s1", CardID: "card-1", Kind: loyalty.KindScan, StoreID: "s1", TS: at(30, 10, 5),
+		Items: []loyalty.Item{item("milk", "dairy", 300), {SKU: "yogurt", Category: "dairy", Qty: 3, UnitPriceCents: 99}, item("bread", "bakery", 250)}}
+	tests := []struct {
+		swipe *loyalty.Swipe
+		expr  string
+		want  any
+	}{
+		{checkin, `visits("lifetime")`, 3},
+		{checkin, `visits("7d")`, 0},  // 03-24..03-30
+		{checkin, `visits("10d")`, 1}, // 03-21..03-30
+		{checkin, `visits("30d")`, 3},
+		{checkin, `visits(swipe.store_id == "s1" ? "20d" : "1d")`, 2}, // window known only at run time
+		{checkin, `visitsPerWeek("28d")`, 0.5},                        // 2 visits in 4 weeks
+		{checkin, `visitsPerWeek("lifetime")`, 0.7},                   // 3 visits in the 30 days 03-01..03-30
+		{checkin, `daysSinceVisit()`, 8},                              // 03-21 12:00 → 03-30 10:00
+		{checkin, `favouriteStore()`, "s2"},                           // two visits against one
+		{checkin, `favouriteCategory()`, "coffee"},                    // bought on three days, dairy on two
+		{checkin, `repurchaseDays("coffee")`, 10.0},
+		{checkin, `repurchaseDays("dairy")`, 20.0},
+		{checkin, `repurchaseDays("tea")`, -1.0},
+		{checkin, `dueToBuy("coffee")`, false}, // 8 days since, typically 10
+		{later, `dueToBuy("coffee")`, true},    // 10 days since
+		{later, `dueToBuy("dairy")`, false},
+		{later, `dueToBuy("tea")`, false}, // never bought: no interval
+		{checkin, `avgBasket()`, 1533},    // 4600 over 3 purchases, rounded down
+		{checkin, `avgBasketItems()`, 2.0},
+		{checkin, `profile.max_basket`, int64(1800)},
+		{checkin, `returnsRatio()`, 300.0 / 4600},
+		{scan, `basketSpend("dairy")`, 597},
+		{scan, `basketQty("dairy")`, 4},
+		{scan, `basketSpend("coffee")`, 0},
+		{checkin, `basketQty("dairy")`, 0},
+		{checkin, `map(profile.stores, .store_id + ":" + string(.visits))`, []any{"s1:1", "s2:2"}},
+		{checkin, `profile.last_visit == profile.stores[1].last_visit`, true},
+		{checkin, `profile.units`, int64(6)},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s/%s", tt.swipe.SwipeID, tt.expr), func(t *testing.T) {
+			got, err := eval(t, tt.swipe, p, tt.expr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("= %#v, want %#v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestProfileHelpersNoPurchase(t *testing.T) {
+	s := &loyalty.Swipe{SwipeID: "c1", Kind: loyalty.KindCheckin, TS: at(10, 10, 0)}
+	for src, want := range map[string]any{
+		`visits("lifetime")`:        0,
+		`visitsPerWeek("lifetime")`: 0.0,
+		`visitsPerWeek("7d")`:       0.0,
+		`daysSinceVisit()`:          -1,
+		`favouriteStore()`:          "",
+		`favouriteCategory()`:       "",
+		`avgBasket()`:               0,
+		`avgBasketItems()`:          0.0,
+		`returnsRatio()`:            0.0,
+		`dueToBuy("coffee")`:        false,
+	} {
+		if got, err := eval(t, s, nil, src); err != nil || got != want {
+			t.Errorf("%s = %#v, %v; want %#v", src, got, err, want)
+		}
+	}
+}
+
+func TestWindowLiteralsCheckedAtCompile(t *testing.T) {
+	for _, src := range []string{`visits("91d") > 0`, `visitsPerWeek("week") > 1`, `spend("0d") > 0`} {
+		if _, w, _ := compileExpr(src); len(w.errs) == 0 {
+			t.Errorf("%s: no error for a bad literal window", src)
+		}
+	}
+}

@@ -96,6 +96,7 @@ func (s *Set) NewEvaluator() *Evaluator {
 		IsKind:            e.isKind,
 		Kind:              e.kind,
 	}
+	e.bindProfileHelpers()
 	return e
 }
 

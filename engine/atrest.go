@@ -1,0 +1,162 @@
+package engine
+
+import (
+	"encoding/binary"
+	"fmt"
+	"sync"
+
+	"github.com/aislecast/loyalty"
+)
+
+// profileAtRest marks the form in which memStore keeps a profile: format 3
+// with every category, SKU and store name replaced by its index in the
+// instance's nameTable. A few thousand distinct names recur across
+// millions of profiles, so this keeps one copy of each name per process
+// instead of one per card, which is most of what makes a stored profile
+// fit in a kilobyte. The form never leaves the process; the changelog and
+// Encoded carry format 3, which stands alone.
+const profileAtRest = 0x80 | profileFormat
+
+// nameTable interns the names of categories, SKUs and stores for the
+// at-rest form. It only grows: its size is that of the catalogue (tens of
+// bytes per distinct name), not of the card base. Every partition of an
+// instance shares it, so it is safe for concurrent use.
+type nameTable struct {
+	mu    sync.RWMutex
+	ids   map[string]uint32
+	names []string
+}
+
+// toAtRest appends to buf the at-rest form of data, an encoded profile in
+// any format, interning its names in t. An old format is decoded and
+// re-encoded first; a format 3 record is copied but for its names.
+func toAtRest(buf, data []byte, t *nameTable) ([]byte, error) {
+	if len(data) > 0 && data[0] != profileFormat {
+		p, err := DecodeProfile(data)
+		if err != nil {
+			return buf, err
+		}
+		data = AppendProfile(nil, p)
+	}
+	d := decoder{b: data}
+	if d.byte() != profileFormat {
+		return buf, fmt.Errorf("%w: unknown format", errCorrupt)
+	}
+	d.b = d.b[d.len():] // the card id
+	for range 13 {
+		d.varint()
+	}
+	var counts [3]int
+	for i := range counts {
+		counts[i] = d.len()
+	}
+	d.len() // category days
+	if d.err != nil {
+		return buf, d.err
+	}
+	names := d.b
+	start := len(buf)
+	buf = append(buf, profileAtRest)
+	buf = append(buf, data[1:len(data)-len(d.b)]...)
+	header := len(buf)
+	// Most names are known: look them up under the read lock, and only if
+	// one is new do it again under the write lock.
+	for _, write := range [...]bool{false, true} {
+		if write {
+			t.mu.Lock()
+		} else {
+			t.mu.RLock()
+		}
+		var ok bool
+		buf, ok = t.appendIDs(buf, &d, names, counts, write)
+		if write {
+			t.mu.Unlock()
+		} else {
+			t.mu.RUnlock()
+		}
+		if d.err != nil {
+			return buf[:start], d.err
+		}
+		if ok {
+			break
+		}
+		buf = buf[:header]
+	}
+	return append(buf, d.b...), nil
+}
+
+// appendIDs reads the front-coded names at the start of names and appends
+// their ids, leaving d after them. Without write it stops, reporting
+// false, at the first name t does not know. The caller holds t.mu.
+func (t *nameTable) appendIDs(buf []byte, d *decoder, names []byte, counts [3]int, write bool) ([]byte, bool) {
+	d.b = names
+	var name [256]byte
+	for _, n := range counts {
+		cur := name[:0]
+		for range n {
+			shared, rest := d.len(), d.len()
+			if d.err != nil || shared > len(cur) || rest > len(d.b) {
+				d.fail("name")
+				return buf, false
+			}
+			cur = append(cur[:shared], d.b[:rest]...)
+			d.b = d.b[rest:]
+			id, ok := t.ids[string(cur)]
+			if !ok {
+				if !write {
+					return buf, false
+				}
+				if t.ids == nil {
+					t.ids = make(map[string]uint32)
+				}
+				id = uint32(len(t.names))
+				t.names = append(t.names, string(cur))
+				t.ids[t.names[id]] = id
+			}
+			buf = binary.AppendUvarint(buf, uint64(id))
+		}
+	}
+	return buf, true
+}
+
+// nameIDs reads the name ids of the at-rest form into p.
+func (d *decoder) nameIDs(p *loyalty.Profile) {
+	t := d.table
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	name := func() string {
+		id := d.uvarint()
+		if d.err != nil || id >= uint64(len(t.names)) {
+			d.fail("name id")
+			return ""
+		}
+		return t.names[id]
+	}
+	for i := range p.Categories {
+		p.Categories[i].Name = name()
+	}
+	for i := range p.SKUs {
+		p.SKUs[i].SKU = name()
+	}
+	for i := range p.Stores {
+		p.Stores[i].StoreID = name()
+	}
+}
+
+// decodeAtRest reads a profile in the form toAtRest wrote, or in a
+// changelog format (a record the store could not convert is kept as it
+// came, so that reading it fails where it is used, as it always did).
+func decodeAtRest(data []byte, t *nameTable) (*loyalty.Profile, error) {
+	if len(data) == 0 || data[0] != profileAtRest {
+		return DecodeProfile(data)
+	}
+	d := decoder{b: data[1:], table: t}
+	p := d.profile()
+	if d.err == nil && len(d.b) != 0 {
+		d.err = fmt.Errorf("%w: %d trailing bytes", errCorrupt, len(d.b))
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	return p, nil
+}

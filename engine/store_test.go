@@ -1,0 +1,110 @@
+package engine
+
+import (
+	"encoding/hex"
+	"fmt"
+	"reflect"
+	"sync"
+	"testing"
+
+	"github.com/aislecast/loyalty"
+)
+
+// The store keeps profiles at rest with interned names, yet every profile
+// comes back as it went in, and Encoded gives the changelog's format.
+func TestMemStoreAtRest(t *testing.T) {
+	cache := &ProfileCache{}
+	a, b := newMemStore(cache), newMemStore(cache)
+	p := sampleProfile()
+	if err := a.Put(p.CardID, AppendProfile(nil, p), nil); err != nil {
+		t.Fatal(err)
+	}
+	q := sampleProfile()
+	q.CardID = "card-43"
+	if err := b.Put(q.CardID, AppendProfile(nil, q), nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		s *memStore
+		p *loyalty.Profile
+	}{{a, p}, {b, q}} {
+		got, err := c.s.Get(c.p.CardID)
+		if err != nil || !reflect.DeepEqual(got, c.p) {
+			t.Fatalf("Get(%s) = %+v, %v; want %+v", c.p.CardID, got, err, c.p)
+		}
+		enc, ok := c.s.Encoded(c.p.CardID)
+		if !ok || enc[0] != profileFormat {
+			t.Fatalf("Encoded(%s) = %x, %v; want format %d", c.p.CardID, enc, ok, profileFormat)
+		}
+		if dec, err := DecodeProfile(enc); err != nil || !reflect.DeepEqual(dec, c.p) {
+			t.Fatalf("Encoded(%s) decodes to %+v, %v", c.p.CardID, dec, err)
+		}
+		if e := c.s.m[c.p.CardID]; e.data[0] != profileAtRest || len(e.data) >= len(AppendProfile(nil, c.p)) {
+			t.Errorf("card %s stored as %d bytes in format %#x", c.p.CardID, len(e.data), e.data[0])
+		}
+	}
+	// The two stores share one copy of each name.
+	if n := len(cache.names.names); n != len(p.Categories)+len(p.SKUs)+len(p.Stores) {
+		t.Errorf("name table holds %d names", n)
+	}
+}
+
+func TestMemStoreOldFormatsAndCorruption(t *testing.T) {
+	s := newMemStore(&ProfileCache{})
+	v1 := mustHex(format1)
+	if err := s.Put("card-7", v1, nil); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := DecodeProfile(v1)
+	if got, err := s.Get("card-7"); err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("format 1 record read back as %+v, %v", got, err)
+	}
+	// A corrupt record is kept, and reading it fails, as it always did: the
+	// card's swipes are dead-lettered, the partition goes on.
+	bad := AppendProfile(nil, sampleProfile())
+	bad = bad[:len(bad)-3]
+	if err := s.Put("card-42", bad, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get("card-42"); err == nil {
+		t.Fatal("a truncated record was read")
+	}
+	if s.Len() != 2 {
+		t.Errorf("Len = %d, want 2", s.Len())
+	}
+}
+
+// Stores of different partitions intern names concurrently.
+func TestMemStoreConcurrentPartitions(t *testing.T) {
+	cache := &ProfileCache{}
+	var wg sync.WaitGroup
+	for part := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s := newMemStore(cache)
+			for i := range 50 {
+				p := sampleProfile()
+				p.CardID = fmt.Sprintf("card-%d-%d", part, i)
+				p.SKUs[i%len(p.SKUs)].SKU = fmt.Sprintf("only-%d-%d", part, i)
+				if err := s.Put(p.CardID, AppendProfile(nil, p), nil); err != nil {
+					t.Error(err)
+					return
+				}
+				if got, err := s.Get(p.CardID); err != nil || !reflect.DeepEqual(got, p) {
+					t.Errorf("card %s read back as %+v, %v", p.CardID, got, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func mustHex(s string) []byte {
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
