@@ -41,6 +41,11 @@ type Options struct {
 	OnOffer func(*loyalty.Offer)
 	// Read, when set, counts the messages read, for a progress display.
 	Read *atomic.Int64
+	// Policy is the store registry, consent and quiet hours the offers
+	// are judged by, as offerd's --stores, --quiet-hours and
+	// --consent-default set them (engine.PolicyFlags). Nil: schedules on
+	// each swipe's own offset, every channel allowed, no quiet hours.
+	Policy *engine.Policy
 }
 
 // Report is what a replay did, in total and per rule.
@@ -84,9 +89,17 @@ type RuleReport struct {
 	Suppressed map[string]int64 `json:"suppressed,omitempty"`
 }
 
-// Run replays each source through a pipeline of its own, concurrently,
-// with rule set rs, and reports what the live engine would have done. An
-// error of a source stops the replay.
+// Run replays each source through a pipeline of its own with rule set rs,
+// and reports what the live engine would have done. An error of a source
+// stops the replay.
+//
+// Sources are replayed concurrently, unless a rule has a budget: the
+// partitions share its spend, so which offers a running-out budget still
+// pays for depends on the order in which partitions reach it. Then the
+// sources are merged into one sequence by the time each message was sent
+// (SentAt; ties go to the lower source), the order the live engine saw
+// them in, and replayed one message at a time, so the same history always
+// gives the same report.
 func Run(ctx context.Context, rs *rules.Set, sources []Source, o Options) (*Report, error) {
 	if o.Limits == (engine.Limits{}) {
 		o.Limits = engine.DefaultLimits
@@ -101,22 +114,97 @@ func Run(ctx context.Context, rs *rules.Set, sources []Source, o Options) (*Repo
 	for _, rule := range rs.Rules() {
 		r.byID[rule.ID] = &ruleTally{rule: rule, cards: make(map[string]struct{})}
 	}
+	parts := make([]*partition, len(sources))
+	for i, src := range sources {
+		defer src.Close()
+		parts[i] = r.newPartition(i, src)
+	}
+	var err error
+	if hasBudget(rs) {
+		err = r.merged(ctx, parts)
+	} else {
+		err = r.concurrent(ctx, parts)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return r.report(), nil
+}
+
+// hasBudget reports whether a rule of rs has a budget.
+func hasBudget(rs *rules.Set) bool {
+	for _, rule := range rs.Rules() {
+		if offers.HasBudget(rule) {
+			return true
+		}
+	}
+	return false
+}
+
+// concurrent replays every partition on a goroutine of its own.
+func (r *replay) concurrent(ctx context.Context, parts []*partition) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errs := make([]error, len(sources))
+	errs := make([]error, len(parts))
 	var wg sync.WaitGroup
-	for i, src := range sources {
+	for i, pt := range parts {
 		wg.Go(func() {
-			if errs[i] = r.partition(ctx, i, src); errs[i] != nil {
+			for errs[i] == nil {
+				var m kafka.Message
+				if m, errs[i] = pt.src.Next(ctx); errs[i] == nil {
+					errs[i] = r.step(pt, &m)
+				}
+			}
+			if errors.Is(errs[i], io.EOF) {
+				errs[i] = nil
+			} else {
 				cancel()
 			}
 		})
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
+	return errors.Join(errs...)
+}
+
+// merged replays the partitions on one goroutine, always the message sent
+// first among the next ones of every partition.
+func (r *replay) merged(ctx context.Context, parts []*partition) error {
+	heads := make([]*kafka.Message, len(parts))
+	at := make([]time.Time, len(parts))
+	next := func(i int) error {
+		m, err := parts[i].src.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			heads[i] = nil
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		heads[i], at[i] = &m, SentAt(&m, parts[i].clock)
+		return nil
 	}
-	return r.report(), nil
+	for i := range parts {
+		if err := next(i); err != nil {
+			return err
+		}
+	}
+	for {
+		first := -1
+		for i, m := range heads {
+			if m != nil && (first < 0 || at[i].Before(at[first])) {
+				first = i
+			}
+		}
+		if first < 0 {
+			return nil
+		}
+		if err := r.step(parts[first], heads[first]); err != nil {
+			return err
+		}
+		if err := next(first); err != nil {
+			return err
+		}
+	}
 }
 
 type replay struct {
@@ -139,44 +227,46 @@ type ruleTally struct {
 	estimated                  bool
 }
 
-// partition replays one source. Each message is a batch of its own, so
-// the offers it made are known to be its own; batches only group the
-// engine's writes and change no decision.
-func (r *replay) partition(ctx context.Context, id int, src Source) error {
-	defer src.Close()
-	var clock time.Time
-	p := engine.NewPipeline(id, r.rules, nil, r.opts.Limits, func() time.Time { return clock }, r.opts.Logger)
-	p.SetMaxOffersPerChannel(r.opts.MaxOffersPerChannel)
-	p.SetBudgets(r.budgets)
-	for {
-		m, err := src.Next(ctx)
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		r.opts.Read.Add(1)
-		clock = SentAt(&m, clock)
-		if !r.opts.To.IsZero() && !clock.Before(r.opts.To) {
-			r.after.Add(1)
-			continue
-		}
-		p.StartBatch()
-		p.Process(&m)
-		out, _, err := p.EndBatch()
-		if err != nil {
-			return fmt.Errorf("partition %d offset %d: %w", m.Partition, m.Offset, err)
-		}
-		if !r.opts.From.IsZero() && clock.Before(r.opts.From) {
-			r.warmup.Add(1)
-			continue
-		}
-		p.CountBatch(&r.stats)
-		if err := r.tally(out, &m, clock, p.Store()); err != nil {
-			return err
-		}
+// partition is the replay of one source: its pipeline and its simulated
+// clock.
+type partition struct {
+	src   Source
+	p     *engine.Pipeline
+	clock time.Time
+}
+
+func (r *replay) newPartition(id int, src Source) *partition {
+	pt := &partition{src: src}
+	pt.p = engine.NewPipeline(id, r.rules, nil, r.opts.Limits, func() time.Time { return pt.clock }, r.opts.Logger)
+	pt.p.SetMaxOffersPerChannel(r.opts.MaxOffersPerChannel)
+	pt.p.SetBudgets(r.budgets)
+	pt.p.SetPolicy(r.opts.Policy)
+	return pt
+}
+
+// step replays message m of partition pt. Each message is a batch of its
+// own, so the offers it made are known to be its own; batches only group
+// the engine's writes and change no decision.
+func (r *replay) step(pt *partition, m *kafka.Message) error {
+	r.opts.Read.Add(1)
+	pt.clock = SentAt(m, pt.clock)
+	if !r.opts.To.IsZero() && !pt.clock.Before(r.opts.To) {
+		r.after.Add(1)
+		return nil
 	}
+	p := pt.p
+	p.StartBatch()
+	p.Process(m)
+	out, _, err := p.EndBatch()
+	if err != nil {
+		return fmt.Errorf("partition %d offset %d: %w", m.Partition, m.Offset, err)
+	}
+	if !r.opts.From.IsZero() && pt.clock.Before(r.opts.From) {
+		r.warmup.Add(1)
+		return nil
+	}
+	p.CountBatch(&r.stats)
+	return r.tally(out, m, pt.clock, p.Store())
 }
 
 // tally adds the offers among out, all made on message m, to their rules.

@@ -13,8 +13,10 @@ import (
 )
 
 // policyOrder is the order of the suppression columns: the order the
-// policy checks, then arbitration; other reasons follow by name.
-var policyOrder = []string{offers.Schedule.String(), offers.Cooldown.String(), offers.Cap.String(), offers.Arbitration.String()}
+// policy checks, then the budget and arbitration; other reasons follow by
+// name.
+var policyOrder = []string{offers.Schedule.String(), offers.Consent.String(), offers.Quiet.String(),
+	offers.Cooldown.String(), offers.Cap.String(), offers.Budget.String(), offers.Arbitration.String()}
 
 // WriteText prints the report as a table, one row per rule, then the
 // totals. A discount marked ~ is estimated from percent coupons.

@@ -67,8 +67,9 @@ type fileSource struct {
 // are skipped. A line that is not JSON is a malformed swipe, dead-lettered
 // like the engine would. The messages are numbered from 0 in file order,
 // as one partition's offsets: a file is one partition, which is
-// equivalent to the live engine's partitions because every decision
-// depends only on the card's own swipes, in their order.
+// equivalent to the live engine's partitions because every decision but a
+// budget's depends only on the card's own swipes, in their order, and
+// budgets are replayed in the order the swipes were sent (see Run).
 func NewFileSource(r io.Reader) Source {
 	return &fileSource{r: bufio.NewReaderSize(r, 1<<16)}
 }

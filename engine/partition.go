@@ -45,6 +45,8 @@ type Pipeline struct {
 	policy *Policy    // stores, consent, quiet hours; nil: none
 	envBuf offers.Env // env's result, reused
 	enc    []byte     // scratch for encoding profiles
+	// explain, when set, sees the outcome of every rule hit (explain.go).
+	explain func(*Outcome)
 }
 
 // NewPipeline returns the pipeline of partition id over store, evaluating
@@ -175,6 +177,9 @@ func (p *Pipeline) Process(m *kafka.Message) {
 	p.hits = p.eval.Match(s, prof, p.hits[:0], func(r *rules.Rule, err error) {
 		b.errs++
 		p.log.Warn("rule failed", zap.String("rule", r.ID), zap.String("swipe_id", s.SwipeID), zap.Error(err))
+		if p.explain != nil {
+			p.explain(&Outcome{Rule: r, Err: err})
+		}
 	})
 	// Every hit is judged on the history before this swipe, then the
 	// passing ones compete for the channels; winners and held hits are
@@ -187,9 +192,9 @@ func (p *Pipeline) Process(m *kafka.Message) {
 		env = p.env(s, b)
 	}
 	for _, r := range p.hits {
-		v := env.Check(r, s, prof)
+		v := p.check(env, r, s, prof)
 		if (v.Code == offers.Pass || v.Code == offers.Holdout) && !p.withinBudget(r, s, v.Code == offers.Pass) {
-			v.Code = offers.Budget // a spent budget stops the holdout's records too
+			v = p.overBudget(r, s) // a spent budget stops the holdout's records too
 		}
 		switch v.Code {
 		case offers.Pass:
@@ -207,6 +212,9 @@ func (p *Pipeline) Process(m *kafka.Message) {
 		default:
 			b.suppressed[suppression{r.ID, v.Code}]++
 		}
+		if p.explain != nil && v.Code != offers.Pass {
+			p.explain(&Outcome{Rule: r, Code: v.Code, Reason: v.Reason})
+		}
 	}
 	p.awards = offers.Arbitrate(p.pass, s, p.maxCh, p.awards[:0])
 	for i := range p.awards {
@@ -215,10 +223,14 @@ func (p *Pipeline) Process(m *kafka.Message) {
 		if !a.Won() {
 			p.unreserve(r, s)
 			b.suppressed[suppression{r.ID, offers.Arbitration}]++
+			if p.explain != nil {
+				p.explain(&Outcome{Rule: r, Code: offers.Arbitration, Reason: a.Reason()})
+			}
 			continue
 		}
 		offers.Record(r, s, prof, false)
 		p.chs = p.chs[:0]
+		var buildErr error
 		for _, ch := range r.Channels {
 			if !a.WonOn(ch) {
 				continue
@@ -235,7 +247,11 @@ func (p *Pipeline) Process(m *kafka.Message) {
 				}
 			}
 			b.errs++
+			buildErr = err
 			p.log.Warn("offer not built", zap.String("rule", r.ID), zap.String("swipe_id", s.SwipeID), zap.Error(err))
+		}
+		if p.explain != nil {
+			p.explainWinner(a, p.chs, buildErr)
 		}
 		if len(p.chs) > 0 {
 			p.decided(EventSent, r, offers.ID(r.ID, r.Version, s.SwipeID), p.chs, s)

@@ -17,7 +17,7 @@ import (
 	"github.com/aislecast/loyalty/engine"
 )
 
-const backtestUsage = "usage: offerctl backtest --rules FILE|DIR (--swipes FILE | --topic TOPIC [--brokers host:port]) [--from T] [--to T] [--max-offers-per-channel K] [--json]"
+const backtestUsage = "usage: offerctl backtest --rules FILE|DIR (--swipes FILE | --topic TOPIC [--brokers host:port]) [--from T] [--to T] [--max-offers-per-channel K] [--stores FILE] [--quiet-hours SPEC] [--consent-default SPEC] [--json]"
 
 // backtestCmd replays history through the engine's pipeline and prints
 // what the rules would have done.
@@ -32,6 +32,8 @@ func backtestCmd(args []string, stdout, stderr io.Writer) int {
 	toFlag := fs.String("to", "", "stop counting at this `time` (exclusive); later swipes are skipped")
 	maxCh := fs.Int("max-offers-per-channel", engine.DefaultMaxOffersPerChannel, "most offers one swipe triggers on each channel, as offerd's flag")
 	asJSON := fs.Bool("json", false, "print the report as one JSON object")
+	var pf engine.PolicyFlags
+	pf.Register(fs, "every card gets (a backtest knows no identities record)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -51,6 +53,10 @@ func backtestCmd(args []string, stdout, stderr io.Writer) int {
 	if _, err := os.Stat(*rulesPath); err != nil {
 		fmt.Fprintf(stderr, "offerctl backtest: %v\n", err)
 		return 2
+	}
+	pol, code := policy(&pf, "offerctl backtest", stderr)
+	if pol == nil {
+		return code
 	}
 	set, code := loadRules([]string{*rulesPath}, stdout, stderr)
 	if set == nil {
@@ -82,7 +88,7 @@ func backtestCmd(args []string, stdout, stderr io.Writer) int {
 
 	var read atomic.Int64
 	done := showProgress(stderr, &read, total)
-	rep, err := backtest.Run(ctx, set, srcs, backtest.Options{MaxOffersPerChannel: *maxCh, From: from, To: to, Read: &read})
+	rep, err := backtest.Run(ctx, set, srcs, backtest.Options{MaxOffersPerChannel: *maxCh, From: from, To: to, Read: &read, Policy: pol})
 	done()
 	if err != nil {
 		fmt.Fprintf(stderr, "offerctl backtest: %v\n", err)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -115,5 +116,43 @@ func TestParseTime(t *testing.T) {
 		if got, err := parseTime(in); err != nil || !got.Equal(want) {
 			t.Errorf("parseTime(%q) = %v, %v; want %v", in, got, err, want)
 		}
+	}
+}
+
+// TestBacktestPolicyFlags: offerctl backtest takes offerd's --stores,
+// --quiet-hours and --consent-default and replays under them.
+func TestBacktestPolicyFlags(t *testing.T) {
+	dir := t.TempDir()
+	rulesFile := policyRules
+	stores := write(t, dir, "stores.yaml", "s1: { name: NYC, time_zone: America/New_York }\n")
+	// 08:30 on a lane clock on EST after the spring change: 09:30 in the store.
+	swipes := write(t, dir, "history.jsonl", `{"v": 1, "swipe_id": "a", "card_id": "c1", "kind": "checkin", "store_id": "s1", "ts": "2026-03-10T08:30:00-05:00", "total_cents": 0}`+"\n")
+	args := []string{"backtest", "--rules", rulesFile, "--swipes", swipes, "--max-offers-per-channel", "5"}
+
+	var out, errb bytes.Buffer
+	if code := run(append(args, "--json", "--stores", stores, "--consent-default", "email=deny", "--quiet-hours", "mobile=09:00-10:00"), &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	var rep backtest.Report
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out.String())
+	}
+	got := map[string]string{}
+	for _, r := range rep.Rules {
+		got[r.Rule] = fmt.Sprint(r.Offers, r.Suppressed)
+	}
+	want := map[string]string{"counted": "0 map[quiet_hours:1]", "mail": "0 map[consent:1]", "morning": "0 map[schedule:1]",
+		"push": "0 map[quiet_hours:1]", "tiny-budget": "0 map[budget:1]"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("offers and suppressions %v, want %v", got, want)
+	}
+
+	for _, bad := range [][]string{{"--quiet-hours", "mobile=9pm-8am"}, {"--consent-default", "fax=deny"}} {
+		if code := run(append(args, bad...), &out, &errb); code != 2 {
+			t.Errorf("%q: exit %d, want 2", bad, code)
+		}
+	}
+	if code := run(append(args, "--stores", write(t, dir, "bad.yaml", "s1: { time_zone: Mars/Olympus }\n")), &out, &errb); code != 1 {
+		t.Errorf("bad store registry: exit %d, want 1", code)
 	}
 }

@@ -43,6 +43,8 @@ commands:
            [--from T] [--to T] [--max-offers-per-channel K] [--json]
                          replay history through the engine: per rule offers,
                          cards, discount, holdout and suppressions; totals
+                         (test and backtest take offerd's --stores,
+                         --quiet-hours and --consent-default)
   tail TOPIC [--brokers host:port] [--max N] [--timeout D] [--from start|end]
                          print a topic's messages (offers, dead letters with
                          their headers) as JSON lines

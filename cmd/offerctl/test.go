@@ -16,24 +16,30 @@ import (
 	"github.com/aislecast/loyalty/engine"
 	"github.com/aislecast/loyalty/offers"
 	"github.com/aislecast/loyalty/rules"
+	"github.com/segmentio/kafka-go"
 )
 
-const testUsage = "usage: offerctl test --rules FILE|DIR --swipe FILE [--profile FILE] [--explain] [--json] [--max-offers-per-channel K]"
+const testUsage = "usage: offerctl test --rules FILE|DIR --swipe FILE [--profile FILE] [--explain] [--json] [--max-offers-per-channel K] [--stores FILE] [--quiet-hours SPEC] [--consent-default SPEC]"
 
 // ruleOutcome is what one rule did with the dry run's swipe.
 type ruleOutcome struct {
 	Rule    string `json:"rule"`
 	Version int    `json:"version"`
 	// Outcome is "fired", "wrong-kind", "condition-false", "error", or the
-	// offer policy's code (schedule, cooldown, cap, holdout, ...) or
-	// "arbitration" for a rule whose condition held but sent nothing.
+	// offer policy's code (schedule, consent, quiet_hours, cooldown, cap,
+	// holdout, ...), "budget", or "arbitration" for a rule whose
+	// condition held but sent nothing.
 	Outcome string             `json:"outcome"`
 	Reason  string             `json:"reason,omitempty"`
 	Offers  []loyalty.Offer    `json:"offers,omitempty"`
 	Explain *rules.Explanation `json:"explain,omitempty"`
 	Lost    []string           `json:"lost_channels,omitempty"` // channels a winner did not get
+	// Note qualifies the outcome: for a rule with a budget, that the live
+	// spend is unknown here.
+	Note string `json:"note,omitempty"`
 
 	rule *rules.Rule
+	hit  bool // the condition held or failed: the pipeline reported it
 }
 
 // dryRunResult is the whole dry run, as --json prints it.
@@ -45,10 +51,12 @@ type dryRunResult struct {
 	Rules     []ruleOutcome `json:"rules"`
 }
 
-// dryRun runs one swipe of one card through the engine's own steps:
+// dryRun runs one swipe of one card through the engine's own pipeline:
 // decode and validate, fold into the card's profile, evaluate the rules,
-// apply each hit's offer policy, arbitrate, build the offers. It prints per
-// rule whether it fired or the first reason it did not.
+// apply each hit's offer policy (in the store's zone, with the card's
+// consent and the quiet hours of offerd's flags) and budget, arbitrate,
+// build the offers. It prints per rule whether it fired or the first
+// reason it did not.
 func dryRun(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("offerctl test", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -58,6 +66,8 @@ func dryRun(args []string, stdout, stderr io.Writer) int {
 	explain := fs.Bool("explain", false, "for a false condition, print the values of its parts")
 	asJSON := fs.Bool("json", false, "print the result as one JSON object")
 	maxCh := fs.Int("max-offers-per-channel", engine.DefaultMaxOffersPerChannel, "most offers one swipe triggers on each channel, as offerd's flag")
+	var pf engine.PolicyFlags
+	pf.Register(fs, "the card gets (a dry run knows no identities record)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -71,11 +81,15 @@ func dryRun(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
+	pol, code := policy(&pf, "offerctl test", stderr)
+	if pol == nil {
+		return code
+	}
 	set, code := loadRules([]string{*rulesPath}, stdout, stderr)
 	if set == nil {
 		return code
 	}
-	s, err := readSwipe(*swipePath)
+	m, now, s, err := readSwipe(*swipePath)
 	if err != nil {
 		fmt.Fprintf(stdout, "%s: swipe rejected: %v\n", *swipePath, err)
 		return 1
@@ -85,7 +99,11 @@ func dryRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%s: %v\n", *profilePath, err)
 		return 1
 	}
-	res := evaluate(set, s, prof, *maxCh, *explain)
+	res, err := evaluate(set, pol, m, now, s, prof, *maxCh, *explain)
+	if err != nil {
+		fmt.Fprintln(stderr, "offerctl test:", err)
+		return 1
+	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -99,12 +117,14 @@ func dryRun(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// readSwipe decodes the swipe in path with the engine's decoder, keyed by
-// its own card_id and judged at its own event time (so any date works).
-func readSwipe(path string) (*loyalty.Swipe, error) {
+// readSwipe reads the swipe message in path, keyed by its card_id, and
+// decodes it with the engine's decoder, judged at the time it was sent
+// (its own event time for a bare swipe, so any date works): the message,
+// that time, and the swipe.
+func readSwipe(path string) (kafka.Message, time.Time, *loyalty.Swipe, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return kafka.Message{}, time.Time{}, nil, err
 	}
 	var one bytes.Buffer
 	if json.Compact(&one, data) != nil { // not JSON: let the decoder say why
@@ -113,10 +133,11 @@ func readSwipe(path string) (*loyalty.Swipe, error) {
 	}
 	m, err := backtest.NewFileSource(&one).Next(context.Background())
 	if err != nil {
-		return nil, fmt.Errorf("no swipe in the file: %w", err)
+		return m, time.Time{}, nil, fmt.Errorf("no swipe in the file: %w", err)
 	}
 	now := backtest.SentAt(&m, time.Now())
-	return engine.Decode(m.Key, m.Value, now, engine.DefaultLimits)
+	s, err := engine.Decode(m.Key, m.Value, now, engine.DefaultLimits)
+	return m, now, s, err
 }
 
 // readProfile reads the profile JSON offerd's admin endpoint serves; no
@@ -147,9 +168,12 @@ func readProfile(path, card string) (*loyalty.Profile, error) {
 	return p, nil
 }
 
-// evaluate is the dry run proper: the steps of engine.Pipeline.Process,
-// with offers.Decide's explanations instead of the hot path's codes.
-func evaluate(set *rules.Set, s *loyalty.Swipe, prof *loyalty.Profile, maxCh int, explain bool) *dryRunResult {
+// evaluate is the dry run proper: the swipe goes through an
+// engine.Pipeline over a store holding only prof, judged by pol, the way
+// the live engine processes it (decode, profile update, conditions, offer
+// policy, budget, arbitration, offer building), with the pipeline's
+// explanations. Rules whose condition did not hold are explained here.
+func evaluate(set *rules.Set, pol *engine.Policy, m kafka.Message, now time.Time, s *loyalty.Swipe, prof *loyalty.Profile, maxCh int, explain bool) (*dryRunResult, error) {
 	res := &dryRunResult{SwipeID: s.SwipeID, CardID: s.CardID, Kind: string(s.Kind)}
 	byID := map[string]*ruleOutcome{}
 	for _, r := range set.Rules() {
@@ -158,27 +182,71 @@ func evaluate(set *rules.Set, s *loyalty.Swipe, prof *loyalty.Profile, maxCh int
 	for i := range res.Rules {
 		byID[res.Rules[i].Rule] = &res.Rules[i]
 	}
-	if prof.Apply(s) == loyalty.Duplicate {
+	// Conditions are explained on the profile as they saw it: with the
+	// swipe applied, before any offer was recorded.
+	enc := engine.AppendProfile(nil, prof)
+	seen, err := engine.DecodeProfile(enc)
+	if err != nil {
+		return nil, err
+	}
+	seen.Apply(s)
+
+	store := engine.NewMemStore(nil)
+	if err := store.Put(prof.CardID, enc, nil); err != nil {
+		return nil, err
+	}
+	p := engine.NewPipeline(0, set, store, engine.DefaultLimits, func() time.Time { return now }, nil)
+	p.SetMaxOffersPerChannel(maxCh)
+	p.SetPolicy(pol)
+	p.SetExplain(func(o *engine.Outcome) {
+		ro := byID[o.Rule.ID]
+		ro.hit = true
+		switch {
+		case o.Err != nil:
+			ro.Outcome, ro.Reason = "error", o.Err.Error()
+		case o.Code == offers.Pass:
+			ro.Outcome, ro.Lost = "fired", o.Lost
+		default:
+			ro.Outcome, ro.Reason = o.Code.String(), o.Reason
+		}
+		if offers.HasBudget(o.Rule) && (o.Code == offers.Pass || o.Code == offers.Holdout || o.Code == offers.Budget) {
+			ro.Note = "budget judged against nothing spent: a dry run does not know the live spend"
+		}
+	})
+	m.Offset = max(prof.LastOffset+1, 0) // new to the profile, as live
+	p.Process(&m)
+	out, _, err := p.EndBatch()
+	if err != nil {
+		return nil, err
+	}
+	var st engine.Stats
+	p.CountBatch(&st)
+	if st.Duplicates.Load() > 0 {
 		res.Duplicate = true
 		for i := range res.Rules {
 			res.Rules[i].Outcome, res.Rules[i].Reason = "duplicate", "swipe "+s.SwipeID+" was already applied to this card (a POS retry): no rule is evaluated"
 		}
-		return res
+		return res, nil
+	}
+	for i := range out {
+		if !loyalty.IsOfferTopic(out[i].Topic) {
+			continue // decision events, budget spend
+		}
+		var off loyalty.Offer
+		if err := json.Unmarshal(out[i].Value, &off); err != nil {
+			return nil, fmt.Errorf("offer on %s: %w", out[i].Topic, err)
+		}
+		if o := byID[off.RuleID]; o != nil {
+			o.Offers = append(o.Offers, off)
+		}
 	}
 	ev := set.NewEvaluator()
-	hits := ev.Match(s, prof, nil, func(r *rules.Rule, err error) {
-		byID[r.ID].Outcome, byID[r.ID].Reason = "error", err.Error()
-	})
-	hit := map[*rules.Rule]bool{}
-	for _, r := range hits {
-		hit[r] = true
-	}
 	for i := range res.Rules {
 		o := &res.Rules[i]
 		switch {
-		case hit[o.rule]:
+		case o.hit && o.Outcome != "error":
 			continue
-		case o.Outcome == "error":
+		case o.hit:
 		case !o.rule.FiresOn(s.Kind):
 			o.Outcome, o.Reason = "wrong-kind", "wrong kind: the condition never holds for a "+string(s.Kind)+" swipe"
 			continue
@@ -186,43 +254,10 @@ func evaluate(set *rules.Set, s *loyalty.Swipe, prof *loyalty.Profile, maxCh int
 			o.Outcome, o.Reason = "condition-false", "condition false"
 		}
 		if explain {
-			o.Explain = ev.Explain(o.rule, s, prof)
+			o.Explain = ev.Explain(o.rule, s, seen)
 		}
 	}
-	var pass []offers.Hit
-	for _, r := range hits {
-		v := offers.Decide(r, s, prof)
-		if v.Send {
-			pass = append(pass, offers.Hit{Rule: r, Channels: v.Channels})
-			continue
-		}
-		if v.Held {
-			offers.Record(r, s, prof, true)
-		}
-		byID[r.ID].Outcome, byID[r.ID].Reason = v.Code.String(), v.Reason
-	}
-	for _, a := range offers.Arbitrate(pass, s, maxCh, nil) {
-		o := byID[a.Rule.ID]
-		if !a.Won() {
-			o.Outcome, o.Reason = offers.Arbitration.String(), a.Reason()
-			continue
-		}
-		offers.Record(a.Rule, s, prof, false)
-		o.Outcome = "fired"
-		for _, ch := range a.Rule.Channels {
-			if !a.WonOn(ch) {
-				o.Lost = append(o.Lost, ch)
-				continue
-			}
-			off, err := offers.Build(a.Rule, ch, s, prof)
-			if err != nil {
-				o.Outcome, o.Reason = "error", err.Error()
-				break
-			}
-			o.Offers = append(o.Offers, off)
-		}
-	}
-	return res
+	return res, nil
 }
 
 func printDryRun(w io.Writer, res *dryRunResult) {
@@ -250,6 +285,9 @@ func printDryRun(w io.Writer, res *dryRunResult) {
 				reason = o.Outcome
 			}
 			fmt.Fprintf(w, "%-*s  no     %s\n", width, name, reason)
+		}
+		if o.Note != "" {
+			fmt.Fprintf(w, "%-*s         %s\n", width, "", o.Note)
 		}
 		if o.Explain != nil {
 			for _, l := range strings.Split(o.Explain.String(), "\n") {

@@ -163,3 +163,56 @@ func TestDryRun(t *testing.T) {
 		}
 	})
 }
+
+// policyRules meet the policy's store zone, quiet hours, consent and
+// budgets, shared with the backtest's tests.
+const policyRules = "../../backtest/testdata/policy.yaml"
+
+// TestDryRunPolicy: the dry run judges offers as offerd does with the same
+// --stores, --quiet-hours and --consent-default, and checks budgets.
+func TestDryRunPolicy(t *testing.T) {
+	dir := t.TempDir()
+	rulesFile := policyRules
+	// Two days after the spring change, a lane clock still on EST: 08:30
+	// on the swipe, 09:30 in the store.
+	swipe := write(t, dir, "checkin.json", `{"v": 1, "swipe_id": "app-1", "card_id": "c1", "kind": "checkin",
+  "store_id": "s1", "ts": "2026-03-10T08:30:00-05:00", "total_cents": 0}`)
+	stores := write(t, dir, "stores.yaml", "s1: { name: NYC, time_zone: America/New_York }\n")
+	const unknownSpend = "budget judged against nothing spent: a dry run does not know the live spend"
+	tests := []struct {
+		name   string
+		args   []string
+		code   int
+		stdout []string // substrings, in order
+	}{
+		{"no registry: the swipe's own offset", nil, 0, []string{
+			"counted v1", "fired  mobile", unknownSpend,
+			"mail v1", "fired  email", "morning v1", "fired  pos", "push v1", "fired  mobile",
+			"tiny-budget v1", "no     budget spent: 0 of 100 discount cents; this offer commits 500", unknownSpend,
+		}},
+		{"store zone across the DST change", []string{"--stores", stores}, 0, []string{
+			"morning v1", "no     outside schedule: 09:30 is not within 08:00-09:00 (store time)",
+			"push v1", "fired  mobile",
+		}},
+		{"quiet hours", []string{"--quiet-hours", "mobile=08:00-09:00"}, 0, []string{
+			"counted v1", "no     quiet hours: 08:30 is within mobile 08:00-09:00 (store time)",
+			"mail v1", "fired  email",
+			"push v1", "no     quiet hours: 08:30 is within mobile 08:00-09:00 (store time)",
+		}},
+		{"quiet hours on the store's clock", []string{"--quiet-hours", "mobile=08:00-09:00", "--stores", stores}, 0, []string{
+			"counted v1", "fired  mobile", "push v1", "fired  mobile",
+		}},
+		{"consent denied by default", []string{"--consent-default", "email=deny"}, 0, []string{
+			"mail v1", "no     no consent: the card does not accept offers on email",
+			"push v1", "fired  mobile",
+		}},
+		{"bad quiet hours", []string{"--quiet-hours", "mobile=9pm-8am"}, 2, nil},
+		{"bad consent default", []string{"--consent-default", "fax=deny"}, 2, nil},
+		{"bad store registry", []string{"--stores", write(t, dir, "bad.yaml", "s1: { time_zone: Mars/Olympus }\n")}, 1, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			runInOrder(t, append([]string{"test", "--rules", rulesFile, "--swipe", swipe, "--max-offers-per-channel", "5"}, tt.args...), tt.code, tt.stdout)
+		})
+	}
+}

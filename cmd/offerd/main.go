@@ -57,9 +57,7 @@ type options struct {
 	historyDays int
 	brokerPort  int
 
-	storesPath     string
-	quietSpec      string
-	consentSpec    string
+	policy         engine.PolicyFlags // --stores, --quiet-hours, --consent-default
 	quiet          *offers.QuietHours
 	consentDefault offers.ChannelSet
 	stores         *engine.StoreRegistry // from --stores, loaded by run
@@ -77,9 +75,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.admin, "admin", "", "address of the admin HTTP server (/healthz, /readyz, /metrics), e.g. :8080")
 	fs.IntVar(&o.partitions, "partitions", 6, "partitions of topics created at start (an existing swipes topic's count wins)")
 	fs.IntVar(&o.maxOffers, "max-offers-per-channel", 1, "most offers one swipe triggers on each channel; rules compete by priority, then value, then id")
-	fs.StringVar(&o.storesPath, "stores", "", "store registry YAML: store id -> {name, time_zone, region}; the stores topic overrides it")
-	fs.StringVar(&o.quietSpec, "quiet-hours", "", "quiet hours per channel in store time, e.g. mobile=21:00-08:00,email=none (default none)")
-	fs.StringVar(&o.consentSpec, "consent-default", "mobile=allow,pos=allow,email=allow", "channels a card without a consent record in identities gets offers on (channel=allow|deny,...)")
+	o.policy.Register(fs, "a card without a consent record in identities")
 	fs.StringVar(&o.storeDir, "store-dir", "", "keep profiles on disk in this directory (Pebble) instead of in memory; for more profiles than RAM holds")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.Float64Var(&o.rate, "rate", 200, "demo: simulated swipes per second")
@@ -106,11 +102,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if o.maxOffers < 1 {
 		return nil, fmt.Errorf("--max-offers-per-channel must be at least 1, not %d", o.maxOffers)
 	}
-	if o.quiet, err = offers.ParseQuietHours(o.quietSpec); err != nil {
-		return nil, fmt.Errorf("--quiet-hours: %w", err)
-	}
-	if o.consentDefault, err = offers.ParseConsentDefault(o.consentSpec); err != nil {
-		return nil, fmt.Errorf("--consent-default: %w", err)
+	if o.quiet, o.consentDefault, err = o.policy.Parse(); err != nil {
+		return nil, err
 	}
 	if !o.demo && o.rulesPath == "" {
 		return nil, errors.New("--rules is required (a rule file or a directory of them), or run --demo")
@@ -132,12 +125,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "offerd:", err)
 		return 2
 	}
-	if o.storesPath != "" {
-		if o.stores, err = engine.LoadStores(o.storesPath); err != nil {
+	if o.policy.Stores != "" {
+		if o.stores, err = engine.LoadStores(o.policy.Stores); err != nil {
 			fmt.Fprintln(stderr, err)
 			return 1
 		}
-		log.Info("store registry loaded", zap.String("file", o.storesPath), zap.Int("stores", o.stores.Len()))
+		log.Info("store registry loaded", zap.String("file", o.policy.Stores), zap.Int("stores", o.stores.Len()))
 	}
 	defer log.Sync() //nolint:errcheck // stderr
 
