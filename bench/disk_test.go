@@ -38,10 +38,9 @@ func TestDiskStoreFigures(t *testing.T) {
 	}
 
 	type result struct {
-		name             string
-		fill, access     time.Duration
-		heap, disk       uint64
-		decodes, cachedP float64
+		name         string
+		fill, access time.Duration
+		heap, disk   uint64
 	}
 	run := func(name string, open func(cache *engine.ProfileCache) ([]engine.Store, func() uint64, func())) result {
 		cache, err := engine.NewProfileCache(64 << 20)
