@@ -407,7 +407,7 @@ func (f *flusher) record() {
 			return
 		}
 		for _, u := range us {
-			f.e.count(u.b)
+			f.e.stats.add(u.b)
 		}
 		f.e.stats.Changelog.Add(int64(len(cl)))
 		for i := range cl {
@@ -464,21 +464,4 @@ func (e *Engine) retry(ctx context.Context, what string, write func() error) err
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
-}
-
-// count adds a recorded batch to the engine's counters.
-func (e *Engine) count(b *batch) {
-	st := &e.stats
-	st.Swipes.Add(int64(b.n))
-	st.Applied.Add(b.applied)
-	st.Duplicates.Add(b.dups)
-	st.Replayed.Add(b.replays)
-	st.RuleErrors.Add(b.errs)
-	st.Offers.Add(b.offers)
-	var dlq int64
-	for _, n := range b.byReason {
-		dlq += n
-	}
-	st.DLQ.Add(dlq)
-	st.merge(b)
 }

@@ -327,18 +327,4 @@ func (p *Pipeline) StartBatch() { p.b.reset() }
 // and suppressed hits by rule) to st, as the engine does once a batch is
 // published. Replays and backtests, which run the pipeline without a
 // broker, call it between EndBatch and StartBatch.
-func (p *Pipeline) CountBatch(st *Stats) {
-	b := p.b
-	st.Swipes.Add(int64(b.n))
-	st.Applied.Add(b.applied)
-	st.Duplicates.Add(b.dups)
-	st.Replayed.Add(b.replays)
-	st.RuleErrors.Add(b.errs)
-	st.Offers.Add(b.offers)
-	var dlq int64
-	for _, n := range b.byReason {
-		dlq += n
-	}
-	st.DLQ.Add(dlq)
-	st.merge(b)
-}
+func (p *Pipeline) CountBatch(st *Stats) { st.add(p.b) }

@@ -41,6 +41,23 @@ type Stats struct {
 	ignored    map[string]int64 // redeemed_offers entries that made no event
 }
 
+// add counts a published batch: its totals, then its figures by rule and
+// reason.
+func (s *Stats) add(b *batch) {
+	s.Swipes.Add(int64(b.n))
+	s.Applied.Add(b.applied)
+	s.Duplicates.Add(b.dups)
+	s.Replayed.Add(b.replays)
+	s.RuleErrors.Add(b.errs)
+	s.Offers.Add(b.offers)
+	var dlq int64
+	for _, n := range b.byReason {
+		dlq += n
+	}
+	s.DLQ.Add(dlq)
+	s.merge(b)
+}
+
 // merge adds a flushed batch's per-rule offers, per-reason rejects,
 // per-rule suppressed hits and decision events.
 func (s *Stats) merge(b *batch) {
