@@ -316,10 +316,10 @@ func buildOracle(t *testing.T, c *kafka.Client) *oracle {
 				t.Fatal(err)
 			}
 			for _, m := range out {
-				ch, ok := strings.CutPrefix(m.Topic, "offers.")
-				if !ok {
-					continue
+				if !loyalty.IsOfferTopic(m.Topic) {
+					continue // dead letters, decision events, budget spend
 				}
+				ch := strings.TrimPrefix(m.Topic, "offers.")
 				var head struct {
 					OfferID string `json:"offer_id"`
 				}
