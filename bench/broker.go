@@ -311,8 +311,8 @@ func createTopics(ctx context.Context, a admin, names []string, nparts int) erro
 		return err
 	}
 	for _, s := range specs {
-		if len(have[s.Name]) != nparts {
-			return fmt.Errorf("topic %s has %d partitions with a leader, want %d", s.Name, len(have[s.Name]), nparts)
+		if len(have[s.Name]) != s.Partitions {
+			return fmt.Errorf("topic %s has %d partitions with a leader, want %d", s.Name, len(have[s.Name]), s.Partitions)
 		}
 	}
 	ends, err := endOffsets(ctx, a, names)
