@@ -1,0 +1,32 @@
+// Package engine runs the offer engine on Kafka: it consumes swipes as a
+// member of a consumer group, keeps the profile of every card of the
+// partitions it owns, evaluates the rules and publishes offers.
+//
+// The model, one partition at a time:
+//
+//   - Ownership. Partition p of swipes and partition p of
+//     profiles.changelog belong together. When the group assigns p, the
+//     engine restores p's profiles from the changelog (Store: in memory, or
+//     on disk with DiskStore) before it processes a swipe of p.
+//   - The core. A Pipeline (partition.go) is the broker-free part: decode
+//     and validate (decode.go, swipejson.go), fold into the profile, match
+//     the rules, judge the offer policy (store zones, consent, quiet hours,
+//     cooldowns, caps, holdouts, budgets) and arbitrate, build the offers
+//     and the decision events. Backtests and dry runs run it directly.
+//   - The order that makes crashes harmless (consume.go). Per batch:
+//     offers, dead letters, decision events and budget spend are published
+//     and acked; then the changed profiles go to the changelog and are
+//     acked; then the swipe offsets are committed. A flusher overlaps the
+//     next batch's processing with these writes without ever letting a
+//     commit pass an unacked write. A swipe at or below a profile's applied
+//     offset is skipped, so a replay after a crash re-sends offers with the
+//     same ids and never counts a swipe twice.
+//   - Tables every instance reads whole (table.go): the store registry
+//     (stores topic, over the --stores file), consent (identities), the
+//     rules (offer-rules, hot-reloaded: rulesync.go) and the budget spend
+//     (offer-budget: budget.go). The engine joins its group only once they
+//     are loaded.
+//
+// Everything the engine counts is in Stats and exported as Prometheus
+// metrics by Engine.Collector (metrics.go).
+package engine
