@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aislecast/loyalty"
 	"github.com/segmentio/kafka-go"
@@ -59,7 +60,7 @@ func Topics(partitions int) []TopicSpec {
 			lost: "opt-outs would be forgotten with old segments, and those cards sent offers again"},
 		{Name: TopicBudget, Partitions: 1, Configs: compact(topicMaxBytes),
 			lost: "the spend of rules with a budget would be forgotten with old segments, and the budget paid again"},
-		{Name: TopicEvents, Partitions: partitions, Configs: limit(topicMaxBytes)},
+		{Name: TopicEvents, Partitions: partitions, Configs: eventRetention(limit(topicMaxBytes))},
 	}
 	for _, ch := range loyalty.Channels {
 		ts = append(ts, TopicSpec{Name: loyalty.OfferTopic(ch), Partitions: partitions, Configs: limit(topicMaxBytes)})
@@ -213,4 +214,15 @@ func EnsureRulesTopic(ctx context.Context, c *kafka.Client, replication int) err
 		return err
 	}
 	return createMissing(ctx, c, specs, have, replication)
+}
+
+// eventsRetention is how long offers.events keeps decision events when the
+// engine creates it: offerctl stats matches a redemption to the sent event
+// of its offer, so the events must outlive Kafka's default week. 400 days
+// covers the oldest swipe the engine accepts (DefaultLimits.MaxAge).
+const eventsRetention = 400 * 24 * time.Hour
+
+func eventRetention(c map[string]string) map[string]string {
+	c["retention.ms"] = strconv.FormatInt(eventsRetention.Milliseconds(), 10)
+	return c
 }
