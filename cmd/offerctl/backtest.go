@@ -108,7 +108,8 @@ func backtestCmd(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// parseTime reads RFC 3339 or a UTC date; "" is the zero time.
+// parseTime reads --from and --to: RFC 3339 or a date (midnight UTC); ""
+// is the zero time.
 func parseTime(s string) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
@@ -118,7 +119,7 @@ func parseTime(s string) (time.Time, error) {
 	}
 	t, err := time.Parse(time.DateOnly, s)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("%q is neither RFC 3339 nor YYYY-MM-DD", s)
+		return time.Time{}, fmt.Errorf("time %q: want RFC 3339 (2026-12-01T00:00:00-05:00) or a date (2026-12-01, midnight UTC)", s)
 	}
 	return t, nil
 }

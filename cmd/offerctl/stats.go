@@ -45,10 +45,10 @@ func stats(args []string, stdout, stderr io.Writer) int {
 		err = fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	if err == nil {
-		f.From, err = parseWhen(*from)
+		f.From, err = parseTime(*from)
 	}
 	if err == nil {
-		f.To, err = parseWhen(*to)
+		f.To, err = parseTime(*to)
 	}
 	if err == nil {
 		f.Window, err = rules.ParseDuration(*window)
@@ -113,21 +113,6 @@ func stats(args []string, stdout, stderr io.Writer) int {
 	}
 	printStats(stdout, rep)
 	return 0
-}
-
-// parseWhen reads an RFC 3339 time or a date (midnight UTC); "" is zero.
-func parseWhen(s string) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
-	}
-	t, err := time.Parse(time.DateOnly, s)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("time %q: want RFC 3339 (2026-12-01T00:00:00-05:00) or a date (2026-12-01)", s)
-	}
-	return t, nil
 }
 
 // printStats writes the report as a table, money in major units.
