@@ -30,23 +30,7 @@ func realisticProfiles(tb testing.TB) []*loyalty.Profile {
 	start := time.Date(2026, 8, 3, 8, 0, 0, 0, time.UTC)
 	g := possim.New(possim.Config{Seed: 7, Cards: historyCards, Start: start})
 	end := start.AddDate(0, 0, loyalty.HistoryDays)
-	byCard := make(map[string]*loyalty.Profile, historyCards)
-	for g.Clock().Before(end) {
-		m := g.Next()
-		if m.Swipe == nil {
-			continue
-		}
-		p := byCard[m.Swipe.CardID]
-		if p == nil {
-			p = loyalty.NewProfile(m.Swipe.CardID)
-			byCard[m.Swipe.CardID] = p
-		}
-		p.Apply(m.Swipe)
-	}
-	ps := make([]*loyalty.Profile, 0, len(byCard))
-	for _, p := range byCard {
-		ps = append(ps, p)
-	}
+	ps := g.Fold(func() bool { return g.Clock().Before(end) })
 	slices.SortFunc(ps, func(a, b *loyalty.Profile) int { return int(a.FirstSeen - b.FirstSeen) })
 	return ps
 }

@@ -110,22 +110,8 @@ func realisticProfiles(t *testing.T) []*loyalty.Profile {
 		t.Fatal(err)
 	}
 	g := possim.New(possim.Config{Seed: 404, Cards: feedCards, Start: start.Add(8 * time.Hour)})
-	byCard := map[string]*loyalty.Profile{}
-	var out []*loyalty.Profile
-	for range feedCount {
-		m := g.Next()
-		if m.Swipe == nil {
-			continue
-		}
-		p := byCard[m.Swipe.CardID]
-		if p == nil {
-			p = loyalty.NewProfile(m.Swipe.CardID)
-			byCard[m.Swipe.CardID] = p
-			out = append(out, p)
-		}
-		p.Apply(m.Swipe)
-	}
-	return out
+	n := 0
+	return g.Fold(func() bool { n++; return n <= feedCount })
 }
 
 // slowestRestore returns the longest "took" of offerd's restored log lines.
