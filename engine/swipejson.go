@@ -201,6 +201,12 @@ func (d *swipeDecoder) key() ([]byte, error) {
 // nextMember reads what follows a member's value, ',' or '}', and reports
 // whether another member follows.
 func (d *swipeDecoder) nextMember() (more bool, err error) {
+	return d.next('}', "after object key:value pair")
+}
+
+// next reads the separator after an object member or array element: ','
+// (another follows) or the container's closing byte.
+func (d *swipeDecoder) next(closing byte, after string) (more bool, err error) {
 	d.skipSpace()
 	if d.pos >= len(d.data) {
 		return false, d.eof()
@@ -210,11 +216,11 @@ func (d *swipeDecoder) nextMember() (more bool, err error) {
 		d.pos++
 		d.skipSpace()
 		return true, nil
-	case '}':
+	case closing:
 		d.pos++
 		return false, nil
 	}
-	return false, d.errorf("invalid character %s after object key:value pair", quoteByte(d.data[d.pos]))
+	return false, d.errorf("invalid character %s %s", quoteByte(d.data[d.pos]), after)
 }
 
 // items decodes "items" into *s. Element i merges into (*s)[i], as in
@@ -334,20 +340,7 @@ func openArray[T any](d *swipeDecoder, s *[]T) (more bool, err error) {
 // nextElement reads what follows an array element, ',' or ']', and
 // reports whether another element follows.
 func (d *swipeDecoder) nextElement() (more bool, err error) {
-	d.skipSpace()
-	if d.pos >= len(d.data) {
-		return false, d.eof()
-	}
-	switch d.data[d.pos] {
-	case ',':
-		d.pos++
-		d.skipSpace()
-		return true, nil
-	case ']':
-		d.pos++
-		return false, nil
-	}
-	return false, d.errorf("invalid character %s after array element", quoteByte(d.data[d.pos]))
+	return d.next(']', "after array element")
 }
 
 // fieldName returns the name in names that key matches as encoding/json
