@@ -46,8 +46,14 @@ const maxNamesLen = 1 << 20
 // Every profile has exactly one encoding: DecodeProfile rejects anything
 // AppendProfile would not have written.
 func AppendProfile(buf []byte, p *loyalty.Profile) []byte {
-	var tbuf [160]int64
-	times := profileTimes(tbuf[:0], p)
+	// The index's table on the stack, big enough for most profiles (up
+	// to 128 references); build allocates for bigger ones.
+	var keys [256]int64
+	var ranks [256]uint32
+	var sorted [128]int64
+	ti := timeIndex{keys: keys[:], ranks: ranks[:], sorted: sorted[:]}
+	ti.build(p)
+	times := ti.sorted[:ti.n]
 
 	buf = append(buf, profileFormat)
 	buf = appendString(buf, p.CardID)
@@ -83,22 +89,22 @@ func AppendProfile(buf []byte, p *loyalty.Profile) []byte {
 			buf = binary.AppendUvarint(buf, uint64(t-times[i-1]))
 		}
 	}
-	buf = appendTime(buf, times, p.LastVisit)
+	buf = binary.AppendUvarint(buf, ti.rank(p.LastVisit))
 	buf = appendDays(buf, p.Days, p.NewestDay, true)
 	for i := range p.Categories {
 		c := &p.Categories[i]
 		buf = binary.AppendVarint(buf, c.SpendCents)
 		buf = binary.AppendVarint(buf, c.Units)
-		buf = appendTime(buf, times, c.LastBought)
+		buf = binary.AppendUvarint(buf, ti.rank(c.LastBought))
 		buf = appendDays(buf, c.Days, p.NewestDay, false)
 	}
 	for i := range p.SKUs {
 		buf = binary.AppendVarint(buf, p.SKUs[i].Units)
-		buf = appendTime(buf, times, p.SKUs[i].LastBought)
+		buf = binary.AppendUvarint(buf, ti.rank(p.SKUs[i].LastBought))
 	}
 	for i := range p.Stores {
 		buf = binary.AppendVarint(buf, p.Stores[i].Visits)
-		buf = appendTime(buf, times, p.Stores[i].LastVisit)
+		buf = binary.AppendUvarint(buf, ti.rank(p.Stores[i].LastVisit))
 	}
 	buf = binary.AppendUvarint(buf, uint64(len(p.RecentSwipes)))
 	for _, h := range p.RecentSwipes {
@@ -120,38 +126,73 @@ func AppendProfile(buf []byte, p *loyalty.Profile) []byte {
 	return buf
 }
 
-// profileTimes appends to ts the distinct event times p refers to by
-// index in its encoding, sorted. They are few (about one per purchase
-// visit) among many references, so each is inserted in place rather than
-// all sorted.
-func profileTimes(ts []int64, p *loyalty.Profile) []int64 {
-	ts = addTime(ts, p.LastVisit)
+// timeIndex numbers the distinct event times a profile refers to (its
+// last visit and the last purchase or visit of each category, SKU and
+// store) in sorted order, for AppendProfile. They are few (about one per
+// purchase visit) among a hundred or more references, so they are found
+// through a small open-addressing hash table rather than a search: a
+// sorted-slice version spent half of the encoding in binary searches
+// whose branches the processor cannot predict.
+type timeIndex struct {
+	sorted []int64  // the distinct times, ascending, in sorted[:n]
+	n      int
+	keys   []int64  // the table: a time, where ranks is not 0
+	ranks  []uint32 // 1 + the time's index in sorted; 0 is an empty slot
+	shift  uint
+}
+
+// build fills the index with p's times, in the table it was given if that
+// is big enough.
+func (ti *timeIndex) build(p *loyalty.Profile) {
+	refs := 1 + len(p.Categories) + len(p.SKUs) + len(p.Stores)
+	size, bits := 64, uint(6)
+	for size < 2*refs {
+		size, bits = size*2, bits+1
+	}
+	ti.shift = 64 - bits
+	if size <= len(ti.keys) && refs <= len(ti.sorted) {
+		ti.keys, ti.ranks = ti.keys[:size], ti.ranks[:size]
+	} else {
+		ti.keys, ti.ranks, ti.sorted = make([]int64, size), make([]uint32, size), make([]int64, refs)
+	}
+	ti.add(p.LastVisit)
 	for i := range p.Categories {
-		ts = addTime(ts, p.Categories[i].LastBought)
+		ti.add(p.Categories[i].LastBought)
 	}
 	for i := range p.SKUs {
-		ts = addTime(ts, p.SKUs[i].LastBought)
+		ti.add(p.SKUs[i].LastBought)
 	}
 	for i := range p.Stores {
-		ts = addTime(ts, p.Stores[i].LastVisit)
+		ti.add(p.Stores[i].LastVisit)
 	}
-	return ts
+	slices.Sort(ti.sorted[:ti.n])
+	for i, t := range ti.sorted[:ti.n] {
+		ti.ranks[ti.slot(t)] = uint32(i) + 1
+	}
 }
 
-// addTime inserts t into the sorted set ts.
-func addTime(ts []int64, t int64) []int64 {
-	i, found := slices.BinarySearch(ts, t)
-	if found {
-		return ts
+// slot is where t is in the table, or the empty slot where it would go.
+func (ti *timeIndex) slot(t int64) int {
+	mask := len(ti.keys) - 1
+	i := int((uint64(t) * 0x9e3779b97f4a7c15) >> ti.shift)
+	for ti.ranks[i] != 0 && ti.keys[i] != t {
+		i = (i + 1) & mask
 	}
-	return slices.Insert(ts, i, t)
+	return i
 }
 
-// appendTime appends the index of t in the sorted times.
-func appendTime(buf []byte, times []int64, t int64) []byte {
-	i, _ := slices.BinarySearch(times, t)
-	return binary.AppendUvarint(buf, uint64(i))
+// add puts t in the table unless it is there.
+func (ti *timeIndex) add(t int64) {
+	i := ti.slot(t)
+	if ti.ranks[i] == 0 {
+		ti.keys[i], ti.ranks[i] = t, 1 // ranked once all are in
+		ti.sorted[ti.n] = t
+		ti.n++
+	}
 }
+
+// rank is t's index among the sorted times; t is one of them.
+func (ti *timeIndex) rank(t int64) uint64 { return uint64(ti.ranks[ti.slot(t)] - 1) }
 
 // appendName appends s front-coded against prev: the length of their
 // common prefix, then the rest of s as a string.
