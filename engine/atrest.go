@@ -3,7 +3,9 @@ package engine
 import (
 	"encoding/binary"
 	"fmt"
+	"strings"
 	"sync"
+	"unsafe"
 
 	"github.com/aislecast/loyalty"
 )
@@ -25,7 +27,21 @@ type nameTable struct {
 	mu    sync.RWMutex
 	ids   map[string]uint32
 	names []string
+	// at finds a name by the address of the table's own copy: a profile
+	// decoded from the at-rest form, or stored once before, holds those
+	// copies, so its names are found without hashing or comparing bytes.
+	// Only the table's strings are keys, and they are never freed, so no
+	// other string can have their address.
+	at map[nameAt]uint32
 }
+
+// nameAt is where a string's bytes are and how many.
+type nameAt struct {
+	p *byte
+	n int
+}
+
+func addrOf(s string) nameAt { return nameAt{unsafe.StringData(s), len(s)} }
 
 // toAtRest appends to buf the at-rest form of data, an encoded profile in
 // any format, interning its names in t. An old format is decoded and
@@ -106,17 +122,114 @@ func (t *nameTable) appendIDs(buf []byte, d *decoder, names []byte, counts [3]in
 				if !write {
 					return buf, false
 				}
-				if t.ids == nil {
-					t.ids = make(map[string]uint32)
-				}
-				id = uint32(len(t.names))
-				t.names = append(t.names, string(cur))
-				t.ids[t.names[id]] = id
+				id = t.add(string(cur))
 			}
 			buf = binary.AppendUvarint(buf, uint64(id))
 		}
 	}
 	return buf, true
+}
+
+// add interns a name the table does not have; the caller holds t.mu for
+// writing.
+func (t *nameTable) add(name string) uint32 {
+	if t.ids == nil {
+		t.ids = make(map[string]uint32)
+		t.at = make(map[nameAt]uint32)
+	}
+	id := uint32(len(t.names))
+	t.names = append(t.names, name)
+	t.ids[name] = id
+	t.at[addrOf(name)] = id
+	return id
+}
+
+// appendProfile appends to buf the at-rest form of p, given enc, p's
+// format 3 encoding: enc with the names replaced by their ids in t. It
+// takes the ids from p's names rather than reading them back from enc, and
+// replaces each name in p by the table's copy, so that the next time p is
+// stored its names are found by address. It is what a pipeline's store
+// does with every changed profile, once per batch.
+func (t *nameTable) appendProfile(buf, enc []byte, p *loyalty.Profile) ([]byte, error) {
+	d := decoder{b: enc}
+	if d.byte() != profileFormat {
+		return buf, fmt.Errorf("%w: unknown format", errCorrupt)
+	}
+	d.b = d.b[d.len():] // the card id
+	for range 13 {
+		d.varint()
+	}
+	var counts [3]int
+	for i := range counts {
+		counts[i] = d.len()
+	}
+	d.len() // category days
+	if d.err == nil && counts != [3]int{len(p.Categories), len(p.SKUs), len(p.Stores)} {
+		d.fail("name counts (not the profile's)")
+	}
+	names := len(enc) - len(d.b)
+	for range counts[0] + counts[1] + counts[2] {
+		d.len() // shared with the previous name
+		rest := d.len()
+		if d.err != nil || rest > len(d.b) {
+			d.fail("name")
+			break
+		}
+		d.b = d.b[rest:]
+	}
+	if d.err != nil {
+		return buf, d.err
+	}
+	buf = append(buf, profileAtRest)
+	buf = append(buf, enc[1:names]...)
+	header := len(buf)
+	// Under the read lock the names are looked up and replaced by the
+	// table's copies; only if one is new is the write lock taken, to add it.
+	var missing bool
+	t.mu.RLock()
+	buf = eachName(p, buf, func(buf []byte, s *string) []byte {
+		id, ok := t.at[addrOf(*s)]
+		if !ok {
+			if id, ok = t.ids[*s]; ok {
+				*s = t.names[id]
+			}
+		}
+		if !ok {
+			missing = true
+			return buf
+		}
+		return binary.AppendUvarint(buf, uint64(id))
+	})
+	t.mu.RUnlock()
+	if missing {
+		buf = buf[:header]
+		t.mu.Lock()
+		buf = eachName(p, buf, func(buf []byte, s *string) []byte {
+			id, ok := t.ids[*s]
+			if !ok {
+				id = t.add(strings.Clone(*s))
+			}
+			*s = t.names[id]
+			return binary.AppendUvarint(buf, uint64(id))
+		})
+		t.mu.Unlock()
+	}
+	return append(buf, d.b...), nil
+}
+
+// eachName calls f on every category, SKU and store name of p, in the
+// order of the encoding, threading buf through.
+func eachName(p *loyalty.Profile, buf []byte, f func([]byte, *string) []byte) []byte {
+	for i := range p.Categories {
+		buf = f(buf, &p.Categories[i].Name)
+	}
+	for i := range p.SKUs {
+		buf = f(buf, &p.SKUs[i].SKU)
+	}
+	for i := range p.Stores {
+		buf = f(buf, &p.Stores[i].StoreID)
+	}
+	return buf
 }
 
 // nameIDs reads the name ids of the at-rest form into p.

@@ -155,10 +155,8 @@ func (s *DiskPartition) Get(card string) (*loyalty.Profile, error) {
 		return nil, nil // unknown, or deleted in this batch
 	}
 	ver := binary.BigEndian.Uint64(v)
-	if c := s.d.cache.c; c != nil {
-		if cp, hit := c.Get(card); hit && cp.ver == ver {
-			return cp.p, nil
-		}
+	if p := s.d.cache.get(card, ver); p != nil {
+		return p, nil
 	}
 	p, err := DecodeProfile(v[8:])
 	if err != nil {
@@ -182,9 +180,7 @@ func (s *DiskPartition) read(card string) ([]byte, error) {
 }
 
 func (s *DiskPartition) remember(card string, ver uint64, p *loyalty.Profile, size int) {
-	if c := s.d.cache.c; c != nil {
-		c.Set(card, cachedProfile{ver: ver, p: p}, int64(3*size+64))
-	}
+	s.d.cache.put(card, ver, p, int64(3*size+64))
 }
 
 // Put holds the profile until Commit.

@@ -31,7 +31,7 @@ type Store interface {
 // the version of the stored bytes it was decoded from, so a stale or
 // dropped entry only costs a decode.
 type ProfileCache struct {
-	c   *ristretto.Cache[string, cachedProfile]
+	c   *ristretto.Cache[string, *cachedProfile]
 	ver atomic.Uint64
 	// names is the instance's table of names for the stores' at-rest
 	// form; it lives here because the cache is what the stores of all
@@ -39,9 +39,43 @@ type ProfileCache struct {
 	names nameTable
 }
 
+// cachedProfile is a decoded profile and the version of the stored bytes
+// it matches. The version moves when the card's owner stores the profile
+// it changed in place (see put); ver is atomic because the cache is
+// shared across partitions.
 type cachedProfile struct {
-	ver uint64
+	ver atomic.Uint64
 	p   *loyalty.Profile
+}
+
+// get returns the card's cached profile if it matches version ver of the
+// stored bytes, or nil.
+func (pc *ProfileCache) get(card string, ver uint64) *loyalty.Profile {
+	if pc.c == nil {
+		return nil
+	}
+	if cp, ok := pc.c.Get(card); ok && cp.ver.Load() == ver {
+		return cp.p
+	}
+	return nil
+}
+
+// put caches p as version ver of the card's profile, at cost bytes. If p
+// is already the cached profile (the owner got it from the cache, changed
+// it and stored it), only the entry's version moves: most stores are of
+// hot cards, and this spares them ristretto's Set (a channel send and the
+// admission policy's work) on every batch.
+func (pc *ProfileCache) put(card string, ver uint64, p *loyalty.Profile, cost int64) {
+	if pc.c == nil {
+		return
+	}
+	if cp, ok := pc.c.Get(card); ok && cp.p == p {
+		cp.ver.Store(ver)
+		return
+	}
+	cp := &cachedProfile{p: p}
+	cp.ver.Store(ver)
+	pc.c.Set(card, cp, cost)
 }
 
 // NewProfileCache returns a cache holding about maxBytes of decoded
@@ -51,7 +85,7 @@ func NewProfileCache(maxBytes int64) (*ProfileCache, error) {
 	if maxBytes <= 0 {
 		return pc, nil
 	}
-	c, err := ristretto.NewCache(&ristretto.Config[string, cachedProfile]{
+	c, err := ristretto.NewCache(&ristretto.Config[string, *cachedProfile]{
 		NumCounters: max(maxBytes/100, 1000), // ~10 counters per entry of ~1 KiB
 		MaxCost:     maxBytes,
 		BufferItems: 64,
@@ -100,10 +134,8 @@ func (s *memStore) Get(card string) (*loyalty.Profile, error) {
 	if !ok {
 		return nil, nil
 	}
-	if c := s.cache.c; c != nil {
-		if cp, ok := c.Get(card); ok && cp.ver == e.ver {
-			return cp.p, nil
-		}
+	if p := s.cache.get(card, e.ver); p != nil {
+		return p, nil
 	}
 	p, err := decodeAtRest(view(e.data), &s.cache.names)
 	if err != nil {
@@ -118,7 +150,11 @@ func (s *memStore) Get(card string) (*loyalty.Profile, error) {
 // card are dead-lettered as unreadable state, as for any corrupt record.
 func (s *memStore) Put(card string, encoded []byte, p *loyalty.Profile) error {
 	var err error
-	s.scratch, err = toAtRest(s.scratch[:0], encoded, &s.cache.names)
+	if p != nil {
+		s.scratch, err = s.cache.names.appendProfile(s.scratch[:0], encoded, p)
+	} else {
+		s.scratch, err = toAtRest(s.scratch[:0], encoded, &s.cache.names)
+	}
 	data := string(s.scratch)
 	if err != nil {
 		data = string(encoded)
@@ -161,9 +197,7 @@ func cardOf(data string) (string, bool) {
 // remember caches p; decoded profiles take about four times their
 // encoding in heap.
 func (s *memStore) remember(card string, ver uint64, p *loyalty.Profile, size int) {
-	if c := s.cache.c; c != nil {
-		c.Set(card, cachedProfile{ver: ver, p: p}, int64(4*size+64))
-	}
+	s.cache.put(card, ver, p, int64(4*size+64))
 }
 
 func (s *memStore) Delete(card string) error {

@@ -49,6 +49,50 @@ func TestMemStoreAtRest(t *testing.T) {
 	}
 }
 
+// A profile stored with its decoded form is put at rest from the profile
+// itself, byte for byte as from its encoding alone, and its names become
+// the table's copies, so that storing it again finds them by address.
+func TestMemStoreAtRestFromProfile(t *testing.T) {
+	cache := &ProfileCache{}
+	s := newMemStore(cache)
+	p := sampleProfile()
+	p.SKUs = append(p.SKUs, loyalty.SKUStats{SKU: "sku-\u00e9", Units: 2, LastBought: p.LastVisit})
+	enc := AppendProfile(nil, p)
+	want, err := toAtRest(nil, enc, &nameTable{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for round := range 2 {
+		if err := s.Put(p.CardID, enc, p); err != nil {
+			t.Fatal(err)
+		}
+		if got := s.m[p.CardID].data; got != string(want) {
+			t.Fatalf("round %d: at rest as %x, want %x", round, got, want)
+		}
+		var n int
+		eachName(p, nil, func(buf []byte, name *string) []byte {
+			if id, ok := cache.names.at[addrOf(*name)]; !ok || cache.names.names[id] != *name {
+				t.Errorf("round %d: name %q is not the table's copy", round, *name)
+			}
+			n++
+			return buf
+		})
+		if n != len(cache.names.names) {
+			t.Errorf("round %d: %d names in the profile, %d in the table", round, n, len(cache.names.names))
+		}
+	}
+	if got, err := s.Get(p.CardID); err != nil || !reflect.DeepEqual(got, p) {
+		t.Fatalf("Get = %+v, %v; want %+v", got, err, p)
+	}
+	// An encoding that is not the profile's is refused, not stored as a
+	// mix of the two.
+	q := sampleProfile()
+	q.Stores = nil
+	if _, err := cache.names.appendProfile(nil, enc, q); err == nil {
+		t.Error("an encoding with other name counts than the profile was put at rest")
+	}
+}
+
 func TestMemStoreOldFormatsAndCorruption(t *testing.T) {
 	s := newMemStore(&ProfileCache{})
 	v1 := mustHex(format1)
