@@ -134,7 +134,7 @@ func AppendProfile(buf []byte, p *loyalty.Profile) []byte {
 // sorted-slice version spent half of the encoding in binary searches
 // whose branches the processor cannot predict.
 type timeIndex struct {
-	sorted []int64  // the distinct times, ascending, in sorted[:n]
+	sorted []int64 // the distinct times, ascending, in sorted[:n]
 	n      int
 	keys   []int64  // the table: a time, where ranks is not 0
 	ranks  []uint32 // 1 + the time's index in sorted; 0 is an empty slot
