@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bytes"
 	"fmt"
 	"strconv"
 	"time"
@@ -44,7 +43,6 @@ type Pipeline struct {
 	cl     []kafka.Message
 	policy *Policy    // stores, consent, quiet hours; nil: none
 	envBuf offers.Env // env's result, reused
-	enc    []byte     // scratch for encoding profiles
 	// explain, when set, sees the outcome of every rule hit (explain.go).
 	explain func(*Outcome)
 }
@@ -303,20 +301,33 @@ func (p *Pipeline) EndBatch() (out, changelog []kafka.Message, err error) {
 	b := p.b
 	clear(p.cl)
 	p.cl = p.cl[:0]
+	// The changelog keys and values of a batch share a few allocations
+	// rather than one each: a slab lives until the writer is done with
+	// all its records, and is never written to again (the stores copy
+	// what they keep).
+	var slab []byte
 	for card, prof := range b.dirty {
-		// Encoded into scratch, then copied: the store keeps these bytes
-		// for as long as the card lives, so they get an allocation of
-		// their exact size rather than a generous estimate.
-		p.enc = AppendProfile(p.enc[:0], prof)
-		enc := bytes.Clone(p.enc)
+		if cap(slab)-len(slab) < changelogSlab/4 {
+			slab = make([]byte, 0, changelogSlab)
+		}
+		start := len(slab)
+		slab = append(slab, card...)
+		key := slab[start:len(slab):len(slab)]
+		start = len(slab)
+		slab = AppendProfile(slab, prof)
+		enc := slab[start:len(slab):len(slab)]
 		if err := p.store.Put(card, enc, prof); err != nil {
 			return nil, nil, fmt.Errorf("store profile of card %s: %w", card, err)
 		}
-		p.cl = append(p.cl, kafka.Message{Topic: TopicChangelog, Partition: p.id, Key: []byte(card), Value: enc})
+		p.cl = append(p.cl, kafka.Message{Topic: TopicChangelog, Partition: p.id, Key: key, Value: enc})
 	}
 	b.out = p.appendBudgetRecords(b.out)
 	return b.out, p.cl, nil
 }
+
+// changelogSlab is the size of the allocations EndBatch encodes changed
+// profiles into.
+const changelogSlab = 64 << 10
 
 // StartBatch forgets the last batch; call it after publishing what
 // EndBatch returned.

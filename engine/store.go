@@ -18,6 +18,8 @@ type Store interface {
 	// caller may modify the profile and must then Put it.
 	Get(card string) (*loyalty.Profile, error)
 	// Put stores the profile's encoding; p is its decoded form or nil.
+	// The encoding's bytes stay the caller's (they go on to the changelog
+	// writer): a store copies what it keeps.
 	Put(card string, encoded []byte, p *loyalty.Profile) error
 	// Delete forgets the card (a changelog tombstone: erasure).
 	Delete(card string) error
