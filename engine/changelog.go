@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -30,6 +31,7 @@ func (e *Engine) restore(ctx context.Context, id int, store Store, from int64) (
 		from = 0
 	}
 	offset, stalled := max(first, from), 0
+	var scratch []byte // each record's value, read into the same room
 	for offset < end {
 		before := offset
 		resp, err := e.client.Fetch(ctx, &kafka.FetchRequest{
@@ -52,7 +54,7 @@ func (e *Engine) restore(ctx context.Context, id int, store Store, from int64) (
 			}
 			offset = rec.Offset + 1
 			e.stats.RestoreRecords.Add(1)
-			if err := e.restoreRecord(rec, store); err != nil {
+			if scratch, err = restoreRecord(rec, store, scratch); err != nil {
 				return 0, fmt.Errorf("restore %s[%d] offset %d: %w", TopicChangelog, id, rec.Offset, err)
 			}
 		}
@@ -81,30 +83,38 @@ func (e *Engine) restore(ctx context.Context, id int, store Store, from int64) (
 	return store.Len(), nil
 }
 
-func (e *Engine) restoreRecord(rec *kafka.Record, store Store) error {
+// restoreRecord puts one changelog record into store, reading its value
+// into scratch's room (the stores copy what they keep), and returns the
+// room for the next record.
+func restoreRecord(rec *kafka.Record, store Store, scratch []byte) ([]byte, error) {
 	key, err := readBytes(rec.Key)
 	if err != nil {
-		return err
+		return scratch, err
 	}
-	if rec.Value == nil {
-		return store.Delete(string(key))
+	if rec.Value == nil || rec.Value.Len() == 0 {
+		if rec.Value != nil {
+			rec.Value.Close()
+		}
+		return scratch, store.Delete(string(key))
 	}
-	val, err := readBytes(rec.Value)
-	if err != nil {
-		return err
+	defer rec.Value.Close()
+	scratch = slices.Grow(scratch[:0], rec.Value.Len())[:rec.Value.Len()]
+	if _, err := io.ReadFull(rec.Value, scratch); err != nil {
+		return scratch, err
 	}
-	if len(val) == 0 {
-		return store.Delete(string(key))
-	}
-	return store.Put(string(key), val, nil)
+	return scratch, store.Put(string(key), scratch, nil)
 }
 
+// readBytes reads b whole, into an allocation of its exact size (nil if b
+// is).
 func readBytes(b kafka.Bytes) ([]byte, error) {
 	if b == nil {
 		return nil, nil
 	}
 	defer b.Close()
-	return io.ReadAll(b)
+	buf := make([]byte, b.Len())
+	_, err := io.ReadFull(b, buf)
+	return buf, err
 }
 
 // bounds returns the first and the end (next to be written) offsets of a
