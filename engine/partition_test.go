@@ -107,3 +107,54 @@ func describeOffers(t *testing.T, out []kafka.Message) []string {
 	}
 	return got
 }
+
+// The changelog of a batch holds one record per changed card, its last
+// value, as the store holds it; swipes that change nothing (bad ones,
+// replays) add none, and the records stay the caller's until the next
+// batch changes a profile.
+func TestPipelineChangelog(t *testing.T) {
+	p := testPipeline(t, 3, "")
+	swipe := func(off int64, card string) {
+		v := fmt.Sprintf(`{"v":1,"swipe_id":"%s-%d","card_id":"%s","kind":"purchase","store_id":"s1","ts":"2026-12-0%dT10:00:00-05:00",`+
+			`"items":[{"sku":"a","category":"c","qty":1,"unit_price_cents":100}],"total_cents":100}`, card, off, card, 1+off)
+		p.Process(&kafka.Message{Topic: TopicSwipes, Offset: off, Key: []byte(card), Value: []byte(v)})
+	}
+	swipe(0, "c-1")
+	swipe(1, "c-2")
+	swipe(2, "c-1")
+	p.Process(&kafka.Message{Topic: TopicSwipes, Offset: 3, Key: []byte("c-3"), Value: []byte("{")})
+	swipe(1, "c-2") // a replay: already applied
+	_, cl, err := p.EndBatch()
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(cl []kafka.Message, want map[string]int64) {
+		t.Helper()
+		if len(cl) != len(want) {
+			t.Fatalf("%d changelog records, want %d", len(cl), len(want))
+		}
+		for _, m := range cl {
+			prof, err := DecodeProfile(m.Value)
+			if err != nil || m.Topic != TopicChangelog || m.Partition != 3 || prof.CardID != string(m.Key) || prof.LastOffset != want[prof.CardID] {
+				t.Fatalf("record %s[%d] %s: %+v, %v; want the card's profile at offset %d", m.Topic, m.Partition, m.Key, prof, err, want[string(m.Key)])
+			}
+			if stored, err := p.Store().Get(prof.CardID); err != nil || string(AppendProfile(nil, stored)) != string(m.Value) {
+				t.Errorf("card %s: the store holds another profile than the changelog record (%v)", m.Key, err)
+			}
+		}
+	}
+	check(cl, map[string]int64{"c-1": 2, "c-2": 1})
+	kept := fmt.Sprint(cl)
+
+	p.StartBatch()
+	if fmt.Sprint(cl) != kept {
+		t.Fatal("StartBatch changed the last batch's records")
+	}
+	if _, next, _ := p.EndBatch(); len(next) != 0 {
+		t.Fatalf("an empty batch has %d changelog records", len(next))
+	}
+	p.StartBatch()
+	swipe(4, "c-2")
+	_, cl, _ = p.EndBatch()
+	check(cl, map[string]int64{"c-2": 4})
+}
