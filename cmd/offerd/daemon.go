@@ -61,6 +61,7 @@ func startEngine(o *options, log *zap.Logger, rs *rules.Set, docs []engine.RuleD
 		QuietHours:   o.quiet,
 		ConsentOptIn: offers.AllChannels &^ o.consentDefault,
 		StoreDir:     o.storeDir,
+		CacheBytes:   cacheBytes(o.cacheMB),
 	})
 	if err != nil {
 		return nil, nil, err
@@ -129,4 +130,13 @@ func serveAdmin(addr string, e *engine.Engine, log *zap.Logger) (stop func(), er
 		defer cancel()
 		srv.Shutdown(ctx)
 	}, nil
+}
+
+// cacheBytes is the engine's cache size for --profile-cache-mb: 0 turns
+// the cache off, which the engine's Config spells as a negative size.
+func cacheBytes(mb int) int64 {
+	if mb <= 0 {
+		return -1
+	}
+	return int64(mb) << 20
 }

@@ -43,7 +43,7 @@ func TestDemo(t *testing.T) {
 }
 
 func TestUsageErrors(t *testing.T) {
-	for _, args := range [][]string{{"--nope"}, {"extra"}, {}, {"--demo", "--log-level", "loud"}} {
+	for _, args := range [][]string{{"--nope"}, {"extra"}, {}, {"--demo", "--log-level", "loud"}, {"--demo", "--profile-cache-mb", "-1"}} {
 		var out, errb bytes.Buffer
 		if code := run(args, &out, &errb); code != 2 {
 			t.Errorf("offerd %v: exit %d, want 2 (%s)", args, code, errb.String())
