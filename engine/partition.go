@@ -45,6 +45,7 @@ type Pipeline struct {
 	policy *Policy    // stores, consent, quiet hours; nil: none
 	envBuf offers.Env // env's result, reused
 	enc    []byte     // scratch for encoding profiles
+	key    []byte     // cardKey of the swipe in hand, nil until needed
 	// explain, when set, sees the outcome of every rule hit (explain.go).
 	explain func(*Outcome)
 }
@@ -104,7 +105,15 @@ type batch struct {
 	// spent holds the rules whose budget the batch used.
 	spent map[string]struct{}
 	ev    eventCounts // the decision stream (events.go)
+	// arena holds the keys and values of out's offers and decision
+	// events, back to back: one buffer, kept from batch to batch, rather
+	// than two allocations per message.
+	arena []byte
 }
+
+// carve returns the bytes appended to the arena since start, capped so
+// that appending to them cannot overwrite what follows.
+func (b *batch) carve(start int) []byte { return b.arena[start:len(b.arena):len(b.arena)] }
 
 // suppression is a rule that matched but sent no offer, and why.
 type suppression struct {
@@ -125,6 +134,7 @@ func newBatch() *batch {
 func (b *batch) reset() {
 	clear(b.out)
 	b.out = b.out[:0]
+	b.arena = b.arena[:0]
 	clear(b.dirty)
 	clear(b.byRule)
 	clear(b.byReason)
@@ -148,6 +158,7 @@ func (p *Pipeline) Process(m *kafka.Message) {
 	b := p.b
 	b.n++
 	b.next = m.Offset + 1
+	p.key = nil
 	s, err := Decode(m.Key, m.Value, p.now(), p.limits)
 	if err != nil {
 		p.deadLetter(m, err.(*RejectError), b)
@@ -230,16 +241,17 @@ func (p *Pipeline) Process(m *kafka.Message) {
 		}
 		offers.Record(r, s, prof, false)
 		p.chs = p.chs[:0]
+		// One offer per rule, rendered once; only its channel differs
+		// between the channels it won.
+		o, err := offers.Build(r, "", s, prof)
 		var buildErr error
 		for _, ch := range r.Channels {
 			if !a.WonOn(ch) {
 				continue
 			}
-			o, err := offers.Build(r, ch, s, prof)
 			if err == nil {
-				var v []byte
-				if v, err = offers.Encode(&o); err == nil {
-					b.out = append(b.out, kafka.Message{Topic: loyalty.OfferTopic(ch), Key: []byte(s.CardID), Value: v})
+				o.Channel = ch
+				if err = p.queueOffer(&o); err == nil {
 					b.offers++
 					b.byRule[r.ID]++
 					p.chs = append(p.chs, ch)
@@ -254,11 +266,35 @@ func (p *Pipeline) Process(m *kafka.Message) {
 			p.explainWinner(a, p.chs, buildErr)
 		}
 		if len(p.chs) > 0 {
-			p.decided(EventSent, r, offers.ID(r.ID, r.Version, s.SwipeID), p.chs, s)
+			p.decided(EventSent, r, o.OfferID, p.chs, s)
 		} else {
 			p.unreserve(r, s) // nothing went out: nothing spent
 		}
 	}
+}
+
+// queueOffer adds offer o to the batch's output.
+func (p *Pipeline) queueOffer(o *loyalty.Offer) error {
+	b, key := p.b, p.cardKey(o.CardID)
+	start := len(b.arena)
+	var err error
+	if b.arena, err = offers.AppendOffer(b.arena, o); err != nil {
+		return err
+	}
+	b.out = append(b.out, kafka.Message{Topic: loyalty.OfferTopic(o.Channel), Key: key, Value: b.carve(start)})
+	return nil
+}
+
+// cardKey is the key of the messages about the swipe in hand, whose card
+// is card: copied into the batch's arena once per swipe and shared by the
+// swipe's offers and events.
+func (p *Pipeline) cardKey(card string) []byte {
+	if p.key == nil {
+		start := len(p.b.arena)
+		p.b.arena = append(p.b.arena, card...)
+		p.key = p.b.carve(start)
+	}
+	return p.key
 }
 
 // profile returns the card's profile as this batch sees it.
@@ -298,7 +334,8 @@ func (p *Pipeline) Len() int { return p.b.n }
 // out (offers, decision events, dead letters and budget spend, to be acked
 // first) and changelog (one record per changed card, its last value, to the
 // changelog partition with the pipeline's number). The slices are valid
-// until the next EndBatch.
+// until the next EndBatch, and the keys and values of out's offers and
+// decision events until the next StartBatch, which reuses their memory.
 func (p *Pipeline) EndBatch() (out, changelog []kafka.Message, err error) {
 	b := p.b
 	clear(p.cl)
