@@ -61,6 +61,13 @@ type Event struct {
 // EventID is the id of the event of the given kind about an offer and a
 // swipe: the first 128 bits of SHA-256 over the three, in hex.
 func EventID(kind, offerID, swipeID string) string {
+	id := eventID(kind, offerID, swipeID)
+	return string(id[:])
+}
+
+// eventID is EventID in an array, which the hot path turns into a string
+// that need not leave the stack.
+func eventID(kind, offerID, swipeID string) (id [32]byte) {
 	var buf [128]byte
 	b := append(buf[:0], kind...)
 	b = append(b, 0)
@@ -68,7 +75,8 @@ func EventID(kind, offerID, swipeID string) string {
 	b = append(b, 0)
 	b = append(b, swipeID...)
 	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:16])
+	hex.Encode(id[:], sum[:16])
+	return id
 }
 
 // DecodeEvent parses one record of the decision stream. It takes what
@@ -174,8 +182,9 @@ const (
 // decided queues the sent or held event of rule r's offer for swipe s.
 // channels are those published on (sent) or that would have been (held).
 func (p *Pipeline) decided(kind string, r *rules.Rule, offerID string, channels []string, s *loyalty.Swipe) {
+	id := eventID(kind, offerID, s.SwipeID)
 	p.queueEvent(&Event{
-		EventID: EventID(kind, offerID, s.SwipeID), Kind: kind, OfferID: offerID,
+		EventID: string(id[:]), Kind: kind, OfferID: offerID,
 		RuleID: r.ID, RuleVersion: r.Version, Channels: channels,
 		CardID: s.CardID, StoreID: s.StoreID, SwipeID: s.SwipeID, TS: s.TS, ExpiresAt: s.TS.Add(r.ExpiresIn),
 	})

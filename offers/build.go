@@ -1,6 +1,7 @@
 package offers
 
 import (
+	"encoding/hex"
 	"fmt"
 	"strconv"
 
@@ -18,7 +19,8 @@ func Build(r *rules.Rule, ch string, s *loyalty.Swipe, p *loyalty.Profile) (loya
 	if err != nil {
 		return loyalty.Offer{}, fmt.Errorf("rule %s: render offer: %w", r.ID, err)
 	}
-	id := ID(r.ID, r.Version, s.SwipeID)
+	sum := idSum(r.ID, r.Version, s.SwipeID)
+	id := hex.EncodeToString(sum[:16]) // ID, from the sum the coupon code also needs
 	return loyalty.Offer{
 		OfferID:     id,
 		CardID:      s.CardID,
@@ -28,7 +30,7 @@ func Build(r *rules.Rule, ch string, s *loyalty.Swipe, p *loyalty.Profile) (loya
 		Title:       title,
 		Body:        body,
 		Coupon: loyalty.Coupon{
-			Code:            CouponCode(id),
+			Code:            couponCode(sum[:7]), // CouponCode(id)
 			DiscountPercent: r.Coupon.DiscountPercent,
 			DiscountCents:   r.Coupon.DiscountCents,
 			SKUs:            r.Coupon.SKUs,

@@ -8,6 +8,7 @@ import (
 
 	"github.com/aislecast/loyalty"
 	"github.com/aislecast/loyalty/offers"
+	"github.com/aislecast/loyalty/rules"
 )
 
 // TestAppendOfferMatchesEncodingJSON: the hand-written encoder writes, byte
@@ -76,3 +77,48 @@ func TestAppendOfferFailsLikeEncodingJSON(t *testing.T) {
 		t.Fatalf("AppendOffer accepted year 10000 or kept a partial offer: %s, %v", b, err)
 	}
 }
+
+// BenchmarkOffer measures what the engine does for each rule that wins a
+// swipe: build the offer and append its wire form to a reused buffer.
+// encoding-json is the same with json.Marshal, which it replaced.
+func BenchmarkOffer(b *testing.B) {
+	rs, err := rules.Parse("t.yaml", []byte(benchRule))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ts := time.Date(2026, 11, 20, 10, 0, 0, 0, time.FixedZone("", -5*3600))
+	s := &loyalty.Swipe{V: 1, SwipeID: "s003-000123456", CardID: "card-000042", Kind: loyalty.KindPurchase, StoreID: "s003", TS: ts,
+		Items: []loyalty.Item{{SKU: "coffee-0001", Category: "coffee", Qty: 1, UnitPriceCents: 1234}}, TotalCents: 1234}
+	p := loyalty.NewProfile(s.CardID)
+	p.Apply(s)
+	for _, bm := range []struct {
+		name   string
+		encode func([]byte, *loyalty.Offer) ([]byte, error)
+	}{
+		{"append", offers.AppendOffer},
+		{"encoding-json", func(_ []byte, o *loyalty.Offer) ([]byte, error) { return json.Marshal(o) }},
+	} {
+		b.Run(bm.name, func(b *testing.B) {
+			b.ReportAllocs()
+			var buf []byte
+			for b.Loop() {
+				o, err := offers.Build(rs[0], loyalty.ChannelMobile, s, p)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if buf, err = bm.encode(buf[:0], &o); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+const benchRule = `
+id: gen-00012
+when: 'swipe.kind == "purchase"'
+channels: [mobile]
+offer:
+  title: "Offer 12 for {{ .Swipe.CardID }}"
+  coupon: { discount_percent: 15, categories: [coffee] }
+`

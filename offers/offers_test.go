@@ -3,6 +3,7 @@ package offers_test
 import (
 	"encoding/json"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -93,5 +94,20 @@ func TestBuild(t *testing.T) {
 	enc, err := offers.Encode(&o)
 	if err != nil || string(enc) != string(a) {
 		t.Fatalf("Encode: %s, %v", enc, err)
+	}
+}
+
+// TestCouponCodeOfAnyString: ids that are not 32 hex digits (longer, odd,
+// short, not hex) still get a stable ten-character code from the alphabet.
+func TestCouponCodeOfAnyString(t *testing.T) {
+	long := offers.ID("r", 1, "s") + offers.ID("r", 2, "s") + "ab"
+	for _, id := range []string{"", "abc", "0123456789abcd", "0123456789abc", long, long + "x", "not hex at all, ü"} {
+		code := offers.CouponCode(id)
+		if len(code) != 10 || strings.ContainsAny(code, "IO01") || code != offers.CouponCode(id) {
+			t.Errorf("CouponCode(%q) = %q", id, code)
+		}
+	}
+	if offers.CouponCode("0123456789abcd") != offers.CouponCode("0123456789abcdef") {
+		t.Error("two hex ids with the same first seven bytes got different codes")
 	}
 }

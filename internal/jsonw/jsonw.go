@@ -12,18 +12,32 @@ import (
 
 const hexDigits = "0123456789abcdef"
 
+// safeSet holds the ASCII bytes a JSON string holds as they are;
+// htmlSafeSet those that stay as they are when HTML is escaped too.
+var safeSet, htmlSafeSet = func() (safe, html [utf8.RuneSelf]bool) {
+	for c := range utf8.RuneSelf {
+		safe[c] = c >= 0x20 && c != '"' && c != '\\'
+		html[c] = safe[c] && c != '<' && c != '>' && c != '&'
+	}
+	return safe, html
+}()
+
 // String appends s as a JSON string, as encoding/json writes it: quotes,
 // backslashes and control characters escaped (\b, \f, \n, \r and \t by
 // name), invalid UTF-8 replaced by U+FFFD, U+2028 and U+2029 escaped, and,
 // when escapeHTML is set (json.Marshal's default), <, > and & as \u003c,
 // \u003e and \u0026.
 func String[T string | []byte](dst []byte, s T, escapeHTML bool) []byte {
+	safe := &safeSet
+	if escapeHTML {
+		safe = &htmlSafeSet
+	}
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && (!escapeHTML || c != '<' && c != '>' && c != '&') {
+			if safe[c] {
 				i++
 				continue
 			}
