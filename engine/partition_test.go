@@ -77,7 +77,7 @@ holdout: 4.29%
 
 // testPipeline returns the pipeline of partition id over the rules of src,
 // with a clock on 2026-12-10.
-func testPipeline(t *testing.T, id int, src string) *Pipeline {
+func testPipeline(t testing.TB, id int, src string) *Pipeline {
 	t.Helper()
 	rs, err := rules.Parse("p.yaml", []byte(src))
 	if err != nil {
@@ -192,26 +192,17 @@ func TestBatchMessagesKeepTheirBytes(t *testing.T) {
 // and their decision events, the holdout's records. One op is one swipe;
 // batches end every 500 swipes, as in the engine.
 func BenchmarkProcessOffers(b *testing.B) {
-	rs, err := rules.Parse("p.yaml", []byte(offerRules))
-	if err != nil {
-		b.Fatal(err)
-	}
-	set, err := rules.NewSet(rs)
-	if err != nil {
-		b.Fatal(err)
-	}
 	msgs := make([]kafka.Message, 100_000)
 	for i := range msgs {
 		msgs[i] = purchaseMsg(i, fmt.Sprintf("c-%d", i%1000))
 	}
-	now := time.Date(2026, 12, 10, 0, 0, 0, 0, time.UTC)
-	p := NewPipeline(0, set, nil, DefaultLimits, func() time.Time { return now }, nil)
+	p := testPipeline(b, 0, offerRules)
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
 		if i == len(msgs) {
 			b.StopTimer()
-			p, i = NewPipeline(0, set, nil, DefaultLimits, func() time.Time { return now }, nil), 0
+			p, i = testPipeline(b, 0, offerRules), 0
 			b.StartTimer()
 		}
 		p.Process(&msgs[i])

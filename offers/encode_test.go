@@ -8,7 +8,6 @@ import (
 
 	"github.com/aislecast/loyalty"
 	"github.com/aislecast/loyalty/offers"
-	"github.com/aislecast/loyalty/rules"
 )
 
 // TestAppendOfferMatchesEncodingJSON: the hand-written encoder writes, byte
@@ -82,15 +81,7 @@ func TestAppendOfferFailsLikeEncodingJSON(t *testing.T) {
 // swipe: build the offer and append its wire form to a reused buffer.
 // encoding-json is the same with json.Marshal, which it replaced.
 func BenchmarkOffer(b *testing.B) {
-	rs, err := rules.Parse("t.yaml", []byte(benchRule))
-	if err != nil {
-		b.Fatal(err)
-	}
-	ts := time.Date(2026, 11, 20, 10, 0, 0, 0, time.FixedZone("", -5*3600))
-	s := &loyalty.Swipe{V: 1, SwipeID: "s003-000123456", CardID: "card-000042", Kind: loyalty.KindPurchase, StoreID: "s003", TS: ts,
-		Items: []loyalty.Item{{SKU: "coffee-0001", Category: "coffee", Qty: 1, UnitPriceCents: 1234}}, TotalCents: 1234}
-	p := loyalty.NewProfile(s.CardID)
-	p.Apply(s)
+	r, s, p := hit(b, benchRule)
 	for _, bm := range []struct {
 		name   string
 		encode func([]byte, *loyalty.Offer) ([]byte, error)
@@ -102,7 +93,7 @@ func BenchmarkOffer(b *testing.B) {
 			b.ReportAllocs()
 			var buf []byte
 			for b.Loop() {
-				o, err := offers.Build(rs[0], loyalty.ChannelMobile, s, p)
+				o, err := offers.Build(r, loyalty.ChannelMobile, s, p)
 				if err != nil {
 					b.Fatal(err)
 				}

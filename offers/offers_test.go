@@ -66,8 +66,12 @@ offer:
   expires_in: 2d
 `
 
-func TestBuild(t *testing.T) {
-	rs, err := rules.Parse("t.yaml", []byte(rule))
+// hit is the first rule of src and a purchase of 12.34 at 10:00 EST on
+// 2026-11-20 by card c-9, swipe sw-1, in store s004, applied to the card's
+// profile.
+func hit(t testing.TB, src string) (*rules.Rule, *loyalty.Swipe, *loyalty.Profile) {
+	t.Helper()
+	rs, err := rules.Parse("t.yaml", []byte(src))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +80,13 @@ func TestBuild(t *testing.T) {
 		Items: []loyalty.Item{{SKU: "coffee-1", Category: "coffee", Qty: 1, UnitPriceCents: 1234}}, TotalCents: 1234}
 	p := loyalty.NewProfile("c-9")
 	p.Apply(s)
-	o, err := offers.Build(rs[0], "mobile", s, p)
+	return rs[0], s, p
+}
+
+func TestBuild(t *testing.T) {
+	r, s, p := hit(t, rule)
+	ts := s.TS
+	o, err := offers.Build(r, "mobile", s, p)
 	if err != nil {
 		t.Fatal(err)
 	}
