@@ -23,7 +23,17 @@ func ValidChannel(c string) bool {
 }
 
 // OfferTopic is the topic that offers for channel c are published to.
-func OfferTopic(c string) string { return "offers." + c }
+func OfferTopic(c string) string {
+	switch c { // the known channels without building a string per offer
+	case ChannelMobile:
+		return "offers." + ChannelMobile
+	case ChannelPOS:
+		return "offers." + ChannelPOS
+	case ChannelEmail:
+		return "offers." + ChannelEmail
+	}
+	return "offers." + c
+}
 
 // IsOfferTopic reports whether topic is the offer topic of a channel (and
 // not, say, offers.events).

@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/aislecast/loyalty"
+	"github.com/aislecast/loyalty/internal/jsonw"
 	"github.com/aislecast/loyalty/rules"
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
@@ -61,6 +61,13 @@ type Event struct {
 // EventID is the id of the event of the given kind about an offer and a
 // swipe: the first 128 bits of SHA-256 over the three, in hex.
 func EventID(kind, offerID, swipeID string) string {
+	id := eventID(kind, offerID, swipeID)
+	return string(id[:])
+}
+
+// eventID is EventID in an array, which the hot path turns into a string
+// that need not leave the stack.
+func eventID(kind, offerID, swipeID string) (id [32]byte) {
 	var buf [128]byte
 	b := append(buf[:0], kind...)
 	b = append(b, 0)
@@ -68,7 +75,8 @@ func EventID(kind, offerID, swipeID string) string {
 	b = append(b, 0)
 	b = append(b, swipeID...)
 	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:16])
+	hex.Encode(id[:], sum[:16])
+	return id
 }
 
 // DecodeEvent parses one record of the decision stream. It takes what
@@ -101,18 +109,18 @@ func DecodeEvent(data []byte) (Event, error) {
 }
 
 // AppendEvent appends the JSON encoding of e to dst. It writes the fields
-// encoding/json would, in the same order, without reflection: the engine
-// emits an event for every offer and redemption.
+// encoding/json would, in the same order, without reflection and without
+// HTML escaping: the engine emits an event for every offer and redemption.
 func AppendEvent(dst []byte, e *Event) []byte {
 	dst = append(dst, `{"event_id":`...)
-	dst = appendJSONString(dst, e.EventID)
+	dst = jsonString(dst, e.EventID)
 	dst = append(dst, `,"kind":`...)
-	dst = appendJSONString(dst, e.Kind)
+	dst = jsonString(dst, e.Kind)
 	dst = append(dst, `,"offer_id":`...)
-	dst = appendJSONString(dst, e.OfferID)
+	dst = jsonString(dst, e.OfferID)
 	if e.RuleID != "" {
 		dst = append(dst, `,"rule_id":`...)
-		dst = appendJSONString(dst, e.RuleID)
+		dst = jsonString(dst, e.RuleID)
 	}
 	if e.RuleVersion != 0 {
 		dst = append(dst, `,"rule_version":`...)
@@ -124,23 +132,21 @@ func AppendEvent(dst []byte, e *Event) []byte {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = appendJSONString(dst, c)
+			dst = jsonString(dst, c)
 		}
 		dst = append(dst, ']')
 	}
 	dst = append(dst, `,"card_id":`...)
-	dst = appendJSONString(dst, e.CardID)
+	dst = jsonString(dst, e.CardID)
 	dst = append(dst, `,"store_id":`...)
-	dst = appendJSONString(dst, e.StoreID)
+	dst = jsonString(dst, e.StoreID)
 	dst = append(dst, `,"swipe_id":`...)
-	dst = appendJSONString(dst, e.SwipeID)
-	dst = append(dst, `,"ts":"`...)
-	dst = e.TS.AppendFormat(dst, time.RFC3339Nano)
-	dst = append(dst, '"')
+	dst = jsonString(dst, e.SwipeID)
+	dst = append(dst, `,"ts":`...)
+	dst, _ = jsonw.Time(dst, e.TS) // a time RFC 3339 cannot hold is written as is
 	if !e.ExpiresAt.IsZero() {
-		dst = append(dst, `,"expires_at":"`...)
-		dst = e.ExpiresAt.AppendFormat(dst, time.RFC3339Nano)
-		dst = append(dst, '"')
+		dst = append(dst, `,"expires_at":`...)
+		dst, _ = jsonw.Time(dst, e.ExpiresAt)
 	}
 	if e.BasketCents != 0 {
 		dst = append(dst, `,"basket_cents":`...)
@@ -149,45 +155,8 @@ func AppendEvent(dst []byte, e *Event) []byte {
 	return append(dst, '}')
 }
 
-// appendJSONString appends s as a JSON string, as encoding/json writes it
-// apart from HTML escaping: quotes, backslashes and control characters
-// escaped, invalid UTF-8 replaced by U+FFFD.
-func appendJSONString(dst []byte, s string) []byte {
-	const hexDigits = "0123456789abcdef"
-	dst = append(dst, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				dst = append(dst, '\\', c)
-			case c == '\n':
-				dst = append(dst, '\\', 'n')
-			case c == '\r':
-				dst = append(dst, '\\', 'r')
-			case c == '\t':
-				dst = append(dst, '\\', 't')
-			case c < 0x20:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			default:
-				dst = append(dst, c)
-			}
-			i++
-			continue
-		}
-		r, n := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && n == 1:
-			dst = append(dst, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-		default:
-			dst = append(dst, s[i:i+n]...)
-		}
-		i += n
-	}
-	return append(dst, '"')
-}
+// jsonString appends s as a JSON string without HTML escaping.
+func jsonString(dst []byte, s string) []byte { return jsonw.String(dst, s, false) }
 
 // eventCounts is what a batch added to the decision stream.
 type eventCounts struct {
@@ -213,8 +182,9 @@ const (
 // decided queues the sent or held event of rule r's offer for swipe s.
 // channels are those published on (sent) or that would have been (held).
 func (p *Pipeline) decided(kind string, r *rules.Rule, offerID string, channels []string, s *loyalty.Swipe) {
+	id := eventID(kind, offerID, s.SwipeID)
 	p.queueEvent(&Event{
-		EventID: EventID(kind, offerID, s.SwipeID), Kind: kind, OfferID: offerID,
+		EventID: string(id[:]), Kind: kind, OfferID: offerID,
 		RuleID: r.ID, RuleVersion: r.Version, Channels: channels,
 		CardID: s.CardID, StoreID: s.StoreID, SwipeID: s.SwipeID, TS: s.TS, ExpiresAt: s.TS.Add(r.ExpiresIn),
 	})
@@ -278,6 +248,9 @@ func isOfferID(id string) bool {
 
 // queueEvent adds e to the batch's output, published with the offers.
 func (p *Pipeline) queueEvent(e *Event) {
-	p.b.out = append(p.b.out, kafka.Message{Topic: TopicEvents, Key: []byte(e.CardID), Value: AppendEvent(make([]byte, 0, 384), e)})
+	b, key := p.b, p.cardKey(e.CardID)
+	start := len(b.arena)
+	b.arena = AppendEvent(b.arena, e)
+	b.out = append(b.out, kafka.Message{Topic: TopicEvents, Key: key, Value: b.carve(start)})
 	p.b.ev.events++
 }

@@ -46,10 +46,11 @@ type Pipeline struct {
 	// touched is the profile the swipe in Process changed, and its card.
 	touched     *loyalty.Profile
 	touchedCard string
-	storeErr    error // the first store failure, returned by EndBatch
-	clStale     bool  // cl and clPos are the last batch's
-	policy *Policy    // stores, consent, quiet hours; nil: none
-	envBuf offers.Env // env's result, reused
+	storeErr    error      // the first store failure, returned by EndBatch
+	clStale     bool       // cl and clPos are the last batch's
+	policy      *Policy    // stores, consent, quiet hours; nil: none
+	envBuf      offers.Env // env's result, reused
+	key         []byte     // cardKey of the swipe in hand, nil until needed
 	// explain, when set, sees the outcome of every rule hit (explain.go).
 	explain func(*Outcome)
 }
@@ -109,7 +110,15 @@ type batch struct {
 	// spent holds the rules whose budget the batch used.
 	spent map[string]struct{}
 	ev    eventCounts // the decision stream (events.go)
+	// arena holds the keys and values of out's offers and decision
+	// events, back to back: one buffer, kept from batch to batch, rather
+	// than two allocations per message.
+	arena []byte
 }
+
+// carve returns the bytes appended to the arena since start, capped so
+// that appending to them cannot overwrite what follows.
+func (b *batch) carve(start int) []byte { return b.arena[start:len(b.arena):len(b.arena)] }
 
 // suppression is a rule that matched but sent no offer, and why.
 type suppression struct {
@@ -130,6 +139,7 @@ func newBatch() *batch {
 func (b *batch) reset() {
 	clear(b.out)
 	b.out = b.out[:0]
+	b.arena = b.arena[:0]
 	clear(b.dirty)
 	clear(b.byRule)
 	clear(b.byReason)
@@ -164,6 +174,7 @@ func (p *Pipeline) process(m *kafka.Message) {
 	b := p.b
 	b.n++
 	b.next = m.Offset + 1
+	p.key = nil
 	s, err := Decode(m.Key, m.Value, p.now(), p.limits)
 	if err != nil {
 		p.deadLetter(m, err.(*RejectError), b)
@@ -247,16 +258,17 @@ func (p *Pipeline) process(m *kafka.Message) {
 		}
 		offers.Record(r, s, prof, false)
 		p.chs = p.chs[:0]
+		// One offer per rule, rendered once; only its channel differs
+		// between the channels it won.
+		o, err := offers.Build(r, "", s, prof)
 		var buildErr error
 		for _, ch := range r.Channels {
 			if !a.WonOn(ch) {
 				continue
 			}
-			o, err := offers.Build(r, ch, s, prof)
 			if err == nil {
-				var v []byte
-				if v, err = offers.Encode(&o); err == nil {
-					b.out = append(b.out, kafka.Message{Topic: loyalty.OfferTopic(ch), Key: []byte(s.CardID), Value: v})
+				o.Channel = ch
+				if err = p.queueOffer(&o); err == nil {
 					b.offers++
 					b.byRule[r.ID]++
 					p.chs = append(p.chs, ch)
@@ -271,11 +283,35 @@ func (p *Pipeline) process(m *kafka.Message) {
 			p.explainWinner(a, p.chs, buildErr)
 		}
 		if len(p.chs) > 0 {
-			p.decided(EventSent, r, offers.ID(r.ID, r.Version, s.SwipeID), p.chs, s)
+			p.decided(EventSent, r, o.OfferID, p.chs, s)
 		} else {
 			p.unreserve(r, s) // nothing went out: nothing spent
 		}
 	}
+}
+
+// queueOffer adds offer o to the batch's output.
+func (p *Pipeline) queueOffer(o *loyalty.Offer) error {
+	b, key := p.b, p.cardKey(o.CardID)
+	start := len(b.arena)
+	var err error
+	if b.arena, err = offers.AppendOffer(b.arena, o); err != nil {
+		return err
+	}
+	b.out = append(b.out, kafka.Message{Topic: loyalty.OfferTopic(o.Channel), Key: key, Value: b.carve(start)})
+	return nil
+}
+
+// cardKey is the key of the messages about the swipe in hand, whose card
+// is card: copied into the batch's arena once per swipe and shared by the
+// swipe's offers and events.
+func (p *Pipeline) cardKey(card string) []byte {
+	if p.key == nil {
+		start := len(p.b.arena)
+		p.b.arena = append(p.b.arena, card...)
+		p.key = p.b.carve(start)
+	}
+	return p.key
 }
 
 // profile returns the card's profile as this batch sees it.
@@ -315,8 +351,9 @@ func (p *Pipeline) Len() int { return p.b.n }
 // dead letters and budget spend, to be acked first) and changelog (one
 // record per changed card, its last value, to the changelog partition with
 // the pipeline's number). The changed profiles are already in the store:
-// Process stores each as it changes it. The slices are valid until the
-// next batch's first swipe.
+// Process stores each as it changes it. The changelog is valid until the
+// next batch's first swipe, and the keys and values of out's offers and
+// decision events until the next StartBatch, which reuses their memory.
 func (p *Pipeline) EndBatch() (out, changelog []kafka.Message, err error) {
 	if err := p.storeErr; err != nil {
 		return nil, nil, err

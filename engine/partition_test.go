@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -76,7 +77,7 @@ holdout: 4.29%
 
 // testPipeline returns the pipeline of partition id over the rules of src,
 // with a clock on 2026-12-10.
-func testPipeline(t *testing.T, id int, src string) *Pipeline {
+func testPipeline(t testing.TB, id int, src string) *Pipeline {
 	t.Helper()
 	rs, err := rules.Parse("p.yaml", []byte(src))
 	if err != nil {
@@ -157,4 +158,111 @@ func TestPipelineChangelog(t *testing.T) {
 	swipe(4, "c-2")
 	_, cl, _ = p.EndBatch()
 	check(cl, map[string]int64{"c-2": 4})
+}
+
+// offerRules are rules that fire on every purchase, on one channel or
+// several, with offer texts as marketers write them: plain fields, and a
+// template function.
+const offerRules = `
+id: thanks
+priority: 3
+when: swipe.kind == "purchase"
+channels: [mobile, email]
+offer: {title: "Offer for {{ .Swipe.CardID }}", body: "Thanks for shopping at {{ .Swipe.StoreID }}.", coupon: {discount_percent: 10, categories: [coffee, tea]}}
+---
+id: big
+priority: 2
+when: swipe.total_cents > 0
+channels: [pos]
+offer: {title: "Spent {{ cents .Swipe.TotalCents }}", coupon: {discount_cents: 250, skus: [coffee-1]}}
+---
+id: held
+priority: 1
+when: "true"
+channels: [mobile]
+offer: {title: Measured}
+holdout: 50%
+`
+
+// purchaseMsg is purchase number i of card, at offset i.
+func purchaseMsg(i int, card string) kafka.Message {
+	v := fmt.Sprintf(`{"v":1,"swipe_id":"%s-%d","card_id":"%s","kind":"purchase","store_id":"s1","ts":"2026-12-01T10:00:00-05:00",`+
+		`"items":[{"sku":"coffee-1","category":"coffee","qty":1,"unit_price_cents":1234}],"total_cents":1234}`, card, i, card)
+	return kafka.Message{Topic: TopicSwipes, Offset: int64(i), Key: []byte(card), Value: []byte(v)}
+}
+
+// TestBatchMessagesKeepTheirBytes: the offers and events of a batch share
+// one growing buffer; every message still holds its own key and value when
+// the batch ends, however often the buffer moved.
+func TestBatchMessagesKeepTheirBytes(t *testing.T) {
+	p := testPipeline(t, 0, offerRules)
+	for round := 0; round < 2; round++ {
+		p.StartBatch()
+		for i := 0; i < 300; i++ {
+			m := purchaseMsg(round*300+i, fmt.Sprintf("c-%d", i))
+			p.Process(&m)
+		}
+		out, _, err := p.EndBatch()
+		if err != nil {
+			t.Fatal(err)
+		}
+		offers, events := 0, 0
+		for _, m := range out {
+			var head struct {
+				CardID         string `json:"card_id"`
+				Channel        string `json:"channel"`
+				TriggerSwipeID string `json:"trigger_swipe_id"`
+				SwipeID        string `json:"swipe_id"`
+			}
+			if err := json.Unmarshal(m.Value, &head); err != nil {
+				t.Fatalf("%s: %v: %s", m.Topic, err, m.Value)
+			}
+			switch {
+			case loyalty.IsOfferTopic(m.Topic):
+				offers++
+				if m.Topic != loyalty.OfferTopic(head.Channel) || head.TriggerSwipeID == "" {
+					t.Errorf("offer on %s: %s", m.Topic, m.Value)
+				}
+			case m.Topic == TopicEvents:
+				events++
+			default:
+				continue
+			}
+			if string(m.Key) != head.CardID || !strings.HasPrefix(head.TriggerSwipeID+head.SwipeID, head.CardID+"-") {
+				t.Errorf("key %q on %s: %s", m.Key, m.Topic, m.Value)
+			}
+		}
+		if offers != 900 || events < 600 {
+			t.Errorf("round %d: %d offers and %d events, want 900 (3 per swipe) and sent events, plus held", round, offers, events)
+		}
+	}
+}
+
+// BenchmarkProcessOffers measures Process on swipes that every rule of
+// offerRules hits: policy, arbitration, building and encoding three offers
+// and their decision events, the holdout's records. One op is one swipe;
+// batches end every 500 swipes, as in the engine.
+func BenchmarkProcessOffers(b *testing.B) {
+	msgs := make([]kafka.Message, 100_000)
+	for i := range msgs {
+		msgs[i] = purchaseMsg(i, fmt.Sprintf("c-%d", i%1000))
+	}
+	p := testPipeline(b, 0, offerRules)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if i == len(msgs) {
+			b.StopTimer()
+			p, i = testPipeline(b, 0, offerRules), 0
+			b.StartTimer()
+		}
+		p.Process(&msgs[i])
+		i++
+		if p.Len() == 500 {
+			if _, _, err := p.EndBatch(); err != nil {
+				b.Fatal(err)
+			}
+			p.StartBatch()
+		}
+	}
 }

@@ -3,6 +3,7 @@ package offers_test
 import (
 	"encoding/json"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,8 +66,12 @@ offer:
   expires_in: 2d
 `
 
-func TestBuild(t *testing.T) {
-	rs, err := rules.Parse("t.yaml", []byte(rule))
+// hit is the first rule of src and a purchase of 12.34 at 10:00 EST on
+// 2026-11-20 by card c-9, swipe sw-1, in store s004, applied to the card's
+// profile.
+func hit(t testing.TB, src string) (*rules.Rule, *loyalty.Swipe, *loyalty.Profile) {
+	t.Helper()
+	rs, err := rules.Parse("t.yaml", []byte(src))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +80,13 @@ func TestBuild(t *testing.T) {
 		Items: []loyalty.Item{{SKU: "coffee-1", Category: "coffee", Qty: 1, UnitPriceCents: 1234}}, TotalCents: 1234}
 	p := loyalty.NewProfile("c-9")
 	p.Apply(s)
-	o, err := offers.Build(rs[0], "mobile", s, p)
+	return rs[0], s, p
+}
+
+func TestBuild(t *testing.T) {
+	r, s, p := hit(t, rule)
+	ts := s.TS
+	o, err := offers.Build(r, "mobile", s, p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,5 +104,20 @@ func TestBuild(t *testing.T) {
 	enc, err := offers.Encode(&o)
 	if err != nil || string(enc) != string(a) {
 		t.Fatalf("Encode: %s, %v", enc, err)
+	}
+}
+
+// TestCouponCodeOfAnyString: ids that are not 32 hex digits (longer, odd,
+// short, not hex) still get a stable ten-character code from the alphabet.
+func TestCouponCodeOfAnyString(t *testing.T) {
+	long := offers.ID("r", 1, "s") + offers.ID("r", 2, "s") + "ab"
+	for _, id := range []string{"", "abc", "0123456789abcd", "0123456789abc", long, long + "x", "not hex at all, ü"} {
+		code := offers.CouponCode(id)
+		if len(code) != 10 || strings.ContainsAny(code, "IO01") || code != offers.CouponCode(id) {
+			t.Errorf("CouponCode(%q) = %q", id, code)
+		}
+	}
+	if offers.CouponCode("0123456789abcd") != offers.CouponCode("0123456789abcdef") {
+		t.Error("two hex ids with the same first seven bytes got different codes")
 	}
 }

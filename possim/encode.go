@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/aislecast/loyalty"
+	"github.com/aislecast/loyalty/internal/jsonw"
 )
 
 // encOpts are the departures from a well-formed encoding that some faults
@@ -91,44 +92,5 @@ func appendSwipe(b []byte, s *loyalty.Swipe, o encOpts) []byte {
 	return append(b, '}')
 }
 
-// appendString appends s as a JSON string, escaped the way encoding/json
-// escapes it (including <, > and &). The generator only produces ASCII, so
-// multi-byte runes pass through unchanged.
-func appendString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !mustEscape[c] {
-			continue
-		}
-		b = append(b, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			b = append(b, '\\', c)
-		case '\n':
-			b = append(b, '\\', 'n')
-		case '\r':
-			b = append(b, '\\', 'r')
-		case '\t':
-			b = append(b, '\\', 't')
-		default:
-			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		}
-		start = i + 1
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
-
-// mustEscape marks the bytes that encoding/json escapes in strings.
-var mustEscape = func() (t [256]bool) {
-	for c := range 0x20 {
-		t[c] = true
-	}
-	for _, c := range `"\<>&` {
-		t[c] = true
-	}
-	return t
-}()
+// appendString appends s as a JSON string, as json.Marshal writes it.
+func appendString(b []byte, s string) []byte { return jsonw.String(b, s, true) }

@@ -20,7 +20,9 @@
 // snake_case (profile.spend_cents), through the expr struct tags of package
 // loyalty, so marketers write what the point of sale sends; a Go field name
 // is refused with the name to use. Offer templates are Go text/template and
-// keep Go names ({{ .Swipe.TotalCents }}).
+// keep Go names ({{ .Swipe.TotalCents }}); one that is only text and plain
+// field references is rendered by appending its parts, with the same
+// result, and anything else by text/template (template.go).
 //
 // Literal windows and swipe kinds are checked and rewritten at compile time
 // into calls expr makes without reflection. A Set is an immutable, sorted

@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"text/template"
 	"time"
 
 	"github.com/aislecast/loyalty"
@@ -41,8 +40,8 @@ type Rule struct {
 	// kinds is the set of swipe kinds the condition can be true for, or nil
 	// when the condition does not restrict the kind; Set uses it as an index.
 	kinds []loyalty.Kind
-	title *template.Template
-	body  *template.Template
+	title *offerText
+	body  *offerText
 }
 
 // Coupon is what an offer gives. Exactly one of DiscountPercent and

@@ -6,9 +6,11 @@ import (
 	"io"
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"text/template"
+	"text/template/parse"
 	"time"
 
 	"github.com/aislecast/loyalty"
@@ -65,34 +67,181 @@ var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // Render executes the rule's title and body templates for swipe s and
 // profile p.
 func (r *Rule) Render(s *loyalty.Swipe, p *loyalty.Profile) (title, body string, err error) {
-	d := &TemplateData{Swipe: s, Profile: p, Rule: r}
-	buf := bufPool.Get().(*bytes.Buffer)
-	defer bufPool.Put(buf)
-	if title, err = execute(buf, r.title, d); err != nil {
+	if title, err = r.title.render(s, p, r); err != nil {
 		return "", "", fmt.Errorf("rule %s: title: %w", r.ID, err)
 	}
-	if body, err = execute(buf, r.body, d); err != nil {
+	if body, err = r.body.render(s, p, r); err != nil {
 		return "", "", fmt.Errorf("rule %s: body: %w", r.ID, err)
 	}
 	return title, body, nil
 }
 
-// execute runs t, which is nil for an empty template.
-func execute(buf *bytes.Buffer, t *template.Template, d *TemplateData) (string, error) {
-	if t == nil {
-		return "", nil
+// offerText is a compiled offer title or body. Most are literal text with
+// plain field references ({{ .Swipe.CardID }}); those also get parts,
+// which render renders by appending, without text/template's reflective
+// walk of the parse tree. Anything else (functions, pipelines, if, range,
+// variables) runs text/template, and so does a field behind a nil pointer,
+// which text/template reports as an error. TestOfferTextFastPath holds the
+// two to the same output.
+type offerText struct {
+	t     *template.Template // nil for an empty title or body
+	parts []textPart         // nil: execute t
+}
+
+// textPart is literal text, or, when path is set, the value of a field
+// reached from TemplateData by following path: one FieldByIndex index
+// per name in the template's field chain.
+type textPart struct {
+	text string
+	path [][]int
+}
+
+// newOfferText compiles t, finding its parts when it has the simple form.
+func newOfferText(t *template.Template) *offerText {
+	return &offerText{t: t, parts: textParts(t)}
+}
+
+// textParts returns the parts of t, or nil when text/template must run it.
+func textParts(t *template.Template) []textPart {
+	if t.Tree == nil || t.Root == nil || len(t.Templates()) > 1 {
+		return nil
 	}
+	parts := []textPart{}
+	for _, n := range t.Root.Nodes {
+		switch n := n.(type) {
+		case *parse.TextNode:
+			parts = append(parts, textPart{text: string(n.Text)})
+		case *parse.ActionNode:
+			pipe := n.Pipe
+			if len(pipe.Decl) > 0 || pipe.IsAssign || len(pipe.Cmds) != 1 || len(pipe.Cmds[0].Args) != 1 {
+				return nil
+			}
+			f, ok := pipe.Cmds[0].Args[0].(*parse.FieldNode)
+			if !ok {
+				return nil
+			}
+			path, ok := fieldPath(reflect.TypeFor[TemplateData](), f.Ident)
+			if !ok {
+				return nil
+			}
+			parts = append(parts, textPart{path: path})
+		default:
+			return nil
+		}
+	}
+	return parts
+}
+
+var (
+	errorType     = reflect.TypeFor[error]()
+	stringerType  = reflect.TypeFor[fmt.Stringer]()
+	formatterType = reflect.TypeFor[fmt.Formatter]()
+)
+
+// fieldPath resolves the field chain names from struct type t as
+// text/template would, and reports whether it leads, through exported
+// fields of structs and pointers to structs, to a string, integer or bool
+// that prints as its plain value: no method of the same name on the way
+// (text/template would call it) and no String, Error or Format method at
+// the end (fmt would call it).
+func fieldPath(t reflect.Type, names []string) ([][]int, bool) {
+	path := make([][]int, 0, len(names))
+	for _, name := range names {
+		if t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct {
+			return nil, false
+		}
+		if _, ok := reflect.PointerTo(t).MethodByName(name); ok {
+			return nil, false
+		}
+		f, ok := t.FieldByName(name)
+		if !ok || !f.IsExported() {
+			return nil, false
+		}
+		path = append(path, f.Index)
+		t = f.Type
+	}
+	for _, it := range []reflect.Type{errorType, stringerType, formatterType} {
+		if t.Implements(it) || reflect.PointerTo(t).Implements(it) {
+			return nil, false
+		}
+	}
+	switch t.Kind() {
+	case reflect.String, reflect.Bool,
+		reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return path, len(path) > 0
+	}
+	return nil, false
+}
+
+// render renders the text for swipe s, profile p and rule r. The
+// TemplateData text/template needs is only made when it runs.
+func (o *offerText) render(s *loyalty.Swipe, p *loyalty.Profile, r *Rule) (string, error) {
+	switch {
+	case o == nil || o.t == nil:
+		return "", nil
+	case len(o.parts) == 1 && o.parts[0].path == nil:
+		return o.parts[0].text, nil // literal text: nothing to build
+	case o.parts != nil:
+		var buf [256]byte
+		if b, ok := o.appendParts(buf[:0], s, p, r); ok {
+			return string(b), nil
+		}
+	}
+	buf := bufPool.Get().(*bytes.Buffer)
+	defer bufPool.Put(buf)
 	buf.Reset()
-	if err := t.Execute(buf, d); err != nil {
+	if err := o.t.Execute(buf, &TemplateData{Swipe: s, Profile: p, Rule: r}); err != nil {
 		return "", err
 	}
 	return buf.String(), nil
 }
 
+// appendParts appends the parts rendered for s, p and r to dst; it
+// reports false when a field lies behind a nil pointer.
+func (o *offerText) appendParts(dst []byte, s *loyalty.Swipe, p *loyalty.Profile, r *Rule) ([]byte, bool) {
+	d := TemplateData{Swipe: s, Profile: p, Rule: r}
+	root := reflect.ValueOf(&d).Elem()
+	for i := range o.parts {
+		pt := &o.parts[i]
+		if pt.path == nil {
+			dst = append(dst, pt.text...)
+			continue
+		}
+		v := root
+		for _, index := range pt.path {
+			if v.Kind() == reflect.Pointer {
+				if v.IsNil() {
+					return dst, false
+				}
+				v = v.Elem()
+			}
+			var err error
+			if v, err = v.FieldByIndexErr(index); err != nil {
+				return dst, false
+			}
+		}
+		switch v.Kind() {
+		case reflect.String:
+			dst = append(dst, v.String()...)
+		case reflect.Bool:
+			dst = strconv.AppendBool(dst, v.Bool())
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+			dst = strconv.AppendInt(dst, v.Int(), 10)
+		default:
+			dst = strconv.AppendUint(dst, v.Uint(), 10)
+		}
+	}
+	return dst, true
+}
+
 // template parses the offer text src of rule r, found in YAML node n, and
 // tries it on a sample swipe and profile so that a misspelt field is a
 // compile error instead of a failure for every shopper.
-func (p *parser) template(r *Rule, n *yaml.Node, name, src string) *template.Template {
+func (p *parser) template(r *Rule, n *yaml.Node, name, src string) *offerText {
 	t, err := template.New(name).Funcs(templateFuncs).Option("missingkey=error").Parse(src)
 	if err == nil {
 		err = t.Execute(io.Discard, sampleData(r))
@@ -101,7 +250,7 @@ func (p *parser) template(r *Rule, n *yaml.Node, name, src string) *template.Tem
 		p.errorf(n, r.ID, "offer.%s: %s", name, templateMessage(err))
 		return nil
 	}
-	return t
+	return newOfferText(t)
 }
 
 var templateError = regexp.MustCompile(`^template: \w+:\d+(?::\d+)?: (?:executing "\w+" at <(.*?)>: )?`)

@@ -1,0 +1,91 @@
+package rules
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+	"text/template"
+	"time"
+)
+
+// TestOfferTextFastPath: templates of literal text and plain fields render
+// by appending, everything else through text/template, and either way the
+// text (or the error) is what text/template gives for the same data,
+// including fields behind nil pointers, unicode, negative numbers, and
+// types that print through a method.
+func TestOfferTextFastPath(t *testing.T) {
+	for _, tt := range []struct {
+		src  string
+		fast bool
+	}{
+		{"Offer 12 for {{ .Swipe.CardID }}", true},
+		{"Running low on coffee?", true},
+		{"{{/* a comment */}}just text", true},
+		{"{{ .Swipe.TotalCents }} cents, kind {{ .Swipe.Kind }}, v{{ .Rule.Version }}, visits {{ .Profile.Visits }}, {{ .Profile.NewestDay }}", true},
+		{"  {{- .Swipe.StoreID -}}  trimmed  {{ .Swipe.Aisle }}.", true},
+		{"{{ .Rule.Schedule.HasFrom }} {{ .Rule.Limits.Budget }} {{ .Rule.Limits.MaxPerCard.Count }}", true},
+		{"{{ .Swipe.TS }}", false},       // time.Time prints through its String method
+		{"{{ .Rule.Holdout }}", false},   // floats print as fmt does
+		{"{{ .Rule.ExpiresIn }}", false}, // a Duration's String
+		{"{{ cents .Swipe.TotalCents }}", false},
+		{`{{ .Swipe.Aisle | default "any" }}`, false},
+		{"{{ if .Swipe.Aisle }}aisle {{ .Swipe.Aisle }}{{ end }}", false},
+		{"{{ $c := .Swipe.CardID }}{{ $c }}", false},
+		{"{{ .Swipe.Items }}", false},
+		{"{{ .Profile }}", false},
+		{"{{ . }}", false},
+		{"{{ .Swipe.Kind.Valid }}", false},
+		{`{{ define "x" }}y{{ end }}{{ .Swipe.CardID }}`, false},
+	} {
+		tmpl, err := template.New("t").Funcs(templateFuncs).Option("missingkey=error").Parse(tt.src)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.src, err)
+		}
+		o := newOfferText(tmpl)
+		if fast := o.parts != nil; fast != tt.fast {
+			t.Errorf("%s: fast path %v, want %v", tt.src, fast, tt.fast)
+		}
+		for i, d := range templateData() {
+			var want bytes.Buffer
+			wantErr := tmpl.Execute(&want, d)
+			got, err := o.render(d.Swipe, d.Profile, d.Rule)
+			if (err != nil) != (wantErr != nil) || err == nil && got != want.String() {
+				t.Errorf("%s, data %d: render %q, %v; text/template %q, %v", tt.src, i, got, err, want.String(), wantErr)
+			}
+			if b, ok := o.appendParts(nil, d.Swipe, d.Profile, d.Rule); o.parts != nil && ok && string(b) != want.String() {
+				t.Errorf("%s, data %d: fast path %q, text/template %q", tt.src, i, b, want.String())
+			}
+		}
+	}
+}
+
+// templateData is data for TestOfferTextFastPath: a full swipe, profile
+// and rule; one with odd values; and ones with nil pointers on the way to
+// fields.
+func templateData() []*TemplateData {
+	full := sampleData(&Rule{ID: "r", Version: 3, Holdout: 0.1, ExpiresIn: 4 * time.Hour,
+		Schedule: &Schedule{HasFrom: true}, Limits: &Limits{Budget: 500, MaxPerCard: &Cap{Count: 2}}})
+	odd := sampleData(&Rule{ID: "r", Version: -1, Limits: &Limits{Budget: -5, MaxPerCard: &Cap{}}, Schedule: &Schedule{}})
+	odd.Swipe.CardID, odd.Swipe.StoreID, odd.Swipe.Aisle = "Zoë <&> \"q\" 日本 🎉", "", "\n\t\x00"
+	odd.Swipe.TotalCents, odd.Profile.Visits, odd.Profile.NewestDay = -1234, 0, -1
+	noProfile := sampleData(full.Rule)
+	noProfile.Profile = nil
+	noLimits := sampleData(&Rule{ID: "r", Schedule: &Schedule{}, Limits: &Limits{}})
+	return []*TemplateData{full, odd, noProfile, noLimits, {Rule: full.Rule}}
+}
+
+func BenchmarkRender(b *testing.B) {
+	for _, src := range []string{"Offer 12 for {{ .Swipe.CardID }}", "Thanks!", `Offer for {{ .Swipe.CardID | default "you" }}`} {
+		tmpl := template.Must(template.New("t").Funcs(templateFuncs).Option("missingkey=error").Parse(src))
+		r := &Rule{ID: "r", title: newOfferText(tmpl)}
+		d := sampleData(r)
+		b.Run(fmt.Sprintf("%q", src), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, err := r.Render(d.Swipe, d.Profile); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
