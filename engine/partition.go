@@ -47,6 +47,9 @@ type Pipeline struct {
 	enc    []byte     // scratch for encoding profiles
 	// explain, when set, sees the outcome of every rule hit (explain.go).
 	explain func(*Outcome)
+	// swipes decodes every swipe into the same buffers: nothing keeps a
+	// swipe after Process returns.
+	swipes swipeReader
 }
 
 // NewPipeline returns the pipeline of partition id over store, evaluating
@@ -60,6 +63,7 @@ func NewPipeline(id int, rs *rules.Set, store Store, lim Limits, now func() time
 		log = zap.NewNop()
 	}
 	p := &Pipeline{id: id, store: store, limits: lim, now: now, log: log, maxCh: DefaultMaxOffersPerChannel, budget: NewBudgets(log), b: newBatch()}
+	p.swipes.names = newNameCache()
 	p.SetRules(rs)
 	return p
 }
@@ -148,7 +152,7 @@ func (p *Pipeline) Process(m *kafka.Message) {
 	b := p.b
 	b.n++
 	b.next = m.Offset + 1
-	s, err := Decode(m.Key, m.Value, p.now(), p.limits)
+	s, err := p.swipes.read(m.Key, m.Value, p.now(), p.limits)
 	if err != nil {
 		p.deadLetter(m, err.(*RejectError), b)
 		return
