@@ -1,6 +1,9 @@
 package loyalty
 
-import "sort"
+import (
+	"math"
+	"sort"
+)
 
 // HistoryDays is how far back, in days before the newest swipe of a card,
 // the per-day spend history reaches. Windowed figures (7, 30, 90 days) are
@@ -242,25 +245,30 @@ func (p *Profile) Apply(s *Swipe) Outcome {
 // addStore counts a purchase visit at t to store, evicting the weakest
 // store when the profile already counts TopStores others.
 func (p *Profile) addStore(store string, t int64) {
-	i := 0
-	for i < len(p.Stores) && p.Stores[i].StoreID < store {
-		i++
-	}
+	i := search(p.Stores, store, func(s *StoreVisits) string { return s.StoreID })
 	if i == len(p.Stores) || p.Stores[i].StoreID != store {
 		w := -1
 		if len(p.Stores) >= TopStores {
-			w = 0
-			for j := range p.Stores {
-				if a, b := &p.Stores[j], &p.Stores[w]; a.Visits < b.Visits || (a.Visits == b.Visits && a.LastVisit < b.LastVisit) {
-					w = j
-				}
-			}
+			w = weakest(p.Stores, func(s *StoreVisits) (int64, int64) { return s.Visits, s.LastVisit })
 		}
 		p.Stores, i = insertTop(p.Stores, i, w, StoreVisits{StoreID: store})
 	}
 	sv := &p.Stores[i]
 	sv.Visits++
 	sv.LastVisit = max(sv.LastVisit, t)
+}
+
+// weakest returns the index of the entry of s that ranks lowest by count,
+// then by time (both from rank), the first one on a tie: the entry a full
+// top list drops. It is inlined, rank with it.
+func weakest[T any](s []T, rank func(*T) (count, last int64)) int {
+	w, wn, wt := 0, int64(math.MaxInt64), int64(math.MaxInt64)
+	for j := range s {
+		if n, t := rank(&s[j]); n < wn || (n == wn && t < wt) {
+			w, wn, wt = j, n, t
+		}
+	}
+	return w
 }
 
 // insertTop inserts fresh at index i of s, which is sorted and where it
@@ -370,12 +378,7 @@ func (p *Profile) addSKU(sku string, units, t int64) {
 	if !found {
 		w := -1
 		if len(p.SKUs) >= TopSKUs {
-			w = 0
-			for j := range p.SKUs {
-				if a, b := &p.SKUs[j], &p.SKUs[w]; a.Units < b.Units || (a.Units == b.Units && a.LastBought < b.LastBought) {
-					w = j
-				}
-			}
+			w = weakest(p.SKUs, func(s *SKUStats) (int64, int64) { return s.Units, s.LastBought })
 		}
 		p.SKUs, i = insertTop(p.SKUs, i, w, SKUStats{SKU: sku})
 	}
@@ -385,31 +388,31 @@ func (p *Profile) addSKU(sku string, units, t int64) {
 }
 
 // searchSKU returns the index of sku in s, sorted by SKU, or where it
-// belongs, and whether it is there. Written out rather than with
-// sort.Search, as it runs for every basket line and for rules.
+// belongs, and whether it is there.
 func searchSKU(s []SKUStats, sku string) (int, bool) {
-	i, j := 0, len(s)
-	for i < j {
-		if h := int(uint(i+j) >> 1); s[h].SKU < sku {
-			i = h + 1
-		} else {
-			j = h
-		}
-	}
+	i := search(s, sku, func(st *SKUStats) string { return st.SKU })
 	return i, i < len(s) && s[i].SKU == sku
 }
 
 // searchCategory is searchSKU for categories.
 func searchCategory(s []CategoryStats, name string) (int, bool) {
+	i := search(s, name, func(c *CategoryStats) string { return c.Name })
+	return i, i < len(s) && s[i].Name == name
+}
+
+// search returns the first index of s, sorted by idOf, whose id is not
+// less than id. Unlike sort.Search it is inlined, idOf with it, into the
+// lookups that run for every basket line and for rules.
+func search[T any](s []T, id string, idOf func(*T) string) int {
 	i, j := 0, len(s)
 	for i < j {
-		if h := int(uint(i+j) >> 1); s[h].Name < name {
+		if h := int(uint(i+j) >> 1); idOf(&s[h]) < id {
 			i = h + 1
 		} else {
 			j = h
 		}
 	}
-	return i, i < len(s) && s[i].Name == name
+	return i
 }
 
 // SKU returns the stats of a SKU, or nil when it is not among the card's
