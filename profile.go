@@ -1,6 +1,9 @@
 package loyalty
 
-import "sort"
+import (
+	"math"
+	"sort"
+)
 
 // HistoryDays is how far back, in days before the newest swipe of a card,
 // the per-day spend history reaches. Windowed figures (7, 30, 90 days) are
@@ -242,48 +245,49 @@ func (p *Profile) Apply(s *Swipe) Outcome {
 // addStore counts a purchase visit at t to store, evicting the weakest
 // store when the profile already counts TopStores others.
 func (p *Profile) addStore(store string, t int64) {
-	var sv *StoreVisits
-	p.Stores, sv = upsertTop(p.Stores, TopStores, store, StoreVisits{StoreID: store},
-		func(s *StoreVisits) string { return s.StoreID },
-		func(a, b *StoreVisits) bool {
-			return a.Visits < b.Visits || (a.Visits == b.Visits && a.LastVisit < b.LastVisit)
-		})
+	i := search(p.Stores, store, func(s *StoreVisits) string { return s.StoreID })
+	if i == len(p.Stores) || p.Stores[i].StoreID != store {
+		w := -1
+		if len(p.Stores) >= TopStores {
+			w = weakest(p.Stores, func(s *StoreVisits) (int64, int64) { return s.Visits, s.LastVisit })
+		}
+		p.Stores, i = insertTop(p.Stores, i, w, StoreVisits{StoreID: store})
+	}
+	sv := &p.Stores[i]
 	sv.Visits++
 	sv.LastVisit = max(sv.LastVisit, t)
 }
 
-// upsertTop returns s and the entry of id in it, s sorted by idOf, adding
-// fresh in order when it is missing; a full list (limit entries) first
-// drops its weakest entry.
-func upsertTop[T any](s []T, limit int, id string, fresh T, idOf func(*T) string, weaker func(a, b *T) bool) ([]T, *T) {
-	i, hi := 0, len(s)
-	for i < hi {
-		m := int(uint(i+hi) >> 1)
-		if idOf(&s[m]) < id {
-			i = m + 1
-		} else {
-			hi = m
+// weakest returns the index of the entry of s that ranks lowest by count,
+// then by time (both from rank), the first one on a tie: the entry a full
+// top list drops. It is inlined, rank with it.
+func weakest[T any](s []T, rank func(*T) (count, last int64)) int {
+	w, wn, wt := 0, int64(math.MaxInt64), int64(math.MaxInt64)
+	for j := range s {
+		if n, t := rank(&s[j]); n < wn || (n == wn && t < wt) {
+			w, wn, wt = j, n, t
 		}
 	}
-	if i < len(s) && idOf(&s[i]) == id {
-		return s, &s[i]
+	return w
+}
+
+// insertTop inserts fresh at index i of s, which is sorted and where it
+// belongs, and returns s and fresh's index. w is the index of the entry to
+// drop to make room, or -1 to grow s. Dropping and inserting is one move
+// of the entries between w and i.
+func insertTop[T any](s []T, i, w int, fresh T) ([]T, int) {
+	switch {
+	case w < 0:
+		s = append(s, fresh)
+		copy(s[i+1:], s[i:])
+	case w < i:
+		i--
+		copy(s[w:i], s[w+1:i+1])
+	default:
+		copy(s[i+1:w+1], s[i:w])
 	}
-	if len(s) >= limit {
-		w := 0
-		for j := range s {
-			if weaker(&s[j], &s[w]) {
-				w = j
-			}
-		}
-		s = append(s[:w], s[w+1:]...)
-		if w < i {
-			i--
-		}
-	}
-	s = append(s, fresh)
-	copy(s[i+1:], s[i:])
 	s[i] = fresh
-	return s, &s[i]
+	return s, i
 }
 
 // FavouriteStore returns the store the card made the most purchase visits
@@ -358,8 +362,8 @@ func addDay(ds []DaySpend, day int32, cents int64, visits int32) []DaySpend {
 
 // category returns the stats of name, adding them in order when missing.
 func (p *Profile) category(name string) *CategoryStats {
-	i := sort.Search(len(p.Categories), func(i int) bool { return p.Categories[i].Name >= name })
-	if i == len(p.Categories) || p.Categories[i].Name != name {
+	i, found := searchCategory(p.Categories, name)
+	if !found {
 		p.Categories = append(p.Categories, CategoryStats{})
 		copy(p.Categories[i+1:], p.Categories[i:])
 		p.Categories[i] = CategoryStats{Name: name}
@@ -370,21 +374,51 @@ func (p *Profile) category(name string) *CategoryStats {
 // addSKU counts units of sku bought at t, evicting the weakest SKU when
 // the profile already remembers TopSKUs others.
 func (p *Profile) addSKU(sku string, units, t int64) {
-	var st *SKUStats
-	p.SKUs, st = upsertTop(p.SKUs, TopSKUs, sku, SKUStats{SKU: sku},
-		func(s *SKUStats) string { return s.SKU },
-		func(a, b *SKUStats) bool {
-			return a.Units < b.Units || (a.Units == b.Units && a.LastBought < b.LastBought)
-		})
+	i, found := searchSKU(p.SKUs, sku)
+	if !found {
+		w := -1
+		if len(p.SKUs) >= TopSKUs {
+			w = weakest(p.SKUs, func(s *SKUStats) (int64, int64) { return s.Units, s.LastBought })
+		}
+		p.SKUs, i = insertTop(p.SKUs, i, w, SKUStats{SKU: sku})
+	}
+	st := &p.SKUs[i]
 	st.Units += units
 	st.LastBought = max(st.LastBought, t)
+}
+
+// searchSKU returns the index of sku in s, sorted by SKU, or where it
+// belongs, and whether it is there.
+func searchSKU(s []SKUStats, sku string) (int, bool) {
+	i := search(s, sku, func(st *SKUStats) string { return st.SKU })
+	return i, i < len(s) && s[i].SKU == sku
+}
+
+// searchCategory is searchSKU for categories.
+func searchCategory(s []CategoryStats, name string) (int, bool) {
+	i := search(s, name, func(c *CategoryStats) string { return c.Name })
+	return i, i < len(s) && s[i].Name == name
+}
+
+// search returns the first index of s, sorted by idOf, whose id is not
+// less than id. Unlike sort.Search it is inlined, idOf with it, into the
+// lookups that run for every basket line and for rules.
+func search[T any](s []T, id string, idOf func(*T) string) int {
+	i, j := 0, len(s)
+	for i < j {
+		if h := int(uint(i+j) >> 1); idOf(&s[h]) < id {
+			i = h + 1
+		} else {
+			j = h
+		}
+	}
+	return i
 }
 
 // SKU returns the stats of a SKU, or nil when it is not among the card's
 // remembered SKUs.
 func (p *Profile) SKU(sku string) *SKUStats {
-	i := sort.Search(len(p.SKUs), func(i int) bool { return p.SKUs[i].SKU >= sku })
-	if i < len(p.SKUs) && p.SKUs[i].SKU == sku {
+	if i, ok := searchSKU(p.SKUs, sku); ok {
 		return &p.SKUs[i]
 	}
 	return nil
@@ -393,8 +427,7 @@ func (p *Profile) SKU(sku string) *SKUStats {
 // Category returns the stats of a category, or nil when the card never
 // bought in it.
 func (p *Profile) Category(name string) *CategoryStats {
-	i := sort.Search(len(p.Categories), func(i int) bool { return p.Categories[i].Name >= name })
-	if i < len(p.Categories) && p.Categories[i].Name == name {
+	if i, ok := searchCategory(p.Categories, name); ok {
 		return &p.Categories[i]
 	}
 	return nil

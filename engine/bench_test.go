@@ -17,6 +17,20 @@ func BenchmarkDecode(b *testing.B) {
 	}
 }
 
+// BenchmarkSwipeReader decodes as the pipeline does: one swipeReader,
+// with its names cache, for every message.
+func BenchmarkSwipeReader(b *testing.B) {
+	r := swipeReader{names: newNameCache()}
+	key, value := []byte("c-1"), []byte(goodSwipe)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(goodSwipe)))
+	for b.Loop() {
+		if _, err := r.read(key, value, testNow, DefaultLimits); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkSwipeJSON compares the swipe parser Decode uses with
 // encoding/json, which it replaced, on the same message.
 func BenchmarkSwipeJSON(b *testing.B) {

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"hash/maphash"
 	"strings"
 	"time"
 
@@ -68,16 +69,44 @@ type wireSwipe struct {
 // Decode parses and validates one swipe message. key is the Kafka key, which
 // must equal card_id so that a card's swipes stay on one partition. now is
 // the wall clock, used only to reject implausible event times. The error is
-// always a *RejectError.
+// always a *RejectError. The swipe shares no memory with key or value.
 func Decode(key, value []byte, now time.Time, lim Limits) (*loyalty.Swipe, error) {
+	r := new(swipeReader)
+	return r.read(key, value, now, lim)
+}
+
+// swipeReader decodes swipe messages as Decode does, into a Swipe and item
+// and offer slices it reuses: what read returns is valid until the next
+// read. The pipeline keeps one, as nothing holds a swipe after Process
+// returns. The swipe's strings are its own, as profiles and batches keep
+// some of them: names from the names cache when it has one, the rest in
+// one allocation per swipe.
+type swipeReader struct {
+	swipe  loyalty.Swipe
+	wire   wireSwipe
+	items  []loyalty.Item
+	offers []string
+	v      int
+	names  *nameCache // nil: names are copied like the other strings
+}
+
+// read decodes and validates one message; see Decode.
+func (r *swipeReader) read(key, value []byte, now time.Time, lim Limits) (*loyalty.Swipe, error) {
 	if len(value) == 0 {
 		return nil, reject("empty", "empty message: a swipe must be a JSON object")
 	}
 	if len(value) > lim.MaxBytes {
 		return nil, reject("oversized", "oversized message: %d bytes, limit %d", len(value), lim.MaxBytes)
 	}
-	var w wireSwipe
-	if err := decodeSwipeJSON(value, &w); err != nil {
+	// The buffers keep the last swipe's strings alive: forget them first.
+	clear(r.items[:cap(r.items)])
+	clear(r.offers[:cap(r.offers)])
+	r.wire = wireSwipe{}
+	w := &r.wire
+	d := swipeDecoder{data: value, itemBuf: r.items, offerBuf: r.offers, v: &r.v}
+	err := d.decode(w)
+	r.items, r.offers = d.itemBuf, d.offerBuf
+	if err != nil {
 		return nil, reject("malformed", "malformed JSON: %v", err)
 	}
 	if w.V == nil {
@@ -112,14 +141,85 @@ func Decode(key, value []byte, now time.Time, lim Limits) (*loyalty.Swipe, error
 	if ahead := ts.Sub(now); ahead > lim.MaxSkew {
 		return nil, reject("time", "ts %s is implausible: %s in the future (limit %s)", w.TS, ahead.Round(time.Minute), lim.MaxSkew)
 	}
-	if err := checkAmounts(&w, lim); err != nil {
+	if err := checkAmounts(w, lim); err != nil {
 		return nil, err
 	}
-	return &loyalty.Swipe{
+	r.swipe = loyalty.Swipe{
 		V: *w.V, SwipeID: w.SwipeID, CardID: w.CardID, Kind: w.Kind, StoreID: w.StoreID,
 		Aisle: w.Aisle, Lane: w.Lane, TS: ts, Items: w.Items, TotalCents: w.TotalCents,
 		Currency: w.Currency, RedeemedOffers: w.RedeemedOffers,
-	}, nil
+	}
+	ownStrings(&r.swipe, r.names)
+	return &r.swipe, nil
+}
+
+// ownStrings gives s, whose strings alias the message it was decoded from,
+// strings of its own: the names (store, SKUs, categories) from names, if
+// not nil, and the rest copied into one allocation.
+func ownStrings(s *loyalty.Swipe, names *nameCache) {
+	n := len(s.SwipeID) + len(s.CardID) + len(s.Aisle) + len(s.Lane) + len(s.Currency)
+	if names == nil {
+		n += len(s.StoreID)
+		for i := range s.Items {
+			n += len(s.Items[i].SKU) + len(s.Items[i].Category)
+		}
+	}
+	for _, o := range s.RedeemedOffers {
+		n += len(o)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	own := func(p *string) {
+		start := b.Len()
+		b.WriteString(*p)
+		*p = b.String()[start:]
+	}
+	name := own
+	if names != nil {
+		name = func(p *string) { *p = names.intern(*p) }
+	}
+	own(&s.SwipeID)
+	own(&s.CardID)
+	own(&s.Aisle)
+	own(&s.Lane)
+	own(&s.Currency)
+	name(&s.StoreID)
+	for i := range s.Items {
+		name(&s.Items[i].SKU)
+		name(&s.Items[i].Category)
+	}
+	for i := range s.RedeemedOffers {
+		own(&s.RedeemedOffers[i])
+	}
+}
+
+// nameCache interns the names that swipes bring into profiles: store ids,
+// SKUs and categories. Without it every new SKU a profile remembers would
+// keep its whole swipe's strings alive for as long as the profile is
+// cached, and every swipe would allocate its names again; a few thousand
+// names make up most of the stream. It is direct-mapped, so its memory is
+// fixed (nameSlots strings and the names in them) however large the
+// catalogue: a name whose slot holds another one is copied and takes the
+// slot. It belongs to one pipeline and takes no lock.
+type nameCache struct {
+	seed  maphash.Seed
+	slots [nameSlots]string
+}
+
+// nameSlots is the size of a nameCache: 8192 slots, 128 KiB of string
+// headers, for catalogues of a few thousand names with few collisions.
+const nameSlots = 1 << 13
+
+func newNameCache() *nameCache { return &nameCache{seed: maphash.MakeSeed()} }
+
+// intern returns a string equal to s that does not alias s's memory,
+// shared with earlier swipes when the cache has it.
+func (c *nameCache) intern(s string) string {
+	slot := &c.slots[maphash.String(c.seed, s)&(nameSlots-1)]
+	if *slot != s {
+		*slot = strings.Clone(s)
+	}
+	return *slot
 }
 
 // parseTS reads an RFC 3339 time that must carry a zone ("Z" or an offset).

@@ -2,9 +2,16 @@ package engine
 
 import (
 	"errors"
+	"fmt"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
+
+	"github.com/aislecast/loyalty"
+	"github.com/aislecast/loyalty/possim"
 )
 
 var testNow = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
@@ -118,6 +125,123 @@ func FuzzDecode(f *testing.F) {
 		}
 		if (s.Kind == "purchase" || s.Kind == "return") && sum != s.TotalCents {
 			t.Fatalf("accepted items summing to %d with total %d", sum, s.TotalCents)
+		}
+	})
+}
+
+// readerStream is messages on which a reused swipeReader could leak one
+// swipe into the next: baskets shrinking and growing, optional fields
+// coming and going, repeated keys, and rejects between them.
+func readerStream() (keys, values [][]byte) {
+	values = [][]byte{
+		[]byte(edit(`"currency":"USD"`, `"currency":"USD","aisle":"7","lane":"3","redeemed_offers":["0123456789abcdef0123456789abcdef","x"]`)),
+		[]byte(`{"v":1,"swipe_id":"s-2","card_id":"c-1","kind":"checkin","store_id":"st-2","ts":"2026-11-25T10:00:00Z","total_cents":0}`),
+		[]byte(edit(`"currency":"USD"`, `"currency":"USD","items":[{"qty":1}],"items":[{"sku":"a","category":"b"},{"sku":"c","category":"d","qty":1}]`)),
+		[]byte(edit(`{"sku":"milk-1"`, `{"sku":"milk\u002d1"`)),
+		[]byte(edit(`"qty":1`, `"qty":-1`)),
+		[]byte(goodSwipe),
+		[]byte(edit(`"kind":"purchase"`, `"kind":"scan"`)),
+	}
+	for range values {
+		keys = append(keys, []byte("c-1"))
+	}
+	g := possim.New(possim.Config{Seed: 1, Cards: 100, BadFraction: 0.2})
+	for range 300 {
+		m := g.Next()
+		keys, values = append(keys, m.Key), append(values, m.Value)
+	}
+	return keys, values
+}
+
+// A reused swipeReader, with or without a names cache, decodes every
+// message of a stream exactly as Decode does on its own.
+func TestSwipeReaderMatchesDecode(t *testing.T) {
+	for _, names := range []*nameCache{nil, newNameCache()} {
+		r := swipeReader{names: names}
+		keys, values := readerStream()
+		for i, v := range values {
+			key := keys[i]
+			want, wantErr := Decode(key, v, testNow, DefaultLimits)
+			got, gotErr := r.read(key, v, testNow, DefaultLimits)
+			if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
+				t.Fatalf("read(%q): error %v, Decode: %v", v, gotErr, wantErr)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("read(%q):\n%+v\nDecode:\n%+v", v, got, want)
+			}
+		}
+	}
+}
+
+// A swipe keeps no memory of its message: the caller may reuse the bytes
+// (kafka-go and the fuzzer do) while profiles keep the swipe's names.
+func TestDecodedStringsAreOwned(t *testing.T) {
+	msg := edit(`"currency":"USD"`, `"currency":"USD","aisle":"7","lane":"3","redeemed_offers":["r-1"]`)
+	want, err := Decode([]byte("c-1"), []byte(msg), testNow, DefaultLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, names := range []*nameCache{nil, newNameCache()} {
+		r := swipeReader{names: names}
+		key, value := []byte("c-1"), []byte(msg)
+		for _, decode := range []func() (*loyalty.Swipe, error){
+			func() (*loyalty.Swipe, error) { return Decode(key, value, testNow, DefaultLimits) },
+			func() (*loyalty.Swipe, error) { return r.read(key, value, testNow, DefaultLimits) },
+		} {
+			copy(value, msg)
+			s, err := decode()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := *s
+			got.Items = slices.Clone(s.Items)
+			for i := range value {
+				value[i] = 'x'
+			}
+			if !reflect.DeepEqual(&got, want) {
+				t.Fatalf("after the message bytes changed, the swipe is\n%+v\nwant\n%+v", &got, want)
+			}
+		}
+	}
+}
+
+// The names cache hands out one shared copy of each name it holds, and a
+// name whose slot another name took is copied again, never lost.
+func TestNameCacheInterns(t *testing.T) {
+	c := newNameCache()
+	buf := []byte("coffee-0007")
+	a := c.intern(viewString(buf))
+	b := c.intern(string(buf))
+	if a != "coffee-0007" || unsafe.StringData(a) != unsafe.StringData(b) {
+		t.Fatalf("intern gave %q and %q, want one shared copy", a, b)
+	}
+	copy(buf, "tea-0001000")
+	if a != "coffee-0007" {
+		t.Fatalf("interned name aliases its input: %q", a)
+	}
+	for i := range 5 * nameSlots { // more names than slots
+		name := fmt.Sprintf("sku-%d", i)
+		if got := c.intern(name); got != name {
+			t.Fatalf("intern(%q) = %q", name, got)
+		}
+	}
+}
+
+// FuzzSwipeReader decodes two messages with one swipeReader and requires
+// the second to come out as Decode gives it: nothing of the first leaks.
+func FuzzSwipeReader(f *testing.F) {
+	_, values := readerStream()
+	for i := 1; i < len(values) && i < 40; i++ {
+		f.Add(values[i-1], values[i])
+	}
+	f.Fuzz(func(t *testing.T, first, second []byte) {
+		r := swipeReader{names: newNameCache()}
+		key := []byte("c-1")
+		r.read(key, first, testNow, DefaultLimits)
+		want, wantErr := Decode(key, second, testNow, DefaultLimits)
+		got, gotErr := r.read(key, second, testNow, DefaultLimits)
+		if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) || !reflect.DeepEqual(got, want) {
+			t.Fatalf("after %q, read(%q) = %+v, %v\nDecode: %+v, %v", first, second, got, gotErr, want, wantErr)
 		}
 	})
 }

@@ -53,6 +53,9 @@ type Pipeline struct {
 	key         []byte     // cardKey of the swipe in hand, nil until needed
 	// explain, when set, sees the outcome of every rule hit (explain.go).
 	explain func(*Outcome)
+	// swipes decodes every swipe into the same buffers: nothing keeps a
+	// swipe after Process returns.
+	swipes swipeReader
 }
 
 // NewPipeline returns the pipeline of partition id over store, evaluating
@@ -66,6 +69,7 @@ func NewPipeline(id int, rs *rules.Set, store Store, lim Limits, now func() time
 		log = zap.NewNop()
 	}
 	p := &Pipeline{id: id, store: store, limits: lim, now: now, log: log, maxCh: DefaultMaxOffersPerChannel, budget: NewBudgets(log), b: newBatch(), clPos: make(map[string]int)}
+	p.swipes.names = newNameCache()
 	p.SetRules(rs)
 	return p
 }
@@ -175,7 +179,7 @@ func (p *Pipeline) process(m *kafka.Message) {
 	b.n++
 	b.next = m.Offset + 1
 	p.key = nil
-	s, err := Decode(m.Key, m.Value, p.now(), p.limits)
+	s, err := p.swipes.read(m.Key, m.Value, p.now(), p.limits)
 	if err != nil {
 		p.deadLetter(m, err.(*RejectError), b)
 		return

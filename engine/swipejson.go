@@ -2,10 +2,10 @@ package engine
 
 import (
 	"fmt"
-	"slices"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/aislecast/loyalty"
 )
@@ -32,8 +32,17 @@ import (
 //     in total, as encoding/json's scanner allows.
 //
 // The error names the byte offset and, inside a field, the field.
+//
+// The strings of w alias data (see viewString): they are valid while data
+// is unchanged, and a swipe that outlives the message must own them
+// (ownStrings).
 func decodeSwipeJSON(data []byte, w *wireSwipe) error {
 	d := swipeDecoder{data: data}
+	return d.decode(w)
+}
+
+// decode runs decodeSwipeJSON with the decoder's buffers.
+func (d *swipeDecoder) decode(w *wireSwipe) error {
 	d.skipSpace()
 	if d.pos >= len(d.data) {
 		return d.eof()
@@ -70,6 +79,14 @@ type swipeDecoder struct {
 	field string
 	index int
 	sub   string
+
+	// itemBuf and offerBuf are the buffers a fresh "items" or
+	// "redeemed_offers" array is decoded into (see array), and v is where
+	// "v" is kept; a swipeReader lends its own so that a swipe costs no
+	// allocation for them. Without them the decoder allocates.
+	itemBuf  []loyalty.Item
+	offerBuf []string
+	v        *int
 }
 
 func (d *swipeDecoder) swipe(w *wireSwipe) error {
@@ -223,64 +240,45 @@ func (d *swipeDecoder) next(closing byte, after string) (more bool, err error) {
 	return false, d.errorf("invalid character %s %s", quoteByte(d.data[d.pos]), after)
 }
 
-// items decodes "items" into *s. Element i merges into (*s)[i], as in
-// encoding/json, which reuses the slice an earlier "items" left, even
-// beyond its length; see reuse. The usual slice without capacity is built
-// on the stack and copied out at its final length, in one allocation.
+// items decodes "items" into *s; see array.
 func (d *swipeDecoder) items(s *[]loyalty.Item) error {
-	more, err := openArray(d, s)
-	if !more || err != nil {
-		return err
-	}
-	var scratch [8]loyalty.Item
-	fresh, buf, old := cap(*s) == 0, scratch[:0], *s
-	for i := 0; ; i++ {
-		var it *loyalty.Item
-		if fresh {
-			buf = append(buf, loyalty.Item{})
-			it = &buf[i]
-		} else {
-			old = reuse(old, i)
-			it = &old[i]
-		}
-		d.index = i
-		if err := d.item(it); err != nil {
-			return err
-		}
-		if more, err = d.nextElement(); err != nil {
-			return err
-		}
-		if !more {
-			if fresh {
-				*s = slices.Clone(buf)
-			} else {
-				*s = old[:i+1]
-			}
-			d.index = -1
-			return nil
-		}
-	}
+	return array(d, s, &d.itemBuf, d.item)
 }
 
-// offers decodes "redeemed_offers" into *s as items does.
+// offers decodes "redeemed_offers" into *s; see array.
 func (d *swipeDecoder) offers(s *[]string) error {
+	return array(d, s, &d.offerBuf, d.str)
+}
+
+// array decodes the array or null at d.pos into *s, each element with
+// elem. Element i merges into (*s)[i], as in encoding/json, which reuses
+// the slice an earlier occurrence of the key left, even beyond its length;
+// see reuse. A fresh array (*s without capacity) is decoded into the
+// buffer *buf, which keeps what it grew to, and *s gets it with its
+// capacity cut to its length, so that a later occurrence of the key that
+// grows it copies it to zeroed memory as encoding/json would.
+func array[T any](d *swipeDecoder, s, buf *[]T, elem func(*T) error) error {
 	more, err := openArray(d, s)
 	if !more || err != nil {
 		return err
 	}
-	var scratch [8]string
-	fresh, buf, old := cap(*s) == 0, scratch[:0], *s
+	fresh, old := cap(*s) == 0, *s
+	b := (*buf)[:0]
+	if fresh && cap(b) == 0 {
+		b = make([]T, 0, 8)
+	}
 	for i := 0; ; i++ {
-		var o *string
+		var e *T
 		if fresh {
-			buf = append(buf, "")
-			o = &buf[i]
+			var zero T
+			b = append(b, zero)
+			e = &b[i]
 		} else {
 			old = reuse(old, i)
-			o = &old[i]
+			e = &old[i]
 		}
 		d.index = i
-		if err := d.str(o); err != nil {
+		if err := elem(e); err != nil {
 			return err
 		}
 		if more, err = d.nextElement(); err != nil {
@@ -288,7 +286,8 @@ func (d *swipeDecoder) offers(s *[]string) error {
 		}
 		if !more {
 			if fresh {
-				*s = slices.Clone(buf)
+				*buf = b
+				*s = b[: i+1 : i+1]
 			} else {
 				*s = old[:i+1]
 			}
@@ -397,7 +396,10 @@ func (d *swipeDecoder) version(v **int) error {
 		return err
 	}
 	if *v == nil {
-		*v = new(int)
+		if d.v == nil {
+			d.v = new(int)
+		}
+		*v = d.v
 	}
 	**v = int(n)
 	return nil
@@ -515,11 +517,12 @@ func (d *swipeDecoder) str(s *string) error {
 	if err != nil {
 		return err
 	}
-	*s = string(b)
+	*s = viewString(b)
 	return nil
 }
 
-// kind decodes "kind" as str does, without allocating for the valid kinds.
+// kind decodes "kind" as str does, but a valid kind is its constant, which
+// does not alias the message.
 func (d *swipeDecoder) kind(k *loyalty.Kind) error {
 	if d.pos < len(d.data) && d.data[d.pos] == 'n' {
 		return d.literal("null")
@@ -541,9 +544,21 @@ func (d *swipeDecoder) kind(k *loyalty.Kind) error {
 	case loyalty.KindReturn:
 		*k = loyalty.KindReturn
 	default:
-		*k = loyalty.Kind(b)
+		*k = loyalty.Kind(viewString(b))
 	}
 	return nil
+}
+
+// viewString returns b as a string without copying it. The decoder's
+// strings are views of the message (or of the buffer an escaped string
+// was decoded into, which nothing else holds) until ownStrings copies the
+// ones a swipe keeps into one allocation: most of a message is strings,
+// and one allocation for each of them was most of the decoder's cost.
+func viewString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
 }
 
 // string reads the string at d.pos and returns its decoded bytes, which
