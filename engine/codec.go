@@ -328,23 +328,29 @@ func (d *decoder) profile() *loyalty.Profile {
 	p.Days = d.days(nil, p.NewestDay, true)
 	var catDays []loyalty.DaySpend
 	if ncd > 0 {
-		catDays = make([]loyalty.DaySpend, 0, ncd)
+		catDays = make([]loyalty.DaySpend, 0, ncd+len(p.Categories))
 	}
+	read := 0
 	for i := range p.Categories {
 		c := &p.Categories[i]
 		c.SpendCents = d.varint()
 		c.Units = d.varint()
 		c.LastBought = time()
-		// Every category's days share one array; the full slice
-		// expression makes an append reallocate instead of overwriting
-		// the next category's days.
+		// Every category's days share one array, each with one spare
+		// slot after them: the next swipe in the category is most often
+		// on a new day, and appends it there without reallocating. The
+		// full slice expression makes a second append reallocate instead
+		// of overwriting the next category's days.
 		n := len(catDays)
 		catDays = d.days(catDays, p.NewestDay, false)
-		if len(catDays) > n {
-			c.Days = catDays[n:len(catDays):len(catDays)]
+		if end := len(catDays); end > n {
+			read += end - n
+			spare := min(end+1, cap(catDays))
+			c.Days = catDays[n:end:spare]
+			catDays = catDays[:spare]
 		}
 	}
-	if d.err == nil && len(catDays) != ncd {
+	if d.err == nil && read != ncd {
 		d.fail("category day count")
 	}
 	for i := range p.SKUs {
@@ -592,7 +598,7 @@ func (d *decoder) days(ds []loyalty.DaySpend, newest int32, visits bool) []loyal
 		return ds
 	}
 	if ds == nil {
-		ds = make([]loyalty.DaySpend, 0, n)
+		ds = make([]loyalty.DaySpend, 0, n+1) // a spare slot for the next day
 	}
 	prev := int64(newest)
 	for i := range n {
