@@ -3,7 +3,6 @@ package engine
 import (
 	"encoding/binary"
 	"fmt"
-	"strings"
 	"sync"
 	"unsafe"
 
@@ -27,21 +26,44 @@ type nameTable struct {
 	mu    sync.RWMutex
 	ids   map[string]uint32
 	names []string
-	// at finds a name by the address of the table's own copy: a profile
-	// decoded from the at-rest form, or stored once before, holds those
-	// copies, so its names are found without hashing or comparing bytes.
-	// Only the table's strings are keys, and they are never freed, so no
-	// other string can have their address.
-	at map[nameAt]uint32
+	// The table's copies of the names live in chunks of an arena, each
+	// name right after its id (4 bytes, little-endian), so that a name the
+	// table gave out tells its id by where it is: a profile decoded from
+	// the at-rest form, or stored once before, holds those copies, and is
+	// stored again without a map look-up per name. Chunks are never
+	// written again once a name is in them, never moved and never freed.
+	chunks []nameChunk
+	arena  []byte // the chunk being filled
 }
 
-// nameAt is where a string's bytes are and how many.
-type nameAt struct {
-	p *byte
-	n int
-}
+// nameChunk is where an arena chunk's bytes are.
+type nameChunk struct{ lo, hi uintptr }
 
-func addrOf(s string) nameAt { return nameAt{unsafe.StringData(s), len(s)} }
+// nameChunkSize is the size of an arena chunk: thousands of names.
+const nameChunkSize = 64 << 10
+
+// idOf returns the id of s if s is the table's own copy of a name. The
+// caller holds t.mu.
+func (t *nameTable) idOf(s string) (uint32, bool) {
+	if len(s) == 0 {
+		return 0, false
+	}
+	at := uintptr(unsafe.Pointer(unsafe.StringData(s)))
+	for _, c := range t.chunks {
+		if at < c.lo+4 || at >= c.hi {
+			continue
+		}
+		// The 4 bytes before s are in the same chunk: its id, if s is
+		// where the table put a name (and not a piece of one).
+		b := unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(unsafe.StringData(s)), -4)), 4)
+		id := binary.LittleEndian.Uint32(b)
+		if int(id) < len(t.names) && unsafe.StringData(t.names[id]) == unsafe.StringData(s) && len(t.names[id]) == len(s) {
+			return id, true
+		}
+		return 0, false
+	}
+	return 0, false
+}
 
 // toAtRest appends to buf the at-rest form of data, an encoded profile in
 // any format, interning its names in t. An old format is decoded and
@@ -130,17 +152,27 @@ func (t *nameTable) appendIDs(buf []byte, d *decoder, names []byte, counts [3]in
 	return buf, true
 }
 
-// add interns a name the table does not have; the caller holds t.mu for
-// writing.
+// add interns a name the table does not have, copying it into the
+// arena; the caller holds t.mu for writing.
 func (t *nameTable) add(name string) uint32 {
 	if t.ids == nil {
 		t.ids = make(map[string]uint32)
-		t.at = make(map[nameAt]uint32)
 	}
 	id := uint32(len(t.names))
-	t.names = append(t.names, name)
-	t.ids[name] = id
-	t.at[addrOf(name)] = id
+	if need := 4 + len(name); cap(t.arena)-len(t.arena) < need {
+		t.arena = make([]byte, 0, max(nameChunkSize, need))
+		lo := uintptr(unsafe.Pointer(unsafe.SliceData(t.arena)))
+		t.chunks = append(t.chunks, nameChunk{lo, lo + uintptr(cap(t.arena))})
+	}
+	t.arena = binary.LittleEndian.AppendUint32(t.arena, id)
+	start := len(t.arena)
+	t.arena = append(t.arena, name...)
+	copied := unsafe.String(unsafe.SliceData(t.arena[start:]), len(name))
+	if len(name) == 0 {
+		copied = ""
+	}
+	t.names = append(t.names, copied)
+	t.ids[copied] = id
 	return id
 }
 
@@ -188,7 +220,7 @@ func (t *nameTable) appendProfile(buf, enc []byte, p *loyalty.Profile) ([]byte, 
 	var missing bool
 	t.mu.RLock()
 	buf = eachName(p, buf, func(buf []byte, s *string) []byte {
-		id, ok := t.at[addrOf(*s)]
+		id, ok := t.idOf(*s)
 		if !ok {
 			if id, ok = t.ids[*s]; ok {
 				*s = t.names[id]
@@ -207,7 +239,7 @@ func (t *nameTable) appendProfile(buf, enc []byte, p *loyalty.Profile) ([]byte, 
 		buf = eachName(p, buf, func(buf []byte, s *string) []byte {
 			id, ok := t.ids[*s]
 			if !ok {
-				id = t.add(strings.Clone(*s))
+				id = t.add(*s)
 			}
 			*s = t.names[id]
 			return binary.AppendUvarint(buf, uint64(id))

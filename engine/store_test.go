@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 
@@ -71,7 +72,7 @@ func TestMemStoreAtRestFromProfile(t *testing.T) {
 		}
 		var n int
 		eachName(p, nil, func(buf []byte, name *string) []byte {
-			if id, ok := cache.names.at[addrOf(*name)]; !ok || cache.names.names[id] != *name {
+			if id, ok := cache.names.idOf(*name); !ok || cache.names.names[id] != *name {
 				t.Errorf("round %d: name %q is not the table's copy", round, *name)
 			}
 			n++
@@ -151,4 +152,33 @@ func mustHex(s string) []byte {
 		panic(err)
 	}
 	return b
+}
+
+// A name is known by address only if it is the table's own copy: a copy
+// elsewhere, a piece of a name, or an empty name is looked up by its bytes.
+func TestNameTableIDOf(t *testing.T) {
+	var nt nameTable
+	for i := range 5000 { // several arena chunks
+		nt.add(fmt.Sprintf("sku-%06d-%s", i, strings.Repeat("x", i%40)))
+	}
+	if len(nt.chunks) < 2 {
+		t.Fatalf("%d arena chunks, want several", len(nt.chunks))
+	}
+	for id, name := range nt.names {
+		if got, ok := nt.idOf(name); !ok || got != uint32(id) {
+			t.Fatalf("idOf(table's %q) = %d, %v; want %d", name, got, ok, id)
+		}
+		if _, ok := nt.idOf(strings.Clone(name)); ok {
+			t.Fatalf("a copy of %q was known by address", name)
+		}
+		if _, ok := nt.idOf(name[:len(name)-1]); ok {
+			t.Fatalf("a piece of %q was known by address", name)
+		}
+		if _, ok := nt.idOf(name[1:]); ok {
+			t.Fatalf("the tail of %q was known by address", name)
+		}
+	}
+	if _, ok := nt.idOf(""); ok {
+		t.Fatal("the empty name was known by address")
+	}
 }
