@@ -65,6 +65,23 @@ func (t *nameTable) idOf(s string) (uint32, bool) {
 	return 0, false
 }
 
+// header reads a format 3 encoding up to its names and returns how many
+// names of categories, SKUs and stores follow.
+func (d *decoder) header() (counts [3]int, err error) {
+	if d.byte() != profileFormat {
+		return counts, fmt.Errorf("%w: unknown format", errCorrupt)
+	}
+	d.b = d.b[d.len():] // the card id
+	for range 13 {
+		d.varint()
+	}
+	for i := range counts {
+		counts[i] = d.len()
+	}
+	d.len() // category days
+	return counts, d.err
+}
+
 // toAtRest appends to buf the at-rest form of data, an encoded profile in
 // any format, interning its names in t. An old format is decoded and
 // re-encoded first; a format 3 record is copied but for its names.
@@ -77,20 +94,9 @@ func toAtRest(buf, data []byte, t *nameTable) ([]byte, error) {
 		data = AppendProfile(nil, p)
 	}
 	d := decoder{b: data}
-	if d.byte() != profileFormat {
-		return buf, fmt.Errorf("%w: unknown format", errCorrupt)
-	}
-	d.b = d.b[d.len():] // the card id
-	for range 13 {
-		d.varint()
-	}
-	var counts [3]int
-	for i := range counts {
-		counts[i] = d.len()
-	}
-	d.len() // category days
-	if d.err != nil {
-		return buf, d.err
+	counts, err := d.header()
+	if err != nil {
+		return buf, err
 	}
 	names := d.b
 	start := len(buf)
@@ -181,22 +187,14 @@ func (t *nameTable) add(name string) uint32 {
 // takes the ids from p's names rather than reading them back from enc, and
 // replaces each name in p by the table's copy, so that the next time p is
 // stored its names are found by address. It is what a pipeline's store
-// does with every changed profile, once per batch.
+// does with a profile every time a swipe changes it.
 func (t *nameTable) appendProfile(buf, enc []byte, p *loyalty.Profile) ([]byte, error) {
 	d := decoder{b: enc}
-	if d.byte() != profileFormat {
-		return buf, fmt.Errorf("%w: unknown format", errCorrupt)
+	counts, err := d.header()
+	if err != nil {
+		return buf, err
 	}
-	d.b = d.b[d.len():] // the card id
-	for range 13 {
-		d.varint()
-	}
-	var counts [3]int
-	for i := range counts {
-		counts[i] = d.len()
-	}
-	d.len() // category days
-	if d.err == nil && counts != [3]int{len(p.Categories), len(p.SKUs), len(p.Stores)} {
+	if counts != [3]int{len(p.Categories), len(p.SKUs), len(p.Stores)} {
 		d.fail("name counts (not the profile's)")
 	}
 	names := len(enc) - len(d.b)

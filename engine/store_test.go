@@ -92,6 +92,9 @@ func TestMemStoreAtRestFromProfile(t *testing.T) {
 	if _, err := cache.names.appendProfile(nil, enc, q); err == nil {
 		t.Error("an encoding with other name counts than the profile was put at rest")
 	}
+	if _, err := cache.names.appendProfile(nil, append([]byte{profileFormat2}, enc[1:]...), p); err == nil {
+		t.Error("an encoding in another format was put at rest as format 3")
+	}
 }
 
 func TestMemStoreOldFormatsAndCorruption(t *testing.T) {
