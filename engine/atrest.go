@@ -30,14 +30,11 @@ type nameTable struct {
 	// name right after its id (4 bytes, little-endian), so that a name the
 	// table gave out tells its id by where it is: a profile decoded from
 	// the at-rest form, or stored once before, holds those copies, and is
-	// stored again without a map look-up per name. Chunks are never
-	// written again once a name is in them, never moved and never freed.
-	chunks []nameChunk
-	arena  []byte // the chunk being filled
+	// stored again without a map look-up per name. A name's bytes and its
+	// id are never rewritten; chunks grows only (which also keeps every
+	// chunk alive), and the last chunk is the one being filled.
+	chunks [][]byte
 }
-
-// nameChunk is where an arena chunk's bytes are.
-type nameChunk struct{ lo, hi uintptr }
 
 // nameChunkSize is the size of an arena chunk: thousands of names.
 const nameChunkSize = 64 << 10
@@ -49,8 +46,10 @@ func (t *nameTable) idOf(s string) (uint32, bool) {
 		return 0, false
 	}
 	at := uintptr(unsafe.Pointer(unsafe.StringData(s)))
-	for _, c := range t.chunks {
-		if at < c.lo+4 || at >= c.hi {
+	// Newest first: a catalogue's recent names are the ones being stored.
+	for i := len(t.chunks) - 1; i >= 0; i-- {
+		lo := uintptr(unsafe.Pointer(unsafe.SliceData(t.chunks[i])))
+		if at < lo+4 || at >= lo+uintptr(len(t.chunks[i])) {
 			continue
 		}
 		// The 4 bytes before s are in the same chunk: its id, if s is
@@ -165,15 +164,16 @@ func (t *nameTable) add(name string) uint32 {
 		t.ids = make(map[string]uint32)
 	}
 	id := uint32(len(t.names))
-	if need := 4 + len(name); cap(t.arena)-len(t.arena) < need {
-		t.arena = make([]byte, 0, max(nameChunkSize, need))
-		lo := uintptr(unsafe.Pointer(unsafe.SliceData(t.arena)))
-		t.chunks = append(t.chunks, nameChunk{lo, lo + uintptr(cap(t.arena))})
+	last := len(t.chunks) - 1
+	if need := 4 + len(name); last < 0 || cap(t.chunks[last])-len(t.chunks[last]) < need {
+		t.chunks = append(t.chunks, make([]byte, 0, max(nameChunkSize, need)))
+		last++
 	}
-	t.arena = binary.LittleEndian.AppendUint32(t.arena, id)
-	start := len(t.arena)
-	t.arena = append(t.arena, name...)
-	copied := unsafe.String(unsafe.SliceData(t.arena[start:]), len(name))
+	arena := binary.LittleEndian.AppendUint32(t.chunks[last], id)
+	start := len(arena)
+	arena = append(arena, name...) // within capacity: never moves
+	t.chunks[last] = arena
+	copied := unsafe.String(unsafe.SliceData(arena[start:]), len(name))
 	if len(name) == 0 {
 		copied = ""
 	}

@@ -46,7 +46,7 @@ type Pipeline struct {
 	// touched is the profile the swipe in Process changed, and its card.
 	touched     *loyalty.Profile
 	touchedCard string
-	storeErr    error      // the first store failure, returned by EndBatch
+	storeErr    error      // the first store failure: every EndBatch after it fails, as the state is unknown
 	clStale     bool       // cl and clPos are the last batch's
 	policy      *Policy    // stores, consent, quiet hours; nil: none
 	envBuf      offers.Env // env's result, reused
@@ -306,11 +306,11 @@ func (p *Pipeline) queueOffer(o *loyalty.Offer) error {
 	return nil
 }
 
-// cardKey is the key of the messages about the swipe in hand, whose card
-// is card: copied into the batch's arena once per swipe and shared by the
-// swipe's offers and events.
+// cardKey is the key of the messages about card, copied into the batch's
+// arena once per swipe and shared by the swipe's offers and events (all
+// about the swipe's card; another card gets a key of its own).
 func (p *Pipeline) cardKey(card string) []byte {
-	if p.key == nil {
+	if p.key == nil || string(p.key) != card {
 		start := len(p.b.arena)
 		p.b.arena = append(p.b.arena, card...)
 		p.key = p.b.carve(start)

@@ -46,8 +46,9 @@ type ProfileCache struct {
 // it changed in place (see put); ver is atomic because the cache is
 // shared across partitions.
 type cachedProfile struct {
-	ver atomic.Uint64
-	p   *loyalty.Profile
+	ver  atomic.Uint64
+	p    *loyalty.Profile
+	cost int64 // what the cache was charged for it
 }
 
 // get returns the card's cached profile if it matches version ver of the
@@ -66,16 +67,18 @@ func (pc *ProfileCache) get(card string, ver uint64) *loyalty.Profile {
 // is already the cached profile (the owner got it from the cache, changed
 // it and stored it), only the entry's version moves: most stores are of
 // hot cards, and this spares them ristretto's Set (a channel send and the
-// admission policy's work) on every batch.
+// admission policy's work) on every swipe. Once the profile has grown a
+// quarter beyond what the cache was charged, it is set again at its new
+// cost, so that the cache keeps to its size as hot profiles grow.
 func (pc *ProfileCache) put(card string, ver uint64, p *loyalty.Profile, cost int64) {
 	if pc.c == nil {
 		return
 	}
-	if cp, ok := pc.c.Get(card); ok && cp.p == p {
+	if cp, ok := pc.c.Get(card); ok && cp.p == p && cost <= cp.cost+cp.cost/4 {
 		cp.ver.Store(ver)
 		return
 	}
-	cp := &cachedProfile{p: p}
+	cp := &cachedProfile{p: p, cost: cost}
 	cp.ver.Store(ver)
 	pc.c.Set(card, cp, cost)
 }

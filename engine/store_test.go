@@ -185,3 +185,36 @@ func TestNameTableIDOf(t *testing.T) {
 		t.Fatal("the empty name was known by address")
 	}
 }
+
+// A cached profile that grows is charged again once it has grown a
+// quarter, so the cache keeps to its size; a store that does not grow it
+// that much only moves the entry's version.
+func TestProfileCacheRechargesGrowth(t *testing.T) {
+	pc, err := NewProfileCache(1 << 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	p := sampleProfile()
+	charged := func() int64 {
+		t.Helper()
+		pc.c.Wait()
+		cp, ok := pc.c.Get(p.CardID)
+		if !ok || cp.p != p {
+			t.Fatal("the profile is not cached")
+		}
+		return cp.cost
+	}
+	pc.put(p.CardID, 1, p, 1000)
+	if got := charged(); got != 1000 {
+		t.Fatalf("charged %d, want 1000", got)
+	}
+	pc.put(p.CardID, 2, p, 1200)
+	if got := charged(); got != 1000 || pc.get(p.CardID, 2) != p {
+		t.Fatalf("after growing a fifth: charged %d, version 2 cached: %v; want 1000, true", got, pc.get(p.CardID, 2) == p)
+	}
+	pc.put(p.CardID, 3, p, 1300)
+	if got := charged(); got != 1300 || pc.get(p.CardID, 3) != p {
+		t.Fatalf("after growing 30%%: charged %d; want 1300", got)
+	}
+}
