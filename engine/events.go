@@ -127,14 +127,7 @@ func AppendEvent(dst []byte, e *Event) []byte {
 		dst = strconv.AppendInt(dst, int64(e.RuleVersion), 10)
 	}
 	if len(e.Channels) > 0 {
-		dst = append(dst, `,"channels":[`...)
-		for i, c := range e.Channels {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = jsonString(dst, c)
-		}
-		dst = append(dst, ']')
+		dst = jsonw.Strings(append(dst, `,"channels":`...), e.Channels, false)
 	}
 	dst = append(dst, `,"card_id":`...)
 	dst = jsonString(dst, e.CardID)

@@ -86,10 +86,10 @@ func AppendOffer(dst []byte, o *loyalty.Offer) ([]byte, error) {
 		dst = strconv.AppendInt(dst, c.DiscountCents, 10)
 	}
 	if len(c.SKUs) > 0 {
-		dst = appendStrings(append(dst, `,"skus":`...), c.SKUs)
+		dst = jsonw.Strings(append(dst, `,"skus":`...), c.SKUs, true)
 	}
 	if len(c.Categories) > 0 {
-		dst = appendStrings(append(dst, `,"categories":`...), c.Categories)
+		dst = jsonw.Strings(append(dst, `,"categories":`...), c.Categories, true)
 	}
 	dst = append(dst, `},"store_id":`...)
 	dst = jsonw.String(dst, o.StoreID, true)
@@ -105,16 +105,4 @@ func AppendOffer(dst []byte, o *loyalty.Offer) ([]byte, error) {
 		return dst[:n0], fmt.Errorf("offer %s: expires_at: %w", o.OfferID, err)
 	}
 	return append(dst, '}'), nil
-}
-
-// appendStrings appends ss as a JSON array of strings.
-func appendStrings(dst []byte, ss []string) []byte {
-	dst = append(dst, '[')
-	for i, s := range ss {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = jsonw.String(dst, s, true)
-	}
-	return append(dst, ']')
 }

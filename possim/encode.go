@@ -80,14 +80,7 @@ func appendSwipe(b []byte, s *loyalty.Swipe, o encOpts) []byte {
 		b = appendString(b, s.Currency)
 	}
 	if len(s.RedeemedOffers) > 0 {
-		b = append(b, `,"redeemed_offers":[`...)
-		for i, o := range s.RedeemedOffers {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendString(b, o)
-		}
-		b = append(b, ']')
+		b = jsonw.Strings(append(b, `,"redeemed_offers":`...), s.RedeemedOffers, true)
 	}
 	return append(b, '}')
 }

@@ -81,6 +81,19 @@ func String[T string | []byte](dst []byte, s T, escapeHTML bool) []byte {
 	return append(dst, '"')
 }
 
+// Strings appends ss as a JSON array of strings, each as String writes
+// it.
+func Strings(dst []byte, ss []string, escapeHTML bool) []byte {
+	dst = append(dst, '[')
+	for i, s := range ss {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = String(dst, s, escapeHTML)
+	}
+	return append(dst, ']')
+}
+
 // decodeRune decodes the first rune of s without converting a []byte to a
 // string (which could allocate).
 func decodeRune[T string | []byte](s T) (rune, int) {

@@ -41,6 +41,18 @@ func TestStringMatchesEncodingJSON(t *testing.T) {
 	}
 }
 
+// TestStringsMatchesEncodingJSON: Strings writes arrays of one, two and
+// all the test strings as encoding/json does.
+func TestStringsMatchesEncodingJSON(t *testing.T) {
+	for _, ss := range [][]string{strings[:1], strings[1:3], strings} {
+		for _, html := range []bool{true, false} {
+			if got, want := Strings(nil, ss, html), marshal(t, ss, html); !bytes.Equal(got, want) {
+				t.Errorf("Strings(%q, html=%v) = %s, encoding/json %s", ss, html, got, want)
+			}
+		}
+	}
+}
+
 func FuzzString(f *testing.F) {
 	for _, s := range strings {
 		f.Add(s, true)
