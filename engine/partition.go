@@ -26,31 +26,28 @@ const (
 // lock. The engine runs one per owned partition; benchmarks and replays
 // run it directly.
 type Pipeline struct {
-	id     int
-	store  Store
-	rules  *rules.Set
-	eval   *rules.Evaluator
-	limits Limits
-	now    func() time.Time
-	log    *zap.Logger
-	hits   []*rules.Rule
-	pass   []offers.Hit   // hits whose offer policy lets them send
-	awards []offers.Award // arbitration among pass
-	chs    []string       // channels an award was published on
-	maxCh  int            // offers per channel per swipe
-	budget *Budgets
-	b      *batch
-	cl     []kafka.Message // the batch's changelog records
-	clPos  map[string]int  // card id -> its record in cl
-	slab   []byte          // room for the records' keys and values
-	// touched is the profile the swipe in Process changed, and its card.
-	touched     *loyalty.Profile
-	touchedCard string
-	storeErr    error      // the first store failure: every EndBatch after it fails, as the state is unknown
-	clStale     bool       // cl and clPos are the last batch's
-	policy      *Policy    // stores, consent, quiet hours; nil: none
-	envBuf      offers.Env // env's result, reused
-	key         []byte     // cardKey of the swipe in hand, nil until needed
+	id       int
+	store    Store
+	rules    *rules.Set
+	eval     *rules.Evaluator
+	limits   Limits
+	now      func() time.Time
+	log      *zap.Logger
+	hits     []*rules.Rule
+	pass     []offers.Hit   // hits whose offer policy lets them send
+	awards   []offers.Award // arbitration among pass
+	chs      []string       // channels an award was published on
+	maxCh    int            // offers per channel per swipe
+	budget   *Budgets
+	b        *batch
+	cl       []kafka.Message // the batch's changelog records
+	clPos    map[string]int  // card id -> its record in cl
+	slab     []byte          // room for the records' keys and values
+	storeErr error           // the first store failure: every EndBatch after it fails, as the state is unknown
+	clStale  bool            // cl and clPos are the last batch's
+	policy   *Policy         // stores, consent, quiet hours; nil: none
+	envBuf   offers.Env      // env's result, reused
+	key      []byte          // cardKey of the swipe in hand, nil until needed
 	// explain, when set, sees the outcome of every rule hit (explain.go).
 	explain func(*Outcome)
 	// swipes decodes every swipe into the same buffers: nothing keeps a
@@ -167,14 +164,14 @@ func (p *Pipeline) SetRules(rs *rules.Set) {
 // the batch's profiles at its end, after hundreds of others had passed
 // through, took twice as long.
 func (p *Pipeline) Process(m *kafka.Message) {
-	p.touched = nil
-	p.process(m)
-	if p.touched != nil {
-		p.record(p.touchedCard, p.touched)
+	if card, prof := p.process(m); prof != nil {
+		p.record(card, prof)
 	}
 }
 
-func (p *Pipeline) process(m *kafka.Message) {
+// process runs the swipe and returns the profile it changed, if any, and
+// the swipe's card.
+func (p *Pipeline) process(m *kafka.Message) (card string, changed *loyalty.Profile) {
 	b := p.b
 	b.n++
 	b.next = m.Offset + 1
@@ -182,25 +179,24 @@ func (p *Pipeline) process(m *kafka.Message) {
 	s, err := p.swipes.read(m.Key, m.Value, p.now(), p.limits)
 	if err != nil {
 		p.deadLetter(m, err.(*RejectError), b)
-		return
+		return "", nil
 	}
 	prof, err := p.profile(s.CardID, b)
 	if err != nil {
 		// A profile that cannot be decoded is a bug or a corrupt changelog;
 		// dead-letter the swipe rather than build on unknown state.
 		p.deadLetter(m, reject("state", "profile of card %s unreadable: %v", s.CardID, err), b)
-		return
+		return "", nil
 	}
 	if m.Offset <= prof.LastOffset {
 		b.replays++ // applied before a crash or rebalance
-		return
+		return "", nil
 	}
 	prof.LastOffset = m.Offset
 	b.dirty[s.CardID] = prof
-	p.touched, p.touchedCard = prof, s.CardID
 	if prof.Apply(s) == loyalty.Duplicate {
 		b.dups++
-		return
+		return s.CardID, prof
 	}
 	b.applied++
 	if len(s.RedeemedOffers) > 0 {
@@ -292,6 +288,7 @@ func (p *Pipeline) process(m *kafka.Message) {
 			p.unreserve(r, s) // nothing went out: nothing spent
 		}
 	}
+	return s.CardID, prof
 }
 
 // queueOffer adds offer o to the batch's output.
