@@ -202,8 +202,8 @@ limits: {budget: {discount_cents: 200}}
 		t.Errorf("budget records %v, want %v", spend, wantSpend)
 	}
 	wantSup := map[suppression]int64{{"coffee-replenish", offers.Budget}: 2, {"thanks", offers.Budget}: 1}
-	if fmt.Sprint(p.b.suppressed) != fmt.Sprint(wantSup) {
-		t.Errorf("suppressed %v, want %v", p.b.suppressed, wantSup)
+	if fmt.Sprint(p.b.suppressions()) != fmt.Sprint(wantSup) {
+		t.Errorf("suppressed %v, want %v", p.b.suppressions(), wantSup)
 	}
 	if h := p.b.dirty["c-2"].Offered("coffee-replenish"); h != nil {
 		t.Errorf("c-2 recorded in the holdout of a spent budget: %+v", h)
@@ -223,8 +223,8 @@ limits: {budget: {discount_cents: 200}}
 	}
 	p.SetRules(ls)
 	swipe("c-4", 100)
-	if s := p.budget.Spent("thanks"); s != (offers.Spend{}) || p.b.suppressed[suppression{"thanks", offers.Arbitration}] != 1 {
-		t.Errorf("a rule that lost arbitration spent %+v (suppressed %v)", s, p.b.suppressed)
+	if s := p.budget.Spent("thanks"); s != (offers.Spend{}) || p.b.suppressions()[suppression{"thanks", offers.Arbitration}] != 1 {
+		t.Errorf("a rule that lost arbitration spent %+v (suppressed %v)", s, p.b.suppressions())
 	}
 	out, _, _ = p.EndBatch()
 	var topics []string

@@ -34,12 +34,12 @@ type Outcome struct {
 func (p *Pipeline) SetExplain(fn func(*Outcome)) { p.explain = fn }
 
 // check applies rule r's offer policy in env, with the reason when
-// explaining.
-func (p *Pipeline) check(env *offers.Env, r *rules.Rule, s *loyalty.Swipe, prof *loyalty.Profile) offers.Verdict {
+// explaining; chs are r's channels.
+func (p *Pipeline) check(env *offers.Env, r *rules.Rule, chs offers.ChannelSet, s *loyalty.Swipe, prof *loyalty.Profile) offers.Verdict {
 	if p.explain != nil {
 		return env.Decide(r, s, prof)
 	}
-	return env.Check(r, s, prof)
+	return env.CheckChannels(r, chs, s, prof)
 }
 
 // overBudget is the verdict on a hit whose rule's budget cannot pay for

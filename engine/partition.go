@@ -33,7 +33,7 @@ type Pipeline struct {
 	limits   Limits
 	now      func() time.Time
 	log      *zap.Logger
-	hits     []*rules.Rule
+	hits     []int32        // the swipe's hits: ordinals in rules.Rules
 	pass     []offers.Hit   // hits whose offer policy lets them send
 	awards   []offers.Award // arbitration among pass
 	chs      []string       // channels an award was published on
@@ -53,6 +53,9 @@ type Pipeline struct {
 	// swipes decodes every swipe into the same buffers: nothing keeps a
 	// swipe after Process returns.
 	swipes swipeReader
+	// ruleChs are the channels of each rule of the set, by ordinal: a hit
+	// compares no channel names.
+	ruleChs []offers.ChannelSet
 }
 
 // NewPipeline returns the pipeline of partition id over store, evaluating
@@ -108,6 +111,7 @@ type batch struct {
 	byReason map[string]int64
 	// suppressed counts rule hits that sent nothing, by rule and reason.
 	suppressed map[suppression]int64
+	hits       hitCounts // suppressed, by rule ordinal until folded in (suppress.go)
 	// spent holds the rules whose budget the batch used.
 	spent map[string]struct{}
 	ev    eventCounts // the decision stream (events.go)
@@ -138,6 +142,7 @@ func newBatch() *batch {
 }
 
 func (b *batch) reset() {
+	b.foldSuppressed()
 	clear(b.out)
 	b.out = b.out[:0]
 	b.arena = b.arena[:0]
@@ -155,6 +160,12 @@ func (p *Pipeline) SetRules(rs *rules.Set) {
 	if rs != p.rules {
 		p.rules = rs
 		p.eval = rs.NewEvaluator()
+		p.b.foldSuppressed()
+		p.b.hits.setRules(rs.Rules())
+		p.ruleChs = p.ruleChs[:0]
+		for _, r := range rs.Rules() {
+			p.ruleChs = append(p.ruleChs, offers.ChannelsOf(r.Channels...))
+		}
 	}
 }
 
@@ -202,7 +213,7 @@ func (p *Pipeline) process(m *kafka.Message) (card string, changed *loyalty.Prof
 	if len(s.RedeemedOffers) > 0 {
 		p.redemptions(s)
 	}
-	p.hits = p.eval.Match(s, prof, p.hits[:0], func(r *rules.Rule, err error) {
+	p.hits = p.eval.MatchOrdinals(s, prof, p.hits[:0], func(r *rules.Rule, err error) {
 		b.errs++
 		p.log.Warn("rule failed", zap.String("rule", r.ID), zap.String("swipe_id", s.SwipeID), zap.Error(err))
 		if p.explain != nil {
@@ -219,17 +230,19 @@ func (p *Pipeline) process(m *kafka.Message) (card string, changed *loyalty.Prof
 	if len(p.hits) > 0 {
 		env = p.env(s, b)
 	}
-	for _, r := range p.hits {
-		v := p.check(env, r, s, prof)
+	all := p.rules.Rules()
+	for _, ord := range p.hits {
+		r := all[ord]
+		v := p.check(env, r, p.ruleChs[ord], s, prof)
 		if (v.Code == offers.Pass || v.Code == offers.Holdout) && !p.withinBudget(r, s, v.Code == offers.Pass) {
 			v = p.overBudget(r, s) // a spent budget stops the holdout's records too
 		}
 		switch v.Code {
 		case offers.Pass:
-			p.pass = append(p.pass, offers.Hit{Rule: r, Channels: v.Channels})
+			p.pass = append(p.pass, offers.Hit{Rule: r, Channels: v.Channels, Ord: ord})
 		case offers.Holdout:
 			offers.Record(r, s, prof, true)
-			b.suppressed[suppression{r.ID, v.Code}]++
+			b.suppress(ord, v.Code)
 			p.chs = p.chs[:0]
 			for _, ch := range r.Channels {
 				if v.Channels.Has(ch) { // not lost to consent or quiet hours
@@ -238,7 +251,7 @@ func (p *Pipeline) process(m *kafka.Message) (card string, changed *loyalty.Prof
 			}
 			p.decided(EventHeld, r, offers.ID(r.ID, r.Version, s.SwipeID), p.chs, s)
 		default:
-			b.suppressed[suppression{r.ID, v.Code}]++
+			b.suppress(ord, v.Code)
 		}
 		if p.explain != nil && v.Code != offers.Pass {
 			p.explain(&Outcome{Rule: r, Code: v.Code, Reason: v.Reason})
@@ -250,7 +263,7 @@ func (p *Pipeline) process(m *kafka.Message) (card string, changed *loyalty.Prof
 		r := a.Rule
 		if !a.Won() {
 			p.unreserve(r, s)
-			b.suppressed[suppression{r.ID, offers.Arbitration}]++
+			b.suppress(p.pass[i].Ord, offers.Arbitration) // awards are in the order of the sorted pass
 			if p.explain != nil {
 				p.explain(&Outcome{Rule: r, Code: offers.Arbitration, Reason: a.Reason()})
 			}
@@ -360,6 +373,7 @@ func (p *Pipeline) EndBatch() (out, changelog []kafka.Message, err error) {
 		return nil, nil, err
 	}
 	b := p.b
+	b.foldSuppressed()
 	b.out = p.appendBudgetRecords(b.out)
 	if p.clStale {
 		return b.out, nil, nil
@@ -406,6 +420,7 @@ func (p *Pipeline) record(card string, prof *loyalty.Profile) {
 // EndBatch returned.
 func (p *Pipeline) StartBatch() {
 	p.b.reset()
+	p.b.hits.setRules(p.rules.Rules()) // the batch may be another's, see flusher.send
 	p.clStale = true // the last batch's records stay the caller's until the next one has its first
 }
 
@@ -418,4 +433,7 @@ const changelogSlab = 64 << 10
 // and suppressed hits by rule) to st, as the engine does once a batch is
 // published. Replays and backtests, which run the pipeline without a
 // broker, call it between EndBatch and StartBatch.
-func (p *Pipeline) CountBatch(st *Stats) { st.add(p.b) }
+func (p *Pipeline) CountBatch(st *Stats) {
+	p.b.foldSuppressed()
+	st.add(p.b)
+}

@@ -58,8 +58,8 @@ holdout: 4.29%
 		t.Errorf("offers\n %q\nwant\n %q", got, want)
 	}
 	wantSup := map[suppression]int64{{"big", offers.Cooldown}: 1, {"coffee-replenish", offers.Holdout}: 1}
-	if fmt.Sprint(p.b.suppressed) != fmt.Sprint(wantSup) {
-		t.Errorf("suppressed %v, want %v", p.b.suppressed, wantSup)
+	if fmt.Sprint(p.b.suppressions()) != fmt.Sprint(wantSup) {
+		t.Errorf("suppressed %v, want %v", p.b.suppressions(), wantSup)
 	}
 	if h := p.b.dirty["c-2"].Offered("coffee-replenish"); h == nil || h.Held != 1 {
 		t.Errorf("c-2 history of coffee-replenish: %+v, want one held", h)

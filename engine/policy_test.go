@@ -59,8 +59,8 @@ offer: {title: Small, coupon: {discount_cents: 100}}
 		t.Errorf("offers\n %q\nwant\n %q", got, want)
 	}
 	wantSup := map[suppression]int64{{"big", offers.Consent}: 1, {"big", offers.Quiet}: 2}
-	if fmt.Sprint(p.b.suppressed) != fmt.Sprint(wantSup) {
-		t.Errorf("suppressed %v, want %v", p.b.suppressed, wantSup)
+	if fmt.Sprint(p.b.suppressions()) != fmt.Sprint(wantSup) {
+		t.Errorf("suppressed %v, want %v", p.b.suppressions(), wantSup)
 	}
 	if p.b.unknownStores != 1 {
 		t.Errorf("unknown stores %d, want 1 (s9)", p.b.unknownStores)

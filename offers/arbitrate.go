@@ -46,6 +46,10 @@ func (a *Award) Reason() string {
 type Hit struct {
 	Rule     *rules.Rule
 	Channels ChannelSet
+	// Ord is the caller's number for the rule, carried along as Arbitrate
+	// sorts the hits (the engine's: the rule's ordinal in its rules.Set,
+	// to count per rule in arrays). Arbitrate does not read it.
+	Ord int32
 }
 
 // Arbitrate decides which of the rules that may send on swipe s do: at

@@ -84,23 +84,24 @@ type Verdict struct {
 // replay decides as the live run did. Budgets are judged by Afford against
 // a spend shared by every instance, which the caller holds.
 func Decide(r *rules.Rule, s *loyalty.Swipe, p *loyalty.Profile) Verdict {
-	return decide(r, s, p, nil, true)
+	return decide(r, ChannelsOf(r.Channels...), s, p, nil, true)
 }
 
 // Check is Decide without the explanation, for the hot path: Pass means
 // send, Holdout means record as held.
 func Check(r *rules.Rule, s *loyalty.Swipe, p *loyalty.Profile) Code {
-	return decide(r, s, p, nil, false).Code
+	return decide(r, ChannelsOf(r.Channels...), s, p, nil, false).Code
 }
 
-func decide(r *rules.Rule, s *loyalty.Swipe, p *loyalty.Profile, e *Env, explain bool) Verdict {
+// decide judges rule r, whose channels are want, as Decide does.
+func decide(r *rules.Rule, want ChannelSet, s *loyalty.Swipe, p *loyalty.Profile, e *Env, explain bool) Verdict {
 	local := e.Local(s)
 	if sc := r.Schedule; sc != nil {
 		if why, ok := inSchedule(sc, local, explain); !ok {
 			return Verdict{Code: Schedule, Reason: why}
 		}
 	}
-	chs, v, ok := e.reachable(r, local, explain)
+	chs, v, ok := e.reachable(want, local, explain)
 	if !ok {
 		return v
 	}

@@ -81,21 +81,28 @@ func (e *Env) Local(s *loyalty.Swipe) time.Time {
 // profile is p, given what e says about the store and the card; see the
 // package function Decide.
 func (e *Env) Decide(r *rules.Rule, s *loyalty.Swipe, p *loyalty.Profile) Verdict {
-	return decide(r, s, p, e, true)
+	return decide(r, ChannelsOf(r.Channels...), s, p, e, true)
 }
 
 // Check is e.Decide without the explanation, for the hot path: Send means
 // publish on Verdict.Channels, Held means record as held.
 func (e *Env) Check(r *rules.Rule, s *loyalty.Swipe, p *loyalty.Profile) Verdict {
-	return decide(r, s, p, e, false)
+	return decide(r, ChannelsOf(r.Channels...), s, p, e, false)
 }
 
-// reachable narrows the rule's channels to those the card consented to and
+// CheckChannels is e.Check for a rule whose channels the caller already
+// holds as a set, chs = ChannelsOf(r.Channels...): the engine keeps that
+// set per rule of its rule set rather than comparing channel names on
+// every hit.
+func (e *Env) CheckChannels(r *rules.Rule, chs ChannelSet, s *loyalty.Swipe, p *loyalty.Profile) Verdict {
+	return decide(r, chs, s, p, e, false)
+}
+
+// reachable narrows the rule's channels, want, to those the card consented to and
 // that are not quiet at local time t. When none is left it returns the
 // failing Code: Consent when consent alone leaves none, Quiet
 // otherwise.
-func (e *Env) reachable(r *rules.Rule, t time.Time, explain bool) (ChannelSet, Verdict, bool) {
-	want := ChannelsOf(r.Channels...)
+func (e *Env) reachable(want ChannelSet, t time.Time, explain bool) (ChannelSet, Verdict, bool) {
 	if e == nil {
 		return want, Verdict{}, true
 	}

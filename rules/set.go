@@ -76,8 +76,10 @@ type Evaluator struct {
 	empty loyalty.Profile // stands in for a nil profile
 	cand  [3]ruleBits     // candidate rules of the swipe in hand: single, first, second
 	ords  []int32         // the same, in Rules order
-	runs  uint64          // conditions run, see Runs
-	facts swipeFacts      // what the swipe in hand has, looked up once
+	// hitOrds is Match's buffer for MatchOrdinals.
+	hitOrds []int32
+	runs    uint64     // conditions run, see Runs
+	facts   swipeFacts // what the swipe in hand has, looked up once
 }
 
 // NewEvaluator returns an Evaluator for s.
@@ -112,6 +114,17 @@ func (s *Set) NewEvaluator() *Evaluator {
 // reported for that swipe. Conditions with a native form (see native.go)
 // run as Go closures, the others on the Evaluator's expr VM.
 func (e *Evaluator) Match(s *loyalty.Swipe, p *loyalty.Profile, hits []*Rule, onErr func(*Rule, error)) []*Rule {
+	e.hitOrds = e.MatchOrdinals(s, p, e.hitOrds[:0], onErr)
+	for _, ord := range e.hitOrds {
+		hits = append(hits, e.set.rules[ord])
+	}
+	return hits
+}
+
+// MatchOrdinals is Match appending the ordinals of the rules that hit, their
+// indexes in Rules, rather than the rules: a caller that keeps figures per
+// rule of the set reads them by ordinal, without hashing rule ids.
+func (e *Evaluator) MatchOrdinals(s *loyalty.Swipe, p *loyalty.Profile, hits []int32, onErr func(*Rule, error)) []int32 {
 	e.bind(s, p)
 	e.startFacts(s)
 	needs := e.set.index.needs
@@ -123,7 +136,7 @@ func (e *Evaluator) Match(s *loyalty.Swipe, p *loyalty.Profile, hits []*Rule, on
 		e.runs++
 		if f := e.set.native[ord]; f != nil {
 			if f(e) {
-				hits = append(hits, r)
+				hits = append(hits, ord)
 			}
 			continue
 		}
@@ -132,7 +145,7 @@ func (e *Evaluator) Match(s *loyalty.Swipe, p *loyalty.Profile, hits []*Rule, on
 			ok, isBool := out.(bool)
 			if isBool {
 				if ok {
-					hits = append(hits, r)
+					hits = append(hits, ord)
 				}
 				continue
 			}
