@@ -1,6 +1,8 @@
 package offers
 
 import (
+	"math/bits"
+
 	"github.com/aislecast/loyalty"
 	"github.com/aislecast/loyalty/rules"
 )
@@ -42,7 +44,8 @@ func (a *Award) Reason() string {
 
 // Hit is a rule whose policy lets it send on a swipe, and the channels it
 // may send on (Verdict.Channels): those the card accepts and that are not
-// quiet. Arbitration sees only those channels.
+// quiet. Arbitration sees only those channels; they must be among the
+// rule's own, as a Verdict's are.
 type Hit struct {
 	Rule     *rules.Rule
 	Channels ChannelSet
@@ -78,17 +81,28 @@ func Arbitrate(hits []Hit, s *loyalty.Swipe, k int, awards []Award) []Award {
 			}
 		}
 		if a.LostTo == nil {
-			for _, ch := range r.Channels {
-				i := channelIndex(ch)
-				if i < 0 || h.Channels&(1<<i) == 0 {
-					continue
-				}
+			take := func(i int, ch string) {
 				if taken[i] < k {
 					taken[i]++
 					last[i] = r
 					a.won |= 1 << i
 				} else if a.LostTo == nil {
 					a.LostTo, a.LostOn = last[i], ch
+				}
+			}
+			if h.Channels&(h.Channels-1) == 0 {
+				// One channel or none: no order to keep, no channel
+				// names to read.
+				if h.Channels != 0 {
+					i := bits.TrailingZeros32(uint32(h.Channels))
+					take(i, loyalty.Channels[i])
+				}
+			} else {
+				// In the rule's order: the first channel lost names LostOn.
+				for _, ch := range r.Channels {
+					if i := channelIndex(ch); i >= 0 && h.Channels&(1<<i) != 0 {
+						take(i, ch)
+					}
 				}
 			}
 			if a.Won() {
