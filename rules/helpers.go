@@ -25,14 +25,28 @@ func (e *Evaluator) categorySpend(cat, window string) (int, error) {
 // days local days including the swipe's, or over the card's lifetime when
 // days ≤ 0. It is 0 for a category never bought.
 func (e *Evaluator) categorySpendDays(cat string, days int) int {
-	p := e.env.Profile
-	if days <= 0 {
-		if c := p.Category(cat); c != nil {
-			return int(c.SpendCents)
-		}
+	return e.categorySpendOf(e.env.Profile.Category(cat), days)
+}
+
+// categorySpendOf is categorySpendDays for the card's figures c of a
+// category, nil when it never bought in it: a caller that has them from
+// the per-swipe memo does not search the profile again.
+func (e *Evaluator) categorySpendOf(c *loyalty.CategoryStats, days int) int {
+	if c == nil {
 		return 0
 	}
-	return int(p.CategorySpendWithin(cat, e.day, min(days, loyalty.HistoryDays)))
+	if days <= 0 {
+		return int(c.SpendCents)
+	}
+	// loyalty.Profile.CategorySpendWithin's sum, over figures in hand.
+	lo, day := e.day-int32(min(days, loyalty.HistoryDays)), e.day
+	var sum int64
+	for _, d := range c.Days {
+		if d.Day > lo && d.Day <= day {
+			sum += d.Cents
+		}
+	}
+	return int(sum)
 }
 
 // spend is spend(window) with a window not known at compile time.

@@ -54,8 +54,8 @@ var share = [numFacts]float64{
 // empty vals never holds. ids numbers vals for the facts about categories
 // and SKUs (see Set.cats and Set.skus). A need of factRange has no vals:
 // the integer term (its native form val, its text key) is within [lo, hi].
+// Match reads only the hotNeed packed from it (see ruleIndex.pack).
 type need struct {
-	// What Match reads comes first.
 	fact   fact
 	ids    []int32
 	val    func(*Evaluator) int
@@ -63,6 +63,19 @@ type need struct {
 	vals   []string
 	term   ast.Node
 	key    string
+}
+
+// hotNeed is what Match reads of a need: its fact and ids, or its term and
+// range. The hot needs of all rules lie back to back in rule order, their
+// ids in one array, so checking the needs of thousands of candidates per
+// swipe reads a few dense lines rather than a fat need each (strings, an
+// AST node, slices).
+type hotNeed struct {
+	val    func(*Evaluator) int // factRange: the term's value
+	lo, hi int                  // factRange: the range it must be in
+	ids    int32                // other facts: the ids are ruleIndex.ids[ids : ids+n]
+	n      int32
+	fact   fact
 }
 
 // cost is the rough share of swipes a need holds for.
@@ -339,7 +352,12 @@ func profileCatNeed(n *ast.BinaryNode) (need, bool) {
 
 // ruleIndex files the rules of a Set, by ordinal in Set.rules.
 type ruleIndex struct {
-	needs  [][]need // per rule
+	needs [][]need // per rule
+	// hot holds the needs of rule ord as hot[at[ord]:at[ord+1]], and ids
+	// their ids (see pack).
+	hot    []hotNeed
+	at     []int32
+	ids    []int32
 	byKind map[loyalty.Kind]*kindIndex
 	// other serves kinds outside schema v1: the rules that do not
 	// restrict the kind.
@@ -465,11 +483,11 @@ func (f *filing) add(ord int32, nd *need) {
 	}
 }
 
-// newIndex files rs, sorted as Set.rules, numbering the categories and
-// SKUs of needs in nc's names and their stores in stores, and compiling
+// newIndex files rs, sorted as Set.rules, numbering the stores,
+// categories and SKUs of needs in nc's names, and compiling
 // the terms of ranges with nc; a range whose term has no native form is
 // dropped.
-func newIndex(rs []*Rule, nc *nativeCompiler, stores *names) *ruleIndex {
+func newIndex(rs []*Rule, nc *nativeCompiler) *ruleIndex {
 	ix := &ruleIndex{needs: make([][]need, len(rs)), byKind: make(map[loyalty.Kind]*kindIndex, len(kinds)), other: &kindIndex{}}
 	for _, k := range kinds {
 		ix.byKind[k] = &kindIndex{}
@@ -488,7 +506,7 @@ func newIndex(rs []*Rule, nc *nativeCompiler, stores *names) *ruleIndex {
 			var n *names
 			switch nd.fact {
 			case factStore:
-				n = stores
+				n = nc.stores
 			case factBasketCat, factProfileCat:
 				n = nc.cats
 			case factBasketSKU, factProfileSKU:
@@ -522,9 +540,10 @@ func newIndex(rs []*Rule, nc *nativeCompiler, stores *names) *ruleIndex {
 	return ix
 }
 
-// pack moves the needs of all rules, and their ids, into one array each,
-// in rule order. Match checks the needs of thousands of candidates per
-// swipe in that order; in one place they cost far fewer cache misses.
+// pack lays the needs of all rules out for Match, in rule order: what
+// it reads of each in hot, their ids in ids. Match checks the needs of
+// thousands of candidates per swipe in that order; in one place they cost
+// far fewer cache misses.
 func (ix *ruleIndex) pack() {
 	var n, nids int
 	for _, nds := range ix.needs {
@@ -533,19 +552,27 @@ func (ix *ruleIndex) pack() {
 			nids += len(nd.ids)
 		}
 	}
-	flat, ids := make([]need, 0, n), make([]int32, 0, nids)
-	for i, nds := range ix.needs {
-		start := len(flat)
+	ix.hot, ix.ids, ix.at = make([]hotNeed, 0, n), make([]int32, 0, nids), make([]int32, 0, len(ix.needs)+1)
+	for _, nds := range ix.needs {
+		ix.at = append(ix.at, int32(len(ix.hot)))
 		for _, nd := range nds {
-			if nd.ids != nil {
-				s := len(ids)
-				ids = append(ids, nd.ids...)
-				nd.ids = ids[s:len(ids):len(ids)]
-			}
-			flat = append(flat, nd)
+			ix.hot = append(ix.hot, hotNeed{val: nd.val, lo: nd.lo, hi: nd.hi, ids: int32(len(ix.ids)), n: int32(len(nd.ids)), fact: nd.fact})
+			ix.ids = append(ix.ids, nd.ids...)
 		}
-		ix.needs[i] = flat[start:len(flat):len(flat)]
 	}
+	ix.at = append(ix.at, int32(len(ix.hot)))
+}
+
+// needsHold reports whether every need of rule ord holds for the swipe in
+// hand.
+func (e *Evaluator) needsHold(ord int32) bool {
+	ix := e.set.index
+	for i := ix.at[ord]; i < ix.at[ord+1]; i++ {
+		if !e.needHolds(&ix.hot[i], ix.ids) {
+			return false
+		}
+	}
+	return true
 }
 
 func (ix *ruleIndex) forKind(k loyalty.Kind) *kindIndex {
@@ -661,48 +688,42 @@ func (f *filing) gather(e *Evaluator, s *loyalty.Swipe, p *loyalty.Profile, b, o
 	}
 }
 
-// holds reports whether every need holds for the swipe in hand.
-func (e *Evaluator) holds(needs []need) bool {
-	for i := range needs {
-		if !e.needHolds(&needs[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-func (e *Evaluator) needHolds(nd *need) bool {
+// needHolds reports whether need nd, whose ids are in ids, holds for the
+// swipe in hand.
+func (e *Evaluator) needHolds(nd *hotNeed, ids []int32) bool {
 	f := &e.facts
+	if nd.fact == factRange {
+		v := nd.val(e)
+		return nd.lo <= v && v <= nd.hi
+	}
+	ids = ids[nd.ids : nd.ids+nd.n]
 	switch nd.fact {
 	case factStore:
-		return slices.Contains(nd.ids, f.store)
+		return slices.Contains(ids, f.store)
 	case factBasketCat:
-		for _, id := range nd.ids {
+		for _, id := range ids {
 			if f.inBasket[id] == f.epoch {
 				return true
 			}
 		}
 	case factBasketSKU:
-		for _, id := range nd.ids {
+		for _, id := range ids {
 			if f.basketHas[id] == f.epoch {
 				return true
 			}
 		}
 	case factProfileCat:
-		for _, id := range nd.ids {
+		for _, id := range ids {
 			if e.catStats(id) != nil {
 				return true
 			}
 		}
 	case factProfileSKU:
-		for _, id := range nd.ids {
+		for _, id := range ids {
 			if e.skuStats(id) != nil {
 				return true
 			}
 		}
-	case factRange:
-		v := nd.val(e)
-		return nd.lo <= v && v <= nd.hi
 	}
 	return false
 }

@@ -1,6 +1,10 @@
 package rules
 
-import "github.com/aislecast/loyalty"
+import (
+	"slices"
+
+	"github.com/aislecast/loyalty"
+)
 
 // Many rules of a set name the same stores, categories, SKUs and terms,
 // and a swipe's needs and helper calls would look each one up again in the
@@ -35,6 +39,7 @@ func (n *names) id(s string) int32 {
 type swipeFacts struct {
 	epoch     uint32
 	store     int32    // id of the swipe's store, -1 when no rule names it
+	kind      int8     // index of the swipe's kind in kinds, -1 outside schema v1
 	termSeen  []uint32 // per term id: epoch when termVal is computed
 	termVal   []int
 	inBasket  []uint32 // per category id: epoch when in the basket
@@ -70,6 +75,7 @@ func (e *Evaluator) startFacts(s *loyalty.Swipe) {
 	if id, ok := e.set.stores.ids[s.StoreID]; ok {
 		f.store = id
 	}
+	f.kind = int8(slices.Index(kinds, s.Kind))
 	cats, skus := &e.set.cats, &e.set.skus
 	for i := range s.Items {
 		if id, ok := cats.ids[s.Items[i].Category]; ok {

@@ -230,7 +230,7 @@ func randCond(rng *rand.Rand, d int) string {
 
 func randSwipe(rng *rand.Rand) *loyalty.Swipe {
 	s := &loyalty.Swipe{SwipeID: fmt.Sprint(rng.Uint64()), CardID: "c", Kind: loyalty.Kind(pick(rng, append(rndKinds, "refund"))),
-		StoreID: pick(rng, rndStores), TS: at(10+rng.IntN(5), 9, 0)}
+		StoreID: pick(rng, append(rndStores, "s9")), TS: at(10+rng.IntN(5), 9, 0)} // s9: a store no rule names
 	for range rng.IntN(4) {
 		sku := pick(rng, rndSKUs)
 		cat, _, _ := strings.Cut(sku, "-")

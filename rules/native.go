@@ -1,6 +1,9 @@
 package rules
 
 import (
+	"slices"
+
+	"github.com/aislecast/loyalty"
 	"github.com/expr-lang/expr/ast"
 )
 
@@ -53,11 +56,11 @@ var (
 	}
 )
 
-// nativeCompiler compiles conditions to native forms; literal categories
-// and SKUs are numbered in cats and skus, for the Evaluator's per-swipe
-// memo.
+// nativeCompiler compiles conditions to native forms; literal stores,
+// categories and SKUs are numbered in stores, cats and skus, for the
+// Evaluator's per-swipe memo.
 type nativeCompiler struct {
-	cats, skus, terms *names
+	stores, cats, skus, terms *names
 }
 
 // cond returns the native form of condition n, or nil when it has none.
@@ -135,6 +138,9 @@ func (nc *nativeCompiler) binary(n *ast.BinaryNode) (native, bool) {
 	if n.Operator == "in" {
 		return nc.in(n)
 	}
+	if c, ok := nc.storeIs(n); ok {
+		return c, true
+	}
 	l, ok := nc.compile(n.Left)
 	if !ok {
 		return native{}, false
@@ -188,8 +194,36 @@ func (nc *nativeCompiler) binary(n *ast.BinaryNode) (native, bool) {
 	return native{}, false
 }
 
+// storeIs compiles swipe.store_id == "s1" (or !=) to a test of the
+// store's number, which the Evaluator looks up once per swipe.
+func (nc *nativeCompiler) storeIs(n *ast.BinaryNode) (native, bool) {
+	if n.Operator != "==" && n.Operator != "!=" {
+		return native{}, false
+	}
+	field, lit := n.Left, n.Right
+	if _, ok := lit.(*ast.StringNode); !ok {
+		field, lit = lit, field
+	}
+	s, ok := lit.(*ast.StringNode)
+	if !ok || !isSwipeField(field, "store_id") {
+		return native{}, false
+	}
+	id := nc.stores.id(s.Value)
+	if n.Operator == "!=" {
+		return native{b: func(e *Evaluator) bool { return e.facts.store != id }}, true
+	}
+	return native{b: func(e *Evaluator) bool { return e.facts.store == id }}, true
+}
+
 // in compiles a string tested against a literal list.
 func (nc *nativeCompiler) in(n *ast.BinaryNode) (native, bool) {
+	if vals, ok := stringSet(n.Right); ok && isSwipeField(n.Left, "store_id") {
+		ids := make([]int32, len(vals))
+		for i, v := range vals {
+			ids[i] = nc.stores.id(v)
+		}
+		return native{b: func(e *Evaluator) bool { return slices.Contains(ids, e.facts.store) }}, true
+	}
 	l, ok := nc.compile(n.Left)
 	if !ok || l.s == nil {
 		return native{}, false
@@ -280,6 +314,12 @@ func (nc *nativeCompiler) literalCall(n *ast.CallNode) (native, bool) {
 		return native{}, false
 	}
 	switch {
+	case name == "_isKind" && len(n.Arguments) == 1:
+		k := int8(slices.Index(kinds, loyalty.Kind(arg)))
+		if k < 0 {
+			return native{}, false // not a kind of schema v1: compared as a string
+		}
+		return native{b: func(e *Evaluator) bool { return e.facts.kind == k }}, true
 	case name == "inBasket" && len(n.Arguments) == 1:
 		id := nc.cats.id(arg)
 		return native{b: func(e *Evaluator) bool { return e.facts.inBasket[id] == e.facts.epoch }}, true
@@ -298,12 +338,7 @@ func (nc *nativeCompiler) literalCall(n *ast.CallNode) (native, bool) {
 			return native{}, false
 		}
 		id, d := nc.cats.id(arg), days.Value
-		return native{i: func(e *Evaluator) int {
-			if e.catStats(id) == nil {
-				return 0 // never bought in it: skip the second look-up
-			}
-			return e.categorySpendDays(arg, d)
-		}}, true
+		return native{i: func(e *Evaluator) int { return e.categorySpendOf(e.catStats(id), d) }}, true
 	}
 	return native{}, false
 }

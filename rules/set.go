@@ -50,8 +50,8 @@ func NewSet(rules []*Rule) (*Set, error) {
 		return cmp.Or(cmp.Compare(b.Priority, a.Priority), cmp.Compare(a.ID, b.ID))
 	})
 	set := &Set{rules: rs, native: make([]func(*Evaluator) bool, len(rs))}
-	nc := &nativeCompiler{cats: &set.cats, skus: &set.skus, terms: &set.terms}
-	set.index = newIndex(rs, nc, &set.stores)
+	nc := &nativeCompiler{stores: &set.stores, cats: &set.cats, skus: &set.skus, terms: &set.terms}
+	set.index = newIndex(rs, nc)
 	for i, r := range rs {
 		set.native[i] = nc.cond(r.program.Node())
 	}
@@ -127,9 +127,8 @@ func (e *Evaluator) Match(s *loyalty.Swipe, p *loyalty.Profile, hits []*Rule, on
 func (e *Evaluator) MatchOrdinals(s *loyalty.Swipe, p *loyalty.Profile, hits []int32, onErr func(*Rule, error)) []int32 {
 	e.bind(s, p)
 	e.startFacts(s)
-	needs := e.set.index.needs
 	for _, ord := range e.candidates(s, e.env.Profile) {
-		if !e.holds(needs[ord]) {
+		if !e.needsHold(ord) {
 			continue
 		}
 		r := e.set.rules[ord]
