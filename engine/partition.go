@@ -420,7 +420,8 @@ func (p *Pipeline) record(card string, prof *loyalty.Profile) {
 // EndBatch returned.
 func (p *Pipeline) StartBatch() {
 	p.b.reset()
-	p.b.hits.setRules(p.rules.Rules()) // the batch may be another's, see flusher.send
+	// The batch may have been another's (flusher.send swaps them).
+	p.b.hits.setRules(p.rules.Rules())
 	p.clStale = true // the last batch's records stay the caller's until the next one has its first
 }
 
