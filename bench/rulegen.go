@@ -99,13 +99,9 @@ func (g *ruleGen) category() possim.Category {
 
 func (g *ruleGen) cat() string { return g.category().Name }
 
-// sku is a SKU of a category drawn by popularity, skewed to the low
-// numbers as the simulator's shoppers are: low numbers sell most.
-func (g *ruleGen) sku() string {
-	c := g.category()
-	u := g.rng.Float64()
-	return c.SKU(1 + int(u*u*u*float64(c.SKUs)))
-}
+// sku is a SKU of a category drawn by popularity, drawn as often as the
+// simulator's shoppers buy it: low numbers sell most.
+func (g *ruleGen) sku() string { return g.category().SKUAt(g.rng.Float64()) }
 
 func (g *ruleGen) store() string { return fmt.Sprintf("s%03d", 1+g.rng.Intn(stores)) }
 

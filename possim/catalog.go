@@ -270,6 +270,13 @@ func (c Category) SKU(n int) string {
 	return fmt.Sprintf("%s-%04d", c.Name, n)
 }
 
+// SKUAt returns the SKU a shopper of the simulation buys in the category
+// for u, uniform in [0, 1): the low numbers sell most. Drawing u at random
+// picks SKUs as often as they sell.
+func (c Category) SKUAt(u float64) string {
+	return c.SKU(1 + skuIndex(u, c.SKUs))
+}
+
 // Categories returns the categories of the simulated catalog, department
 // by department, each department's lead (named after it) first and the
 // rest most popular first: 347 categories of about 9,000 SKUs in 30
@@ -335,11 +342,15 @@ func drawCategory(rng *rand.Rand, cum []int, total int) int {
 	return i
 }
 
-// drawSKU picks a SKU index of category cat, skewed towards the low
-// indexes: a few products sell much more than the rest.
+// drawSKU picks a SKU index of category cat, as shoppers do.
 func drawSKU(rng *rand.Rand, cat int) int {
-	u := rng.Float64()
-	return int(u * u * u * float64(categories[cat].skus))
+	return skuIndex(rng.Float64(), categories[cat].skus)
+}
+
+// skuIndex maps u, uniform in [0, 1), to one of n SKU indexes, skewed
+// towards the low ones: a few products sell much more than the rest.
+func skuIndex(u float64, n int) int {
+	return int(u * u * u * float64(n))
 }
 
 // site is where a store of the chain stands.

@@ -120,3 +120,18 @@ func TestBasketsSpanCatalog(t *testing.T) {
 		}
 	}
 }
+
+// TestSKUAt checks that SKUAt names SKUs of the category only, the first
+// for u = 0, and the low numbers for most of the range of u.
+func TestSKUAt(t *testing.T) {
+	c := Categories()[0]
+	if got := c.SKUAt(0); got != c.SKU(1) {
+		t.Errorf("SKUAt(0) = %q, want %q", got, c.SKU(1))
+	}
+	if got, last := c.SKUAt(0.999999), c.SKU(c.SKUs); got != last {
+		t.Errorf("SKUAt(0.999999) = %q, want the last SKU %q", got, last)
+	}
+	if got, half := c.SKUAt(0.5), c.SKU(c.SKUs/4); got > half {
+		t.Errorf("SKUAt(0.5) = %q, want one in the first quarter (up to %q)", got, half)
+	}
+}
