@@ -200,7 +200,7 @@ const weightScale = 1000
 //   - popularity and favourite weight: the department's, times
 //     weightScale, split by Zipf's law (in proportion to 1/(k+1)), so a
 //     department keeps its share of basket lines and favourites and its
-//     lead sells about a third of it;
+//     lead sells a quarter to two fifths of it;
 //   - SKUs: the department's count times 1 - k/2n, so the lead carries the
 //     full range and the least popular category about half of it;
 //   - repurchase interval: the department's times 1 + k/n, as rarer
