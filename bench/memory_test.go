@@ -66,6 +66,7 @@ func BenchmarkProfileHeap(b *testing.B) {
 	for range b.N {
 		measureProfileHeap(b, templates, n)
 	}
+	reportShape(b, templates)
 }
 
 func measureProfileHeap(b *testing.B, templates []*loyalty.Profile, n int) {
@@ -123,4 +124,41 @@ func measureProfileHeap(b *testing.B, templates []*loyalty.Profile, n int) {
 		thousands(float64(n)), perStored, perEncoded, perDecoded,
 		built.Cycles, ms(built.Pause), ms(built.MaxPause), 100*built.CPU, ms(fullGC), mib(stored))
 	tw.Flush()
+}
+
+// regularVisits is the purchase visits in the 90 days of realisticProfiles
+// that make a card a regular: one purchase a fortnight or more.
+const regularVisits = 6
+
+// reportShape prints what the template profiles hold, the figures their
+// size follows: swipes, categories and SKUs per card at the median, and
+// the medians and means of categories and SKUs over the regulars. The
+// regulars' medians are also reported as metrics (cats/regular,
+// skus/regular).
+func reportShape(b *testing.B, ps []*loyalty.Profile) {
+	var swipes, cats, skus, rcats, rskus []int
+	for _, p := range ps {
+		swipes = append(swipes, int(p.Visits+p.Checkins+p.Scans+p.Returns))
+		cats = append(cats, len(p.Categories))
+		skus = append(skus, len(p.SKUs))
+		if p.Visits >= regularVisits {
+			rcats = append(rcats, len(p.Categories))
+			rskus = append(rskus, len(p.SKUs))
+		}
+	}
+	if len(rcats) == 0 {
+		b.Fatalf("none of %d cards made %d purchases", len(ps), regularVisits)
+	}
+	median := func(v []int) int { slices.Sort(v); return v[len(v)/2] }
+	mean := func(v []int) float64 {
+		t := 0
+		for _, x := range v {
+			t += x
+		}
+		return float64(t) / float64(len(v))
+	}
+	fmt.Printf("template profiles: %d cards, median %d swipes, %d categories, %d SKUs; %d regulars (%d+ purchases): categories median %d mean %.1f, SKUs median %d mean %.1f\n",
+		len(ps), median(swipes), median(cats), median(skus), len(rcats), regularVisits, median(rcats), mean(rcats), median(rskus), mean(rskus))
+	b.ReportMetric(float64(median(rcats)), "cats/regular")
+	b.ReportMetric(float64(median(rskus)), "skus/regular")
 }

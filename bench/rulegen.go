@@ -3,15 +3,27 @@ package bench
 import (
 	"fmt"
 	"math/rand"
+	"slices"
 	"strings"
+
+	"github.com/aislecast/loyalty/possim"
 )
 
-// categories are the simulator's (possim) categories, so generated rules
-// meet the traffic they are benchmarked on.
-var categories = []string{"coffee", "tea", "dairy", "bakery", "produce", "meat", "seafood", "frozen",
-	"snacks", "beverages", "beer", "wine", "baby", "pet", "household", "personal-care", "pharmacy",
-	"deli", "cereal", "pasta", "breakfast", "condiments", "canned", "cleaning", "paper", "health",
-	"beauty", "toys", "garden", "electronics"}
+// catalog is the simulator's (possim) catalog, so generated rules meet the
+// traffic they are benchmarked on, and catalogWeight its categories'
+// cumulative popularity: rules name a category as often as the category
+// turns up in basket lines, since marketers write campaigns for what
+// sells.
+var catalog, catalogWeight = func() ([]possim.Category, []int) {
+	cats := possim.Categories()
+	cum := make([]int, len(cats))
+	total := 0
+	for i, c := range cats {
+		total += c.Popularity
+		cum[i] = total
+	}
+	return cats, cum
+}()
 
 // stores is how many stores the simulator opens by default (s001…s008).
 const stores = 8
@@ -79,10 +91,17 @@ var shapes = []ruleShape{
 // ruleGen draws the parts of generated conditions.
 type ruleGen struct{ rng *rand.Rand }
 
-func (g *ruleGen) cat() string { return categories[g.rng.Intn(len(categories))] }
+// category draws a category of the catalog by its popularity.
+func (g *ruleGen) category() possim.Category {
+	i, _ := slices.BinarySearch(catalogWeight, 1+g.rng.Intn(catalogWeight[len(catalogWeight)-1]))
+	return catalog[i]
+}
 
-// sku is a SKU as the simulator names them; low numbers sell most.
-func (g *ruleGen) sku() string { return fmt.Sprintf("%s-%04d", g.cat(), 1+g.rng.Intn(20)) }
+func (g *ruleGen) cat() string { return g.category().Name }
+
+// sku is a SKU of a category drawn by popularity, drawn as often as the
+// simulator's shoppers buy it: low numbers sell most.
+func (g *ruleGen) sku() string { return g.category().SKUAt(g.rng.Float64()) }
 
 func (g *ruleGen) store() string { return fmt.Sprintf("s%03d", 1+g.rng.Intn(stores)) }
 

@@ -9,9 +9,13 @@
 // hour between 8:00 and 21:00 local time that moves to midday on weekends,
 // a basket size, and a few favourite categories it buys again on their own
 // interval, such as the coffee lover who buys the same two coffees every
-// 10 to 20 days. Baskets hold 1 to 25 lines from 30 categories of a few
-// dozen SKUs each ("coffee-0007"), priced in cents in each category's
-// range; prices do not depend on the seed. App users check in on entry and
+// 10 to 20 days. Baskets hold 1 to 25 lines from a chain-sized catalog
+// (Categories): 347 categories in 30 departments, each department led by
+// its most popular category, named after it ("coffee" is ground coffee,
+// next to "coffee-pods", "coffee-beans", "coffee-filters"), with 11 to 48
+// SKUs a category, about 9,000 in all ("coffee-0007"), the low numbers
+// selling most. SKUs are priced in cents in their category's range, and
+// prices do not depend on the seed. App users check in on entry and
 // sometimes scan an item in the aisle; now and then a card returns part of
 // its last purchase at the service desk.
 //

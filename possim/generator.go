@@ -124,14 +124,14 @@ type card struct {
 // pref is a category the shopper keeps buying, from the same few SKUs, on
 // a rhythm of its own.
 type pref struct {
-	cat   uint8
+	cat   uint16 // index in categories
 	skus  [2]uint16
 	every float32 // days between purchases
 	last  int64   // Unix seconds of the latest purchase
 }
 
 type line struct {
-	cat uint8
+	cat uint16
 	sku uint16
 	qty int64
 }
@@ -415,7 +415,7 @@ func (g *Generator) item(cat, k int, qty int64) loyalty.Item {
 // and not in every basket.
 func (g *Generator) lineCategory(c *card) int {
 	for tries := 0; ; tries++ {
-		cat := drawCategory(g.rng, &g.cat.cumPop, g.cat.popTotal)
+		cat := drawCategory(g.rng, g.cat.cumPop, g.cat.popTotal)
 		if tries == 3 || !c.favours(cat) {
 			return cat
 		}
@@ -448,7 +448,7 @@ func (g *Generator) basket(c *card, t int64) []loyalty.Item {
 		}
 		items = append(items, g.item(cat, k, q))
 		if c.nlast < uint8(len(c.last)) {
-			c.last[c.nlast] = line{cat: uint8(cat), sku: uint16(k), qty: q}
+			c.last[c.nlast] = line{cat: uint16(cat), sku: uint16(k), qty: q}
 			c.nlast++
 		}
 	}
@@ -528,7 +528,7 @@ func (g *Generator) newCard(c *card, i int) {
 	for k := 0; k < int(c.nprefs); k++ {
 		p := &c.prefs[k]
 		for taken := true; taken; {
-			p.cat = uint8(drawCategory(rng, &g.cat.cumFav, g.cat.favTotal))
+			p.cat = uint16(drawCategory(rng, g.cat.cumFav, g.cat.favTotal))
 			taken = false
 			for j := range c.prefs[:k] {
 				taken = taken || c.prefs[j].cat == p.cat
