@@ -43,9 +43,9 @@ const (
 // It only steers the choice; results do not depend on it.
 var share = [numFacts]float64{
 	factStore:      0.1,  // a chain has tens of stores
-	factBasketCat:  0.2,  // a basket touches a few of some 30 categories
+	factBasketCat:  0.03, // a basket touches a few of some hundreds of categories
 	factBasketSKU:  0.02, // and a few of thousands of SKUs
-	factProfileCat: 0.5,  // a regular shopper has bought in half of them
+	factProfileCat: 0.5,  // rules name popular categories, which regulars buy
 	factProfileSKU: 0.1,  // and remembers TopSKUs of the SKUs
 	factRange:      0.3,  // a threshold on a figure: a guess
 }
