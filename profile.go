@@ -442,7 +442,13 @@ func (p *Profile) SpendWithin(day int32, days int) int64 {
 
 // CategorySpendWithin is SpendWithin for one category.
 func (p *Profile) CategorySpendWithin(name string, day int32, days int) int64 {
-	c := p.Category(name)
+	return p.Category(name).SpendWithin(day, days)
+}
+
+// SpendWithin is the category's purchase value over the days days ending
+// with day (inclusive), 0 for a nil c (a category never bought). days
+// must be at most HistoryDays.
+func (c *CategoryStats) SpendWithin(day int32, days int) int64 {
 	if c == nil {
 		return 0
 	}

@@ -38,15 +38,7 @@ func (e *Evaluator) categorySpendOf(c *loyalty.CategoryStats, days int) int {
 	if days <= 0 {
 		return int(c.SpendCents)
 	}
-	// loyalty.Profile.CategorySpendWithin's sum, over figures in hand.
-	lo, day := e.day-int32(min(days, loyalty.HistoryDays)), e.day
-	var sum int64
-	for _, d := range c.Days {
-		if d.Day > lo && d.Day <= day {
-			sum += d.Cents
-		}
-	}
-	return int(sum)
+	return int(c.SpendWithin(e.day, min(days, loyalty.HistoryDays)))
 }
 
 // spend is spend(window) with a window not known at compile time.
