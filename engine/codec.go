@@ -270,17 +270,34 @@ func appendDays(buf []byte, ds []loyalty.DaySpend, newest int32, visits bool) []
 		d := &ds[i]
 		day := int64(d.Day)
 		if i == 0 {
-			n += binary.PutVarint(b[n:], prev-day)
+			n += putVarint(b[n:], prev-day)
 		} else {
-			n += binary.PutVarint(b[n:], day-prev)
+			n += putVarint(b[n:], day-prev)
 		}
-		n += binary.PutVarint(b[n:], d.Cents)
+		n += putVarint(b[n:], d.Cents)
 		if visits {
-			n += binary.PutVarint(b[n:], int64(d.Visits))
+			n += putVarint(b[n:], int64(d.Visits))
 		}
 		prev = day
 	}
 	return b[:n]
+}
+
+// putVarint is binary.PutVarint with the one- and two-byte cases written
+// out: day deltas take one byte and most day values two, and a day
+// history is most of what a swipe re-encodes.
+func putVarint(b []byte, v int64) int {
+	u := uint64(v<<1) ^ uint64(v>>63)
+	switch {
+	case u < 1<<7:
+		b[0] = byte(u)
+		return 1
+	case u < 1<<14:
+		_ = b[1]
+		b[0], b[1] = byte(u)|0x80, byte(u>>7)
+		return 2
+	}
+	return binary.PutUvarint(b, u)
 }
 
 // errCorrupt is returned for any encoded profile that cannot be read.
@@ -327,11 +344,15 @@ func (d *decoder) profile() *loyalty.Profile {
 	if d.err != nil {
 		return nil
 	}
+	// A spare category and two spare SKUs (up to loyalty.TopSKUs): a
+	// profile is decoded to be changed, and the swipe that changes it
+	// often adds one, which would otherwise copy the whole list into a
+	// new one twice its size.
 	if nc > 0 {
-		p.Categories = make([]loyalty.CategoryStats, nc)
+		p.Categories = make([]loyalty.CategoryStats, nc, nc+1)
 	}
 	if ns > 0 {
-		p.SKUs = make([]loyalty.SKUStats, ns)
+		p.SKUs = make([]loyalty.SKUStats, ns, ns+max(0, min(2, loyalty.TopSKUs-ns)))
 	}
 	if nst > 0 {
 		p.Stores = make([]loyalty.StoreVisits, nst)
