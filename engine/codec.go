@@ -330,9 +330,21 @@ func DecodeProfile(data []byte) (*loyalty.Profile, error) {
 	return p, nil
 }
 
+// profileBlock is a decoded profile with room for its stores and recent
+// swipe hashes, which are never more than loyalty.TopStores and
+// loyalty.RecentSwipeIDs: one allocation instead of three per decode, and
+// the lists never grow out of it.
+type profileBlock struct {
+	p      loyalty.Profile
+	stores [loyalty.TopStores]loyalty.StoreVisits
+	recent [loyalty.RecentSwipeIDs]uint64
+}
+
 // profile reads the rest of a format 3 record.
 func (d *decoder) profile() *loyalty.Profile {
-	p := &loyalty.Profile{CardID: d.string()}
+	blk := &profileBlock{}
+	p := &blk.p
+	p.CardID = d.string()
 	var since, day int64
 	for _, v := range [...]*int64{&p.FirstSeen, &since, &p.Visits, &p.Checkins, &p.Scans,
 		&p.SpendCents, &p.Units, &p.MaxBasket, &p.Returns, &p.ReturnCents, &day, &p.TooOld, &p.LastOffset} {
@@ -354,8 +366,11 @@ func (d *decoder) profile() *loyalty.Profile {
 	if ns > 0 {
 		p.SKUs = make([]loyalty.SKUStats, ns, ns+max(0, min(2, loyalty.TopSKUs-ns)))
 	}
-	if nst > 0 {
+	switch {
+	case nst > len(blk.stores):
 		p.Stores = make([]loyalty.StoreVisits, nst)
+	case nst > 0:
+		p.Stores = blk.stores[:nst]
 	}
 	if d.table != nil {
 		d.nameIDs(p)
@@ -377,10 +392,19 @@ func (d *decoder) profile() *loyalty.Profile {
 		return times[i]
 	}
 	p.LastVisit = time()
-	p.Days = d.days(nil, p.NewestDay, true)
-	var catDays []loyalty.DaySpend
-	if ncd > 0 {
-		catDays = make([]loyalty.DaySpend, 0, ncd+len(p.Categories))
+	// The profile's days and every category's share one array, each with
+	// one spare slot after them: the next swipe in the category is most
+	// often on a new day, and appends it there without reallocating. The
+	// full slice expressions make a second append reallocate instead of
+	// overwriting the next category's days.
+	nd := d.peekLen()
+	var days, catDays []loyalty.DaySpend
+	if nd+ncd > 0 {
+		days = make([]loyalty.DaySpend, 0, nd+1+ncd+len(p.Categories))
+		catDays = days[nd+1 : nd+1]
+	}
+	if p.Days = d.days(days[:0:min(nd+1, cap(days))], p.NewestDay, true); len(p.Days) == 0 {
+		p.Days = nil
 	}
 	read := 0
 	for i := range p.Categories {
@@ -388,11 +412,6 @@ func (d *decoder) profile() *loyalty.Profile {
 		c.SpendCents = d.varint()
 		c.Units = d.varint()
 		c.LastBought = time()
-		// Every category's days share one array, each with one spare
-		// slot after them: the next swipe in the category is most often
-		// on a new day, and appends it there without reallocating. The
-		// full slice expression makes a second append reallocate instead
-		// of overwriting the next category's days.
 		n := len(catDays)
 		catDays = d.days(catDays, p.NewestDay, false)
 		if end := len(catDays); end > n {
@@ -416,7 +435,7 @@ func (d *decoder) profile() *loyalty.Profile {
 	if d.err == nil && slices.Contains(used, false) {
 		d.fail("time table (an unused entry)")
 	}
-	p.RecentSwipes = d.recent(6)
+	p.RecentSwipes = d.recent(6, blk.recent[:0])
 	p.Offers = d.offers()
 	return p
 }
@@ -547,7 +566,7 @@ func (d *decoder) profile2(format byte) *loyalty.Profile {
 			s.LastBought = d.varint()
 		}
 	}
-	p.RecentSwipes = d.recent(8)
+	p.RecentSwipes = d.recent(8, nil)
 	if format == profileFormat2 {
 		p.Offers = d.offers()
 	}
@@ -630,6 +649,16 @@ func (d *decoder) int32(v int64) int32 {
 		return 0
 	}
 	return int32(v)
+}
+
+// peekLen is the length len would read, without reading it.
+func (d *decoder) peekLen() int {
+	off := d.off
+	n := d.len()
+	if d.err == nil {
+		d.off = off
+	}
+	return n
 }
 
 func (d *decoder) len() int {
@@ -721,12 +750,18 @@ func (d *decoder) days2() []loyalty.DaySpend {
 // eight in formats 1 and 2, whose hashes are cut to loyalty.SwipeHashBits
 // so that a retry of a swipe applied before the upgrade is still
 // recognised. Of more than loyalty.RecentSwipeIDs, the oldest are dropped.
-func (d *decoder) recent(size int) []uint64 {
+// It reads into room if it is big enough.
+func (d *decoder) recent(size int, room []uint64) []uint64 {
 	n := d.len()
 	if n == 0 {
 		return nil
 	}
-	hs := make([]uint64, n)
+	var hs []uint64
+	if n <= cap(room) {
+		hs = room[:n]
+	} else {
+		hs = make([]uint64, n)
+	}
 	for i := range hs {
 		hs[i] = d.hash(size) & (1<<loyalty.SwipeHashBits - 1)
 	}
