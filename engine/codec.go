@@ -270,34 +270,32 @@ func appendDays(buf []byte, ds []loyalty.DaySpend, newest int32, visits bool) []
 		d := &ds[i]
 		day := int64(d.Day)
 		if i == 0 {
-			n += putVarint(b[n:], prev-day)
+			n = putVarint(b, n, prev-day)
 		} else {
-			n += putVarint(b[n:], day-prev)
+			n = putVarint(b, n, day-prev)
 		}
-		n += putVarint(b[n:], d.Cents)
+		n = putVarint(b, n, d.Cents)
 		if visits {
-			n += putVarint(b[n:], int64(d.Visits))
+			n = putVarint(b, n, int64(d.Visits))
 		}
 		prev = day
 	}
 	return b[:n]
 }
 
-// putVarint is binary.PutVarint with the one- and two-byte cases written
-// out: day deltas take one byte and most day values two, and a day
-// history is most of what a swipe re-encodes.
-func putVarint(b []byte, v int64) int {
+// putVarint writes v at b[n:] as binary.PutVarint does and returns the
+// position after it. Unlike binary.PutVarint it is inlined: day
+// histories are most of what a swipe re-encodes, two or three varints a
+// day.
+func putVarint(b []byte, n int, v int64) int {
 	u := uint64(v<<1) ^ uint64(v>>63)
-	switch {
-	case u < 1<<7:
-		b[0] = byte(u)
-		return 1
-	case u < 1<<14:
-		_ = b[1]
-		b[0], b[1] = byte(u)|0x80, byte(u>>7)
-		return 2
+	for u >= 0x80 {
+		b[n] = byte(u) | 0x80
+		u >>= 7
+		n++
 	}
-	return binary.PutUvarint(b, u)
+	b[n] = byte(u)
+	return n + 1
 }
 
 // errCorrupt is returned for any encoded profile that cannot be read.

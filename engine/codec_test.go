@@ -127,7 +127,7 @@ func TestStoredProfileAppliesLikeTheOriginal(t *testing.T) {
 func TestPutVarint(t *testing.T) {
 	for _, v := range []int64{0, 1, -1, 63, -64, 64, -65, 8191, -8192, 8192, -8193, 1 << 40, -1 << 63, 1<<63 - 1} {
 		got, want := make([]byte, binary.MaxVarintLen64), make([]byte, binary.MaxVarintLen64)
-		got = got[:putVarint(got, v)]
+		got = got[:putVarint(got, 0, v)]
 		want = want[:binary.PutVarint(want, v)]
 		if !slices.Equal(got, want) {
 			t.Errorf("putVarint(%d) = %x, want %x", v, got, want)
