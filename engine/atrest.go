@@ -70,7 +70,7 @@ func (d *decoder) header() (counts [3]int, err error) {
 	if d.byte() != profileFormat {
 		return counts, fmt.Errorf("%w: unknown format", errCorrupt)
 	}
-	d.b = d.b[d.len():] // the card id
+	d.off += d.len() // the card id
 	for range 13 {
 		d.varint()
 	}
@@ -97,10 +97,10 @@ func toAtRest(buf, data []byte, t *nameTable) ([]byte, error) {
 	if err != nil {
 		return buf, err
 	}
-	names := d.b
+	names := d.off
 	start := len(buf)
 	buf = append(buf, profileAtRest)
-	buf = append(buf, data[1:len(data)-len(d.b)]...)
+	buf = append(buf, data[1:names]...)
 	header := len(buf)
 	// Most names are known: look them up under the read lock, and only if
 	// one is new do it again under the write lock.
@@ -125,25 +125,25 @@ func toAtRest(buf, data []byte, t *nameTable) ([]byte, error) {
 		}
 		buf = buf[:header]
 	}
-	return append(buf, d.b...), nil
+	return append(buf, d.rest()...), nil
 }
 
 // appendIDs reads the front-coded names at the start of names and appends
 // their ids, leaving d after them. Without write it stops, reporting
 // false, at the first name t does not know. The caller holds t.mu.
-func (t *nameTable) appendIDs(buf []byte, d *decoder, names []byte, counts [3]int, write bool) ([]byte, bool) {
-	d.b = names
+func (t *nameTable) appendIDs(buf []byte, d *decoder, names int, counts [3]int, write bool) ([]byte, bool) {
+	d.off = names
 	var name [256]byte
 	for _, n := range counts {
 		cur := name[:0]
 		for range n {
 			shared, rest := d.len(), d.len()
-			if d.err != nil || shared > len(cur) || rest > len(d.b) {
+			if d.err != nil || shared > len(cur) || rest > d.left() {
 				d.fail("name")
 				return buf, false
 			}
-			cur = append(cur[:shared], d.b[:rest]...)
-			d.b = d.b[rest:]
+			cur = append(cur[:shared], d.b[d.off:d.off+rest]...)
+			d.off += rest
 			id, ok := t.ids[string(cur)]
 			if !ok {
 				if !write {
@@ -197,15 +197,21 @@ func (t *nameTable) appendProfile(buf, enc []byte, p *loyalty.Profile) ([]byte, 
 	if counts != [3]int{len(p.Categories), len(p.SKUs), len(p.Stores)} {
 		d.fail("name counts (not the profile's)")
 	}
-	names := len(enc) - len(d.b)
+	names := d.off
 	for range counts[0] + counts[1] + counts[2] {
+		// Most names have one-byte lengths: skip those without the
+		// checks of the general case below.
+		if b := d.rest(); len(b) >= 2 && b[0] < 0x80 && b[1] < 0x80 && int(b[1]) <= len(b)-2 {
+			d.off += 2 + int(b[1])
+			continue
+		}
 		d.len() // shared with the previous name
 		rest := d.len()
-		if d.err != nil || rest > len(d.b) {
+		if d.err != nil || rest > d.left() {
 			d.fail("name")
 			break
 		}
-		d.b = d.b[rest:]
+		d.off += rest
 	}
 	if d.err != nil {
 		return buf, d.err
@@ -244,7 +250,7 @@ func (t *nameTable) appendProfile(buf, enc []byte, p *loyalty.Profile) ([]byte, 
 		})
 		t.mu.Unlock()
 	}
-	return append(buf, d.b...), nil
+	return append(buf, d.rest()...), nil
 }
 
 // eachName calls f on every category, SKU and store name of p, in the
@@ -295,8 +301,8 @@ func decodeAtRest(data []byte, t *nameTable) (*loyalty.Profile, error) {
 	}
 	d := decoder{b: data[1:], table: t}
 	p := d.profile()
-	if d.err == nil && len(d.b) != 0 {
-		d.err = fmt.Errorf("%w: %d trailing bytes", errCorrupt, len(d.b))
+	if d.err == nil && d.left() != 0 {
+		d.err = fmt.Errorf("%w: %d trailing bytes", errCorrupt, d.left())
 	}
 	if d.err != nil {
 		return nil, d.err

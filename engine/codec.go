@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"slices"
 	"strings"
 
@@ -197,12 +198,39 @@ func (ti *timeIndex) rank(t int64) uint64 { return uint64(ti.ranks[ti.slot(t)] -
 // appendName appends s front-coded against prev: the length of their
 // common prefix, then the rest of s as a string.
 func appendName(buf []byte, prev, s string) []byte {
-	n := 0
-	for n < len(prev) && n < len(s) && prev[n] == s[n] {
-		n++
+	n := sharedPrefix(prev, s)
+	rest := s[n:]
+	if n < 0x80 && len(rest) < 0x80 { // both one-byte varints: the usual case
+		buf = append(buf, byte(n), byte(len(rest)))
+		return append(buf, rest...)
 	}
 	buf = binary.AppendUvarint(buf, uint64(n))
-	return appendString(buf, s[n:])
+	return appendString(buf, rest)
+}
+
+// sharedPrefix is the length of the common prefix of a and b. It compares
+// eight bytes at a time: a profile's names are encoded on every swipe, and
+// sorted names share most of their bytes ("coffee-0007", "coffee-0012").
+func sharedPrefix(a, b string) int {
+	n := min(len(a), len(b))
+	i := 0
+	for ; i+8 <= n; i += 8 {
+		if x := le64(a[i:]) ^ le64(b[i:]); x != 0 {
+			return i + bits.TrailingZeros64(x)/8
+		}
+	}
+	for i < n && a[i] == b[i] {
+		i++
+	}
+	return i
+}
+
+// le64 reads the first eight bytes of s as a little-endian word; the
+// compiler turns it into one load.
+func le64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
 // EncodedSizeHint is an upper estimate of the encoding's length, for
@@ -242,17 +270,32 @@ func appendDays(buf []byte, ds []loyalty.DaySpend, newest int32, visits bool) []
 		d := &ds[i]
 		day := int64(d.Day)
 		if i == 0 {
-			n += binary.PutVarint(b[n:], prev-day)
+			n = putVarint(b, n, prev-day)
 		} else {
-			n += binary.PutVarint(b[n:], day-prev)
+			n = putVarint(b, n, day-prev)
 		}
-		n += binary.PutVarint(b[n:], d.Cents)
+		n = putVarint(b, n, d.Cents)
 		if visits {
-			n += binary.PutVarint(b[n:], int64(d.Visits))
+			n = putVarint(b, n, int64(d.Visits))
 		}
 		prev = day
 	}
 	return b[:n]
+}
+
+// putVarint writes v at b[n:] as binary.PutVarint does and returns the
+// position after it. Unlike binary.PutVarint it is inlined: day
+// histories are most of what a swipe re-encodes, two or three varints a
+// day.
+func putVarint(b []byte, n int, v int64) int {
+	u := uint64(v<<1) ^ uint64(v>>63)
+	for u >= 0x80 {
+		b[n] = byte(u) | 0x80
+		u >>= 7
+		n++
+	}
+	b[n] = byte(u)
+	return n + 1
 }
 
 // errCorrupt is returned for any encoded profile that cannot be read.
@@ -276,8 +319,8 @@ func DecodeProfile(data []byte) (*loyalty.Profile, error) {
 	default:
 		return nil, fmt.Errorf("%w: unknown format %d", errCorrupt, f)
 	}
-	if d.err == nil && len(d.b) != 0 {
-		d.err = fmt.Errorf("%w: %d trailing bytes", errCorrupt, len(d.b))
+	if d.err == nil && d.left() != 0 {
+		d.err = fmt.Errorf("%w: %d trailing bytes", errCorrupt, d.left())
 	}
 	if d.err != nil {
 		return nil, d.err
@@ -285,9 +328,21 @@ func DecodeProfile(data []byte) (*loyalty.Profile, error) {
 	return p, nil
 }
 
+// profileBlock is a decoded profile with room for its stores and recent
+// swipe hashes, which are never more than loyalty.TopStores and
+// loyalty.RecentSwipeIDs: one allocation instead of three per decode, and
+// the lists never grow out of it.
+type profileBlock struct {
+	p      loyalty.Profile
+	stores [loyalty.TopStores]loyalty.StoreVisits
+	recent [loyalty.RecentSwipeIDs]uint64
+}
+
 // profile reads the rest of a format 3 record.
 func (d *decoder) profile() *loyalty.Profile {
-	p := &loyalty.Profile{CardID: d.string()}
+	blk := &profileBlock{}
+	p := &blk.p
+	p.CardID = d.string()
 	var since, day int64
 	for _, v := range [...]*int64{&p.FirstSeen, &since, &p.Visits, &p.Checkins, &p.Scans,
 		&p.SpendCents, &p.Units, &p.MaxBasket, &p.Returns, &p.ReturnCents, &day, &p.TooOld, &p.LastOffset} {
@@ -299,14 +354,21 @@ func (d *decoder) profile() *loyalty.Profile {
 	if d.err != nil {
 		return nil
 	}
+	// A spare category and two spare SKUs (up to loyalty.TopSKUs): a
+	// profile is decoded to be changed, and the swipe that changes it
+	// often adds one, which would otherwise copy the whole list into a
+	// new one twice its size.
 	if nc > 0 {
-		p.Categories = make([]loyalty.CategoryStats, nc)
+		p.Categories = make([]loyalty.CategoryStats, nc, nc+1)
 	}
 	if ns > 0 {
-		p.SKUs = make([]loyalty.SKUStats, ns)
+		p.SKUs = make([]loyalty.SKUStats, ns, ns+max(0, min(2, loyalty.TopSKUs-ns)))
 	}
-	if nst > 0 {
+	switch {
+	case nst > len(blk.stores):
 		p.Stores = make([]loyalty.StoreVisits, nst)
+	case nst > 0:
+		p.Stores = blk.stores[:nst]
 	}
 	if d.table != nil {
 		d.nameIDs(p)
@@ -314,7 +376,10 @@ func (d *decoder) profile() *loyalty.Profile {
 		d.names(p)
 	}
 
-	times, used := d.times(p.FirstSeen, nc, ns, nst)
+	// The time table is on the stack but for the largest profiles.
+	var timeBuf [128]int64
+	var usedBuf [128]bool
+	times, used := d.times(p.FirstSeen, nc, ns, nst, timeBuf[:0], usedBuf[:0])
 	time := func() int64 {
 		i := d.len()
 		if d.err != nil || i >= len(times) {
@@ -325,10 +390,19 @@ func (d *decoder) profile() *loyalty.Profile {
 		return times[i]
 	}
 	p.LastVisit = time()
-	p.Days = d.days(nil, p.NewestDay, true)
-	var catDays []loyalty.DaySpend
-	if ncd > 0 {
-		catDays = make([]loyalty.DaySpend, 0, ncd+len(p.Categories))
+	// The profile's days and every category's share one array, each with
+	// one spare slot after them: the next swipe in the category is most
+	// often on a new day, and appends it there without reallocating. The
+	// full slice expressions make a second append reallocate instead of
+	// overwriting the next category's days.
+	nd := d.peekLen()
+	var days, catDays []loyalty.DaySpend
+	if nd+ncd > 0 {
+		days = make([]loyalty.DaySpend, 0, nd+1+ncd+len(p.Categories))
+		catDays = days[nd+1 : nd+1]
+	}
+	if p.Days = d.days(days[:0:min(nd+1, cap(days))], p.NewestDay, true); len(p.Days) == 0 {
+		p.Days = nil
 	}
 	read := 0
 	for i := range p.Categories {
@@ -336,11 +410,6 @@ func (d *decoder) profile() *loyalty.Profile {
 		c.SpendCents = d.varint()
 		c.Units = d.varint()
 		c.LastBought = time()
-		// Every category's days share one array, each with one spare
-		// slot after them: the next swipe in the category is most often
-		// on a new day, and appends it there without reallocating. The
-		// full slice expression makes a second append reallocate instead
-		// of overwriting the next category's days.
 		n := len(catDays)
 		catDays = d.days(catDays, p.NewestDay, false)
 		if end := len(catDays); end > n {
@@ -364,7 +433,7 @@ func (d *decoder) profile() *loyalty.Profile {
 	if d.err == nil && slices.Contains(used, false) {
 		d.fail("time table (an unused entry)")
 	}
-	p.RecentSwipes = d.recent(6)
+	p.RecentSwipes = d.recent(6, blk.recent[:0])
 	p.Offers = d.offers()
 	return p
 }
@@ -374,17 +443,17 @@ func (d *decoder) profile() *loyalty.Profile {
 // of them. A first pass finds the total length.
 func (d *decoder) names(p *loyalty.Profile) {
 	lists := [...]int{len(p.Categories), len(p.SKUs), len(p.Stores)}
-	start, total := d.b, 0
+	start, total := d.off, 0
 	for _, n := range lists {
 		prev := 0
 		for range n {
 			shared := d.len()
 			rest := d.len()
-			if d.err != nil || shared > prev || rest > len(d.b) {
+			if d.err != nil || shared > prev || rest > d.left() {
 				d.fail("name")
 				return
 			}
-			d.b = d.b[rest:]
+			d.off += rest
 			prev = shared + rest
 			total += prev
 			if total > maxNamesLen {
@@ -395,13 +464,13 @@ func (d *decoder) names(p *loyalty.Profile) {
 	}
 	var sb strings.Builder
 	sb.Grow(total)
-	d.b = start
+	d.off = start
 	for l, n := range lists {
 		var prev string
 		for i := range n {
 			shared, rest := d.len(), d.len()
-			suffix := d.b[:rest]
-			d.b = d.b[rest:]
+			suffix := d.b[d.off : d.off+rest]
+			d.off += rest
 			if shared < len(prev) && rest > 0 && suffix[0] == prev[shared] {
 				d.fail("name (prefix not shared in full)")
 				return
@@ -426,15 +495,18 @@ func (d *decoder) names(p *loyalty.Profile) {
 // times reads the table of event times, the first relative to first (the
 // profile's FirstSeen), of a profile with nc categories,
 // ns SKUs and nst stores, and returns it with a slice to mark the entries
-// used.
-func (d *decoder) times(first int64, nc, ns, nst int) (times []int64, used []bool) {
+// used. It reads into times and used, zeroed, if they have room.
+func (d *decoder) times(first int64, nc, ns, nst int, times []int64, used []bool) ([]int64, []bool) {
 	n := d.len()
 	if d.err != nil || n > 1+nc+ns+nst {
 		d.fail("time table")
 		return nil, nil
 	}
-	times = make([]int64, n)
-	used = make([]bool, n)
+	if n <= cap(times) && n <= cap(used) {
+		times, used = times[:n], used[:n]
+	} else {
+		times, used = make([]int64, n), make([]bool, n)
+	}
 	for i := range times {
 		if i == 0 {
 			times[i] = first + d.varint()
@@ -492,7 +564,7 @@ func (d *decoder) profile2(format byte) *loyalty.Profile {
 			s.LastBought = d.varint()
 		}
 	}
-	p.RecentSwipes = d.recent(8)
+	p.RecentSwipes = d.recent(8, nil)
 	if format == profileFormat2 {
 		p.Offers = d.offers()
 	}
@@ -501,26 +573,37 @@ func (d *decoder) profile2(format byte) *loyalty.Profile {
 
 // decoder reads varint fields; the first failure sticks in err and every
 // later read returns zero.
+//
+// A read moves off, never b: storing a slice (a pointer) through d costs a
+// write barrier whenever the garbage collector is marking, which it often
+// is in a busy engine, and a decode made hundreds of them.
 type decoder struct {
-	b     []byte
+	b     []byte // the input; b[off:] is what is left to read
+	off   int
 	err   error
 	table *nameTable // resolves the names of the at-rest form; nil otherwise
 }
+
+// rest is what is left to read.
+func (d *decoder) rest() []byte { return d.b[d.off:] }
+
+// left is how many bytes are left to read.
+func (d *decoder) left() int { return len(d.b) - d.off }
 
 func (d *decoder) fail(what string) {
 	if d.err == nil {
 		d.err = fmt.Errorf("%w: truncated or invalid %s", errCorrupt, what)
 	}
-	d.b = nil
+	d.off = len(d.b)
 }
 
 func (d *decoder) byte() byte {
-	if len(d.b) == 0 {
+	if d.left() <= 0 {
 		d.fail("format byte")
 		return 0
 	}
-	c := d.b[0]
-	d.b = d.b[1:]
+	c := d.b[d.off]
+	d.off++
 	return c
 }
 
@@ -528,22 +611,32 @@ func (d *decoder) byte() byte {
 // every profile has one encoding and a decoded record re-encodes to itself.
 
 func (d *decoder) varint() int64 {
-	v, n := binary.Varint(d.b)
-	if n <= 0 || (n > 1 && d.b[n-1] == 0) {
+	b := d.rest()
+	if len(b) > 0 && b[0] < 0x80 { // one byte, the most common
+		d.off++
+		return int64(b[0]>>1) ^ -int64(b[0]&1)
+	}
+	v, n := binary.Varint(b)
+	if n <= 0 || (n > 1 && b[n-1] == 0) {
 		d.fail("varint")
 		return 0
 	}
-	d.b = d.b[n:]
+	d.off += n
 	return v
 }
 
 func (d *decoder) uvarint() uint64 {
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 || (n > 1 && d.b[n-1] == 0) {
+	b := d.rest()
+	if len(b) > 0 && b[0] < 0x80 { // one byte, the most common
+		d.off++
+		return uint64(b[0])
+	}
+	v, n := binary.Uvarint(b)
+	if n <= 0 || (n > 1 && b[n-1] == 0) {
 		d.fail("uvarint")
 		return 0
 	}
-	d.b = d.b[n:]
+	d.off += n
 	return v
 }
 
@@ -556,38 +649,54 @@ func (d *decoder) int32(v int64) int32 {
 	return int32(v)
 }
 
+// peekLen is the length len would read, without reading it.
+func (d *decoder) peekLen() int {
+	off := d.off
+	n := d.len()
+	if d.err == nil {
+		d.off = off
+	}
+	return n
+}
+
 func (d *decoder) len() int {
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 || (n > 1 && d.b[n-1] == 0) || v > maxListLen || v > uint64(len(d.b)) {
+	b := d.rest()
+	if len(b) > 0 && b[0] < 0x80 && int(b[0]) <= len(b) { // one byte, the most common
+		d.off++
+		return int(b[0])
+	}
+	v, n := binary.Uvarint(b)
+	if n <= 0 || (n > 1 && b[n-1] == 0) || v > maxListLen || v > uint64(len(b)) {
 		d.fail("length")
 		return 0
 	}
-	d.b = d.b[n:]
+	d.off += n
 	return int(v)
 }
 
 func (d *decoder) string() string {
 	n := d.len()
-	if d.err != nil || n > len(d.b) {
+	if d.err != nil || n > d.left() {
 		d.fail("string")
 		return ""
 	}
-	s := string(d.b[:n])
-	d.b = d.b[n:]
+	s := string(d.b[d.off : d.off+n])
+	d.off += n
 	return s
 }
 
 // hash reads a swipe id hash of size bytes.
 func (d *decoder) hash(size int) uint64 {
-	if len(d.b) < size {
+	b := d.rest()
+	if len(b) < size {
 		d.fail("swipe hash")
 		return 0
 	}
 	var v uint64
 	for i := size - 1; i >= 0; i-- {
-		v = v<<8 | uint64(d.b[i])
+		v = v<<8 | uint64(b[i])
 	}
-	d.b = d.b[size:]
+	d.off += size
 	return v
 }
 
@@ -639,12 +748,18 @@ func (d *decoder) days2() []loyalty.DaySpend {
 // eight in formats 1 and 2, whose hashes are cut to loyalty.SwipeHashBits
 // so that a retry of a swipe applied before the upgrade is still
 // recognised. Of more than loyalty.RecentSwipeIDs, the oldest are dropped.
-func (d *decoder) recent(size int) []uint64 {
+// It reads into room if it is big enough.
+func (d *decoder) recent(size int, room []uint64) []uint64 {
 	n := d.len()
 	if n == 0 {
 		return nil
 	}
-	hs := make([]uint64, n)
+	var hs []uint64
+	if n <= cap(room) {
+		hs = room[:n]
+	} else {
+		hs = make([]uint64, n)
+	}
 	for i := range hs {
 		hs[i] = d.hash(size) & (1<<loyalty.SwipeHashBits - 1)
 	}

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"reflect"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aislecast/loyalty"
+	"github.com/aislecast/loyalty/possim"
 )
 
 func sampleProfile() *loyalty.Profile {
@@ -66,6 +68,70 @@ func TestDecodedCategoryDaysGrowApart(t *testing.T) {
 		Items: []loyalty.Item{{SKU: "x", Category: p.Categories[0].Name, Qty: 1, UnitPriceCents: 100}}, TotalCents: 100})
 	if !reflect.DeepEqual(p.Categories[1].Days, want) {
 		t.Fatalf("appending to %s changed the days of %s", p.Categories[0].Name, p.Categories[1].Name)
+	}
+}
+
+// A profile stored and read back, as the engine does on a cache miss, and
+// then changed by more swipes, as on the cache hits after it, encodes
+// exactly as the same profile kept in memory throughout: the room the
+// decoder leaves for growth (spare categories, SKUs and days, the category
+// histories sharing one array) never changes what later swipes make of it,
+// and the changelog bytes stay the same.
+func TestStoredProfileAppliesLikeTheOriginal(t *testing.T) {
+	start := time.Date(2026, 8, 3, 8, 0, 0, 0, time.UTC)
+	g := possim.New(possim.Config{Seed: 11, Cards: 40, Start: start})
+	store := NewMemStore(nil) // no cache: every Get decodes the at-rest form
+	kept := make(map[string]*loyalty.Profile)
+	decoded := make(map[string]*loyalty.Profile)       // read back from store, then changed in place
+	end := start.AddDate(0, 0, loyalty.HistoryDays+30) // past the horizon: pruning too
+	swipes := 0
+	for g.Clock().Before(end) {
+		m := g.Next()
+		s := m.Swipe
+		if s == nil {
+			continue
+		}
+		swipes++
+		want := kept[s.CardID]
+		if want == nil {
+			want = loyalty.NewProfile(s.CardID)
+			kept[s.CardID] = want
+		}
+		got := decoded[s.CardID]
+		if got == nil || swipes%4 == 0 { // a miss: read it back
+			var err error
+			if got, err = store.Get(s.CardID); err != nil {
+				t.Fatal(err)
+			}
+			if got == nil {
+				got = loyalty.NewProfile(s.CardID)
+			}
+			decoded[s.CardID] = got
+		}
+		want.Apply(s)
+		got.Apply(s)
+		enc, fresh := AppendProfile(nil, got), AppendProfile(nil, want)
+		if !slices.Equal(enc, fresh) {
+			t.Fatalf("swipe %d (%s): the stored profile encodes as\n%x\nthe one kept in memory as\n%x", swipes, s.SwipeID, enc, fresh)
+		}
+		if err := store.Put(s.CardID, enc, got); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if swipes < 1000 {
+		t.Fatalf("only %d swipes: the test covers too little", swipes)
+	}
+}
+
+// putVarint writes what binary.PutVarint writes.
+func TestPutVarint(t *testing.T) {
+	for _, v := range []int64{0, 1, -1, 63, -64, 64, -65, 8191, -8192, 8192, -8193, 1 << 40, -1 << 63, 1<<63 - 1} {
+		got, want := make([]byte, binary.MaxVarintLen64), make([]byte, binary.MaxVarintLen64)
+		got = got[:putVarint(got, 0, v)]
+		want = want[:binary.PutVarint(want, v)]
+		if !slices.Equal(got, want) {
+			t.Errorf("putVarint(%d) = %x, want %x", v, got, want)
+		}
 	}
 }
 

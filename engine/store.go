@@ -54,11 +54,19 @@ type cachedProfile struct {
 // get returns the card's cached profile if it matches version ver of the
 // stored bytes, or nil.
 func (pc *ProfileCache) get(card string, ver uint64) *loyalty.Profile {
+	if cp := pc.entry(card, ver); cp != nil {
+		return cp.p
+	}
+	return nil
+}
+
+// entry is get's cache entry, or nil.
+func (pc *ProfileCache) entry(card string, ver uint64) *cachedProfile {
 	if pc.c == nil {
 		return nil
 	}
 	if cp, ok := pc.c.Get(card); ok && cp.ver.Load() == ver {
-		return cp.p
+		return cp
 	}
 	return nil
 }
@@ -69,18 +77,31 @@ func (pc *ProfileCache) get(card string, ver uint64) *loyalty.Profile {
 // hot cards, and this spares them ristretto's Set (a channel send and the
 // admission policy's work) on every swipe. Once the profile has grown a
 // quarter beyond what the cache was charged, it is set again at its new
-// cost, so that the cache keeps to its size as hot profiles grow.
-func (pc *ProfileCache) put(card string, ver uint64, p *loyalty.Profile, cost int64) {
+// cost, so that the cache keeps to its size as hot profiles grow. It
+// returns the entry, or nil when the cache refused it.
+func (pc *ProfileCache) put(card string, ver uint64, p *loyalty.Profile, cost int64) *cachedProfile {
 	if pc.c == nil {
-		return
+		return nil
 	}
-	if cp, ok := pc.c.Get(card); ok && cp.p == p && cost <= cp.cost+cp.cost/4 {
-		cp.ver.Store(ver)
-		return
+	if cp, ok := pc.c.Get(card); ok && cp.moved(p, ver, cost) {
+		return cp
 	}
 	cp := &cachedProfile{p: p, cost: cost}
 	cp.ver.Store(ver)
-	pc.c.Set(card, cp, cost)
+	if !pc.c.Set(card, cp, cost) {
+		return nil
+	}
+	return cp
+}
+
+// moved moves the entry to version ver if it holds p and p has not grown
+// past what the cache was charged, and reports whether it did.
+func (cp *cachedProfile) moved(p *loyalty.Profile, ver uint64, cost int64) bool {
+	if cp.p != p || cost > cp.cost+cp.cost/4 {
+		return false
+	}
+	cp.ver.Store(ver)
+	return true
 }
 
 // NewProfileCache returns a cache holding about maxBytes of decoded
@@ -118,6 +139,11 @@ type memStore struct {
 	m       map[string]memEntry
 	cache   *ProfileCache
 	scratch []byte
+	// hot is the cache entry of the profile Get returned last: the Put
+	// that follows, of the same profile changed by a swipe, moves its
+	// version without looking it up in the cache again. Only the
+	// partition's goroutine calls Get and Put.
+	hot *cachedProfile
 }
 
 // memEntry is a stored profile. data is a string, not a slice, to save
@@ -139,14 +165,15 @@ func (s *memStore) Get(card string) (*loyalty.Profile, error) {
 	if !ok {
 		return nil, nil
 	}
-	if p := s.cache.get(card, e.ver); p != nil {
-		return p, nil
+	if cp := s.cache.entry(card, e.ver); cp != nil {
+		s.hot = cp
+		return cp.p, nil
 	}
 	p, err := decodeAtRest(view(e.data), &s.cache.names)
 	if err != nil {
 		return nil, err
 	}
-	s.remember(card, e.ver, p, len(e.data))
+	s.hot = s.remember(card, e.ver, p, len(e.data))
 	return p, nil
 }
 
@@ -177,7 +204,9 @@ func (s *memStore) Put(card string, encoded []byte, p *loyalty.Profile) error {
 	s.m[key] = e
 	s.mu.Unlock()
 	if p != nil {
-		s.remember(card, e.ver, p, len(encoded))
+		if h := s.hot; h == nil || !h.moved(p, e.ver, rememberCost(len(encoded))) {
+			s.hot = s.remember(card, e.ver, p, len(encoded))
+		}
 	}
 	return nil
 }
@@ -199,16 +228,20 @@ func cardOf(data string) (string, bool) {
 	return data[1+k : 1+k+int(n)], true
 }
 
-// remember caches p; decoded profiles take about four times their
-// encoding in heap.
-func (s *memStore) remember(card string, ver uint64, p *loyalty.Profile, size int) {
-	s.cache.put(card, ver, p, int64(4*size+64))
+// remember caches p and returns its cache entry, or nil.
+func (s *memStore) remember(card string, ver uint64, p *loyalty.Profile, size int) *cachedProfile {
+	return s.cache.put(card, ver, p, rememberCost(size))
 }
+
+// rememberCost is what caching a profile of size encoded bytes is charged:
+// decoded profiles take about four times their encoding in heap.
+func rememberCost(size int) int64 { return int64(4*size + 64) }
 
 func (s *memStore) Delete(card string) error {
 	s.mu.Lock()
 	delete(s.m, card)
 	s.mu.Unlock()
+	s.hot = nil
 	if c := s.cache.c; c != nil {
 		c.Del(card)
 	}
