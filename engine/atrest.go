@@ -39,6 +39,17 @@ type nameTable struct {
 // nameChunkSize is the size of an arena chunk: thousands of names.
 const nameChunkSize = 64 << 10
 
+// known returns the table's copy of name s, if the table has it.
+func (t *nameTable) known(s string) (string, bool) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	id, ok := t.ids[s]
+	if !ok {
+		return "", false
+	}
+	return t.names[id], true
+}
+
 // idOf returns the id of s if s is the table's own copy of a name. The
 // caller holds t.mu.
 func (t *nameTable) idOf(s string) (uint32, bool) {

@@ -23,7 +23,7 @@ func BenchmarkDecode(b *testing.B) {
 // BenchmarkSwipeReader decodes as the pipeline does: one swipeReader,
 // with its names cache, for every message.
 func BenchmarkSwipeReader(b *testing.B) {
-	r := swipeReader{names: newNameCache()}
+	r := swipeReader{names: newNameCache(nil)}
 	key, value := []byte("c-1"), []byte(goodSwipe)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(goodSwipe)))

@@ -156,7 +156,7 @@ func readerStream() (keys, values [][]byte) {
 // A reused swipeReader, with or without a names cache, decodes every
 // message of a stream exactly as Decode does on its own.
 func TestSwipeReaderMatchesDecode(t *testing.T) {
-	for _, names := range []*nameCache{nil, newNameCache()} {
+	for _, names := range []*nameCache{nil, newNameCache(nil)} {
 		r := swipeReader{names: names}
 		keys, values := readerStream()
 		for i, v := range values {
@@ -181,7 +181,7 @@ func TestDecodedStringsAreOwned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, names := range []*nameCache{nil, newNameCache()} {
+	for _, names := range []*nameCache{nil, newNameCache(nil)} {
 		r := swipeReader{names: names}
 		key, value := []byte("c-1"), []byte(msg)
 		for _, decode := range []func() (*loyalty.Swipe, error){
@@ -208,7 +208,7 @@ func TestDecodedStringsAreOwned(t *testing.T) {
 // The names cache hands out one shared copy of each name it holds, and a
 // name whose slot another name took is copied again, never lost.
 func TestNameCacheInterns(t *testing.T) {
-	c := newNameCache()
+	c := newNameCache(nil)
 	buf := []byte("coffee-0007")
 	a := c.intern(viewString(buf))
 	b := c.intern(string(buf))
@@ -227,6 +227,43 @@ func TestNameCacheInterns(t *testing.T) {
 	}
 }
 
+// With the store's name table behind it, the cache interns a name the
+// table holds as the table's own copy, whose id storing a profile finds
+// by its address, and a name the table does not hold as a copy of its
+// own, without adding it: only stored profiles grow the table.
+func TestNameCacheSharesTheTablesNames(t *testing.T) {
+	var tab nameTable
+	tab.mu.Lock()
+	tab.add("coffee")
+	tab.mu.Unlock()
+	c := newNameCache(&tab)
+	for range 2 { // a miss, then a hit on the slot
+		got := c.intern(string([]byte("coffee")))
+		tab.mu.RLock()
+		_, isTables := tab.idOf(got)
+		tab.mu.RUnlock()
+		if got != "coffee" || !isTables {
+			t.Fatalf("intern(coffee) = %q, the table's copy: %v", got, isTables)
+		}
+	}
+	tea := c.intern(string([]byte("tea")))
+	if _, ok := tab.known("tea"); ok || tea != "tea" {
+		t.Fatalf("intern(tea) = %q and added it to the table", tea)
+	}
+	// Once a stored profile brings the name into the table, the slot
+	// takes the table's copy.
+	tab.mu.Lock()
+	tab.add("tea")
+	tab.mu.Unlock()
+	got := c.intern("tea")
+	tab.mu.RLock()
+	_, isTables := tab.idOf(got)
+	tab.mu.RUnlock()
+	if !isTables {
+		t.Fatal("intern(tea) kept its own copy after the table got the name")
+	}
+}
+
 // FuzzSwipeReader decodes two messages with one swipeReader and requires
 // the second to come out as Decode gives it: nothing of the first leaks.
 func FuzzSwipeReader(f *testing.F) {
@@ -235,7 +272,7 @@ func FuzzSwipeReader(f *testing.F) {
 		f.Add(values[i-1], values[i])
 	}
 	f.Fuzz(func(t *testing.T, first, second []byte) {
-		r := swipeReader{names: newNameCache()}
+		r := swipeReader{names: newNameCache(nil)}
 		key := []byte("c-1")
 		r.read(key, first, testNow, DefaultLimits)
 		want, wantErr := Decode(key, second, testNow, DefaultLimits)

@@ -136,6 +136,10 @@ func (s *DiskPartition) value(encoded []byte) []byte {
 	return append(v, encoded...)
 }
 
+// names is the table of the store's decoded-profile cache, for the
+// pipeline's nameCache (see nameCache.table).
+func (s *DiskPartition) names() *nameTable { return &s.d.cache.names }
+
 // Get returns the card's profile: an uncommitted Put first, then the disk,
 // decoding only when the cache has no profile of that exact version.
 func (s *DiskPartition) Get(card string) (*loyalty.Profile, error) {

@@ -69,7 +69,11 @@ func NewPipeline(id int, rs *rules.Set, store Store, lim Limits, now func() time
 		log = zap.NewNop()
 	}
 	p := &Pipeline{id: id, store: store, limits: lim, now: now, log: log, maxCh: DefaultMaxOffersPerChannel, budget: NewBudgets(log), b: newBatch(), clPos: make(map[string]int)}
-	p.swipes.names = newNameCache()
+	var names *nameTable
+	if t, ok := store.(interface{ names() *nameTable }); ok {
+		names = t.names()
+	}
+	p.swipes.names = newNameCache(names)
 	p.SetRules(rs)
 	return p
 }

@@ -158,6 +158,10 @@ func newMemStore(cache *ProfileCache) *memStore {
 	return &memStore{m: make(map[string]memEntry), cache: cache}
 }
 
+// names is the table the store keeps names in at rest, for the
+// pipeline's nameCache (see nameCache.table).
+func (s *memStore) names() *nameTable { return &s.cache.names }
+
 func (s *memStore) Get(card string) (*loyalty.Profile, error) {
 	s.mu.RLock()
 	e, ok := s.m[card]
