@@ -78,7 +78,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.maxOffers, "max-offers-per-channel", 1, "most offers one swipe triggers on each channel; rules compete by priority, then value, then id")
 	o.policy.Register(fs, "a card without a consent record in identities")
 	fs.StringVar(&o.storeDir, "store-dir", "", "keep profiles on disk in this directory (Pebble) instead of in memory; for more profiles than RAM holds")
-	fs.IntVar(&o.cacheMB, "profile-cache-mb", 64, "MiB of decoded profiles of hot cards kept in front of the store (about 5 KB a card); 0 turns the cache off")
+	fs.IntVar(&o.cacheMB, "profile-cache-mb", 64, "MiB of decoded profiles of hot cards kept in front of the store (about 10 KB a regular card); 0 turns the cache off")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.Float64Var(&o.rate, "rate", 200, "demo: simulated swipes per second")
 	fs.IntVar(&o.cards, "cards", 2000, "demo: simulated loyalty cards")
