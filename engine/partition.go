@@ -146,7 +146,7 @@ func newBatch() *batch {
 }
 
 func (b *batch) reset() {
-	b.foldSuppressed()
+	b.foldSuppressed() // zeroes the counts by ordinal; the map is cleared below
 	clear(b.out)
 	b.out = b.out[:0]
 	b.arena = b.arena[:0]
@@ -377,7 +377,6 @@ func (p *Pipeline) EndBatch() (out, changelog []kafka.Message, err error) {
 		return nil, nil, err
 	}
 	b := p.b
-	b.foldSuppressed()
 	b.out = p.appendBudgetRecords(b.out)
 	if p.clStale {
 		return b.out, nil, nil
@@ -438,7 +437,4 @@ const changelogSlab = 64 << 10
 // and suppressed hits by rule) to st, as the engine does once a batch is
 // published. Replays and backtests, which run the pipeline without a
 // broker, call it between EndBatch and StartBatch.
-func (p *Pipeline) CountBatch(st *Stats) {
-	p.b.foldSuppressed()
-	st.add(p.b)
-}
+func (p *Pipeline) CountBatch(st *Stats) { st.add(p.b) }

@@ -75,7 +75,7 @@ func (s *Stats) merge(b *batch) {
 		s.ignored[k] += v
 	}
 	s.UnknownStores.Add(b.unknownStores)
-	for k, v := range b.suppressed {
+	for k, v := range b.suppressions() {
 		s.suppressed[k] += v
 		s.Suppressed.Add(v)
 		if k.code == offers.Holdout {

@@ -10,8 +10,8 @@ import (
 // compared the id on every hit. The batch counts them instead in an array
 // indexed by the rule's ordinal in the rule set (rules.Evaluator.
 // MatchOrdinals) and the code, and folds the counts into its map, by rule
-// id, once per batch: when the batch ends, is counted, or its rule set
-// changes.
+// id, once per batch: when the batch is counted (suppressions, which Stats
+// reads), or when its rule set changes and the ordinals with it.
 
 // codeSlots is the number of codes counted per rule in the array; a code
 // beyond it (none today) is counted in the map directly.
