@@ -148,7 +148,7 @@ func (t *nameTable) appendIDs(buf []byte, d *decoder, names int, counts [3]int, 
 	for _, n := range counts {
 		cur := name[:0]
 		for range n {
-			shared, rest := d.len(), d.len()
+			shared, rest := d.shared(), d.len()
 			if d.err != nil || shared > len(cur) || rest > d.left() {
 				d.fail("name")
 				return buf, false
@@ -216,7 +216,7 @@ func (t *nameTable) appendProfile(buf, enc []byte, p *loyalty.Profile) ([]byte, 
 			d.off += 2 + int(b[1])
 			continue
 		}
-		d.len() // shared with the previous name
+		d.shared() // with the previous name
 		rest := d.len()
 		if d.err != nil || rest > d.left() {
 			d.fail("name")

@@ -447,7 +447,7 @@ func (d *decoder) names(p *loyalty.Profile) {
 	for _, n := range lists {
 		prev := 0
 		for range n {
-			shared := d.len()
+			shared := d.shared()
 			rest := d.len()
 			if d.err != nil || shared > prev || rest > d.left() {
 				d.fail("name")
@@ -468,7 +468,7 @@ func (d *decoder) names(p *loyalty.Profile) {
 	for l, n := range lists {
 		var prev string
 		for i := range n {
-			shared, rest := d.len(), d.len()
+			shared, rest := d.shared(), d.len()
 			suffix := d.b[d.off : d.off+rest]
 			d.off += rest
 			if shared < len(prev) && rest > 0 && suffix[0] == prev[shared] {
@@ -668,6 +668,25 @@ func (d *decoder) len() int {
 	v, n := binary.Uvarint(b)
 	if n <= 0 || (n > 1 && b[n-1] == 0) || v > maxListLen || v > uint64(len(b)) {
 		d.fail("length")
+		return 0
+	}
+	d.off += n
+	return int(v)
+}
+
+// shared reads how many bytes a front-coded name shares with the name
+// before it. Unlike a length, it is not bounded by the bytes left to
+// read, since those bytes are not read: the caller checks it against the
+// name before.
+func (d *decoder) shared() int {
+	b := d.rest()
+	if len(b) > 0 && b[0] < 0x80 {
+		d.off++
+		return int(b[0])
+	}
+	v, n := binary.Uvarint(b)
+	if n <= 0 || b[n-1] == 0 || v > maxNamesLen {
+		d.fail("shared length")
 		return 0
 	}
 	d.off += n

@@ -3,7 +3,9 @@ package engine
 import (
 	"encoding/hex"
 	"fmt"
+	"math/rand/v2"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -259,5 +261,73 @@ func TestMemStorePutOfCachedProfile(t *testing.T) {
 	put(q)
 	if got := get(p.CardID); got.Visits != 99 {
 		t.Fatalf("after another profile was stored for the card, Get returned one with %d visits, want 99", got.Visits)
+	}
+}
+
+// Many profiles, with names of every length, prefixes shared over more
+// bytes than are left in the record, names used both as a category and
+// as a SKU, and names new to the table, come back from the at-rest form
+// as they went in, and the table holds each distinct name once.
+func TestNameTableManyNames(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	pick := func(n int) []string {
+		set := map[string]bool{}
+		for len(set) < n {
+			// Few stems, so that sorted names share prefixes, and
+			// lengths from 1 to over 300 bytes.
+			name := []string{"a", "dairy", "dairy-milk", "z" + strings.Repeat("y", 300)}[rng.IntN(4)]
+			if rng.IntN(3) > 0 {
+				name += fmt.Sprintf("-%04d", rng.IntN(400))
+			}
+			set[name] = true
+		}
+		out := make([]string, 0, n)
+		for s := range set {
+			out = append(out, s)
+		}
+		slices.Sort(out)
+		return out
+	}
+	table := &nameTable{}
+	distinct := map[string]bool{}
+	for i := range 300 {
+		p := loyalty.NewProfile(fmt.Sprintf("card-%d", i))
+		p.FirstSeen, p.LastSeen, p.NewestDay = 1_780_000_000, 1_780_000_000, 1_780_000_000/86400
+		for _, name := range pick(1 + rng.IntN(120)) {
+			p.Categories = append(p.Categories, loyalty.CategoryStats{Name: name, SpendCents: 1, Units: 1, LastBought: p.LastSeen})
+			distinct[name] = true
+		}
+		for _, name := range pick(rng.IntN(loyalty.TopSKUs + 1)) {
+			p.SKUs = append(p.SKUs, loyalty.SKUStats{SKU: name, Units: 1, LastBought: p.LastSeen})
+			distinct[name] = true
+		}
+		for _, name := range pick(rng.IntN(loyalty.TopStores + 1)) {
+			p.Stores = append(p.Stores, loyalty.StoreVisits{StoreID: name, Visits: 1, LastVisit: p.LastSeen})
+			distinct[name] = true
+		}
+		enc := AppendProfile(nil, p)
+		if got, err := DecodeProfile(enc); err != nil || !reflect.DeepEqual(got, p) {
+			t.Fatalf("profile %d: encoded and decoded: %+v, %v; want %+v", i, got, err, p)
+		}
+		rest, err := toAtRest(nil, enc, table)
+		if err != nil {
+			t.Fatalf("profile %d: %v", i, err)
+		}
+		got, err := decodeAtRest(rest, table)
+		if err != nil || !reflect.DeepEqual(got, p) {
+			t.Fatalf("profile %d: at rest and back: %+v, %v; want %+v", i, got, err, p)
+		}
+		if len(table.names) != len(distinct) {
+			t.Fatalf("profile %d: the table holds %d names for %d distinct ones", i, len(table.names), len(distinct))
+		}
+	}
+	for name := range distinct {
+		id, ok := table.ids[name]
+		if !ok || table.names[id] != name {
+			t.Errorf("table id of %q: %d, %v", name, id, ok)
+		}
+	}
+	if _, ok := table.ids["never-seen"]; ok {
+		t.Error("the table has a name it was never given")
 	}
 }
