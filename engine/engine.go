@@ -89,8 +89,8 @@ type Engine struct {
 	// restored; the engine is not ready before they are all in memory.
 	restoring atomic.Int64
 
-	offersW    *kafka.Writer
-	changelogW *kafka.Writer
+	offersW    *batchWriter
+	changelogW *batchWriter
 	client     *kafka.Client
 	// budgets is the spend of every rule with a budget, shared by the
 	// partitions this instance owns and followed from TopicBudget.

@@ -12,9 +12,10 @@ import (
 
 // profiles are the optional profiles of a whole run (both sides, and the
 // embedded broker when there is one): CPU, execution trace, and the block
-// and mutex profiles that show where the Kafka path waits.
+// and mutex profiles that show where the Kafka path waits, and the
+// allocation profile that shows what makes the garbage collector run.
 type profiles struct {
-	cpu, trace, block, mutex string
+	cpu, trace, block, mutex, allocs string
 }
 
 func (p *profiles) flags(fs *flag.FlagSet) {
@@ -22,6 +23,7 @@ func (p *profiles) flags(fs *flag.FlagSet) {
 	fs.StringVar(&p.trace, "trace", "", "write an execution trace of the run to this file (large: use a short run)")
 	fs.StringVar(&p.block, "blockprofile", "", "write a blocking profile (every blocking event) to this file")
 	fs.StringVar(&p.mutex, "mutexprofile", "", "write a mutex contention profile (every event) to this file")
+	fs.StringVar(&p.allocs, "memprofile", "", "write an allocation profile of the run (every side's allocations since start) to this file")
 }
 
 // start starts the asked-for profiles; the returned stop writes them.
@@ -65,6 +67,9 @@ func (p *profiles) start() (stop func() error, err error) {
 	if p.mutex != "" {
 		runtime.SetMutexProfileFraction(1)
 		stops = append(stops, func() error { return writeProfile("mutex", p.mutex) })
+	}
+	if p.allocs != "" {
+		stops = append(stops, func() error { return writeProfile("allocs", p.allocs) })
 	}
 	return stop, nil
 }
