@@ -44,9 +44,11 @@ func newChangelogWriter(cfg Config) *batchWriter {
 // cycles where the relay ran 52, and a p99 of 10–12 ms where the relay's
 // was 6.5. So a call of at most smallWrite messages, which no
 // partition's request can exceed, goes through the small writer, and a
-// larger one through the writer sized for a full batch. Calls are synchronous and each flusher
-// stage makes them one at a time, so choosing a writer per call keeps
-// the order of every partition's writes.
+// larger one through the writer sized for a full batch. Calls are
+// synchronous and each flusher stage makes them one at a time, so
+// choosing a writer per call keeps the order of every partition's
+// writes. The writers share the balancer, which kafka-go already calls
+// from many goroutines at once.
 type batchWriter struct {
 	small, large *kafka.Writer
 }
