@@ -177,3 +177,46 @@ func BenchmarkConsentChannels(b *testing.B) {
 	}
 	b.ReportMetric(perCard, "heapB/card")
 }
+
+// Writes of few messages and of many go through different kafka-go
+// writers (batchWriter); one after another, they reach each partition
+// whole and in the order they were made.
+func TestBatchWriterKeepsOrder(t *testing.T) {
+	client, _ := tableBroker(t)
+	w := newChangelogWriter(Config{Brokers: []string{client.Addr.String()}, MaxBatch: 500})
+	defer w.Close()
+	ctx := context.Background()
+	var want []string
+	for _, n := range []int{40, 3, 40, 1, smallWrite, smallWrite + 1, 2} {
+		var msgs []kafka.Message
+		for range n {
+			// The i-th value to partition i%2: every call but the
+			// one of a single message writes both.
+			i := len(want)
+			want = append(want, fmt.Sprintf("v%03d", i))
+			msgs = append(msgs, kafka.Message{Topic: TopicChangelog, Partition: i % 2, Key: []byte("k"), Value: []byte(want[i])})
+		}
+		if err := w.WriteMessages(ctx, msgs...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Calls of at most smallWrite messages went through the small writer.
+	if small, large := w.small.Stats().Messages, w.large.Stats().Messages; small != 3+1+smallWrite+2 || large != 40+40+smallWrite+1 {
+		t.Errorf("messages written by the small writer %d, by the large one %d", small, large)
+	}
+	for part := range 2 {
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{client.Addr.String()}, Topic: TopicChangelog, Partition: part, MaxWait: 50 * time.Millisecond})
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		for i := part; i < len(want); i += 2 {
+			m, err := r.ReadMessage(rctx)
+			if err != nil {
+				t.Fatalf("partition %d, reading %s: %v", part, want[i], err)
+			}
+			if string(m.Value) != want[i] {
+				t.Fatalf("partition %d: read %s, want %s", part, m.Value, want[i])
+			}
+		}
+		cancel()
+		r.Close()
+	}
+}
