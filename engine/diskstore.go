@@ -166,7 +166,7 @@ func (s *DiskPartition) Get(card string) (*loyalty.Profile, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.remember(card, ver, p, len(v)-8)
+	s.d.cache.put(card, ver, p, decodedCost(p, true))
 	return p, nil
 }
 
@@ -183,10 +183,6 @@ func (s *DiskPartition) read(card string) ([]byte, error) {
 	return out, closer.Close()
 }
 
-func (s *DiskPartition) remember(card string, ver uint64, p *loyalty.Profile, size int) {
-	s.d.cache.put(card, ver, p, int64(3*size+64))
-}
-
 // Put holds the profile until Commit.
 func (s *DiskPartition) Put(card string, encoded []byte, p *loyalty.Profile) error {
 	v := s.value(encoded)
@@ -194,7 +190,7 @@ func (s *DiskPartition) Put(card string, encoded []byte, p *loyalty.Profile) err
 	s.pending[card] = v
 	s.mu.Unlock()
 	if p != nil {
-		s.remember(card, binary.BigEndian.Uint64(v), p, len(encoded))
+		s.d.cache.put(card, binary.BigEndian.Uint64(v), p, decodedCost(p, true))
 	}
 	return nil
 }

@@ -177,7 +177,7 @@ func (s *memStore) Get(card string) (*loyalty.Profile, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.hot = s.remember(card, e.ver, p, len(e.data))
+	s.hot = s.cache.put(card, e.ver, p, decodedCost(p, false))
 	return p, nil
 }
 
@@ -208,8 +208,9 @@ func (s *memStore) Put(card string, encoded []byte, p *loyalty.Profile) error {
 	s.m[key] = e
 	s.mu.Unlock()
 	if p != nil {
-		if h := s.hot; h == nil || !h.moved(p, e.ver, rememberCost(len(encoded))) {
-			s.hot = s.remember(card, e.ver, p, len(encoded))
+		cost := decodedCost(p, false)
+		if h := s.hot; h == nil || !h.moved(p, e.ver, cost) {
+			s.hot = s.cache.put(card, e.ver, p, cost)
 		}
 	}
 	return nil
@@ -232,14 +233,45 @@ func cardOf(data string) (string, bool) {
 	return data[1+k : 1+k+int(n)], true
 }
 
-// remember caches p and returns its cache entry, or nil.
-func (s *memStore) remember(card string, ver uint64, p *loyalty.Profile, size int) *cachedProfile {
-	return s.cache.put(card, ver, p, rememberCost(size))
+// decodedCost is what caching p is charged: the heap its decoded form
+// takes, from the capacities of its lists, and with names the bytes of its
+// names, which a profile decoded from the changelog's format holds (one
+// decoded from the at-rest form holds the name table's copies, shared by
+// every profile). It was a multiple of the encoded size, which missed by
+// up to half: the at-rest form is half the size of the changelog's, and
+// the same profile was charged half as much when read as when stored.
+func decodedCost(p *loyalty.Profile, names bool) int64 {
+	n := int(unsafe.Sizeof(profileBlock{})) + len(p.CardID)
+	n += cap(p.Categories) * int(unsafe.Sizeof(loyalty.CategoryStats{}))
+	n += cap(p.SKUs) * int(unsafe.Sizeof(loyalty.SKUStats{}))
+	if cap(p.Stores) > loyalty.TopStores {
+		n += cap(p.Stores) * int(unsafe.Sizeof(loyalty.StoreVisits{}))
+	}
+	if cap(p.RecentSwipes) > loyalty.RecentSwipeIDs {
+		n += cap(p.RecentSwipes) * 8
+	}
+	n += cap(p.Offers) * int(unsafe.Sizeof(loyalty.OfferHistory{}))
+	for i := range p.Offers {
+		n += len(p.Offers[i].RuleID) + 8*cap(p.Offers[i].Sent)
+	}
+	days := cap(p.Days)
+	for i := range p.Categories {
+		days += cap(p.Categories[i].Days)
+	}
+	n += days * int(unsafe.Sizeof(loyalty.DaySpend{}))
+	if names {
+		for i := range p.Categories {
+			n += len(p.Categories[i].Name)
+		}
+		for i := range p.SKUs {
+			n += len(p.SKUs[i].SKU)
+		}
+		for i := range p.Stores {
+			n += len(p.Stores[i].StoreID)
+		}
+	}
+	return int64(n)
 }
-
-// rememberCost is what caching a profile of size encoded bytes is charged:
-// decoded profiles take about four times their encoding in heap.
-func rememberCost(size int) int64 { return int64(4*size + 64) }
 
 func (s *memStore) Delete(card string) error {
 	s.mu.Lock()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -329,5 +330,67 @@ func TestNameTableManyNames(t *testing.T) {
 	}
 	if _, ok := table.ids["never-seen"]; ok {
 		t.Error("the table has a name it was never given")
+	}
+}
+
+// What the cache is charged for a decoded profile is the heap decoding it
+// takes, within the rounding of allocation sizes, for profiles decoded
+// from the at-rest form (names shared) and from the changelog's format
+// (names their own).
+func TestDecodedCost(t *testing.T) {
+	ps := []*loyalty.Profile{sampleProfile()}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := range 50 {
+		p := loyalty.NewProfile(fmt.Sprintf("card-%04d", i))
+		p.FirstSeen, p.LastSeen, p.NewestDay = 1_780_000_000, 1_780_000_000, 1_780_000_000/86400
+		for c := range 1 + rng.IntN(80) {
+			cat := loyalty.CategoryStats{Name: fmt.Sprintf("category-%03d", c), SpendCents: 100, Units: 1, LastBought: p.LastSeen}
+			for d := range 1 + rng.IntN(4) {
+				cat.Days = append(cat.Days, loyalty.DaySpend{Day: p.NewestDay - int32(3-d), Cents: 25})
+			}
+			p.Categories = append(p.Categories, cat)
+		}
+		for k := range rng.IntN(loyalty.TopSKUs + 1) {
+			p.SKUs = append(p.SKUs, loyalty.SKUStats{SKU: fmt.Sprintf("sku-%05d", k), Units: 1, LastBought: p.LastSeen})
+		}
+		ps = append(ps, p)
+	}
+	table := &nameTable{}
+	var rest, enc [][]byte
+	for _, p := range ps {
+		e := AppendProfile(nil, p)
+		r, err := toAtRest(nil, e, table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		enc, rest = append(enc, e), append(rest, r)
+	}
+	for _, c := range []struct {
+		name   string
+		names  bool
+		decode func(i int) (*loyalty.Profile, error)
+	}{
+		{"at rest", false, func(i int) (*loyalty.Profile, error) { return decodeAtRest(rest[i], table) }},
+		{"changelog", true, func(i int) (*loyalty.Profile, error) { return DecodeProfile(enc[i]) }},
+	} {
+		var before, after runtime.MemStats
+		var charged int64
+		decoded := make([]*loyalty.Profile, len(ps))
+		runtime.ReadMemStats(&before)
+		for i := range ps {
+			p, err := c.decode(i)
+			if err != nil {
+				t.Fatal(err)
+			}
+			decoded[i] = p
+		}
+		runtime.ReadMemStats(&after)
+		for _, p := range decoded {
+			charged += decodedCost(p, c.names)
+		}
+		heap := int64(after.TotalAlloc - before.TotalAlloc)
+		if r := float64(charged) / float64(heap); r < 0.8 || r > 1.05 {
+			t.Errorf("%s: charged %d B for %d profiles whose decoding allocated %d B (%.2f)", c.name, charged, len(ps), heap, r)
+		}
 	}
 }
