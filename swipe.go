@@ -53,9 +53,11 @@ type Item struct {
 // LineCents is the line's value: quantity times unit price.
 func (it Item) LineCents() int64 { return it.Qty * it.UnitPriceCents }
 
-// Day is the swipe's calendar day in its own time zone, counted from
+// Day is the swipe's calendar day in the zone of its TS, counted from
 // 1970-01-01. Profiles bucket spend by it, so "the last 7 days" means the
-// shopper's local days, not UTC ones.
+// shopper's local days, not UTC ones: the engine puts TS in the store's
+// zone first when its store registry knows the store, and otherwise
+// keeps the offset the POS wrote.
 func (s *Swipe) Day() int32 { return DayOf(s.TS) }
 
 // DayOf is the calendar day of t in t's own zone, counted from 1970-01-01.

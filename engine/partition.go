@@ -196,6 +196,14 @@ func (p *Pipeline) process(m *kafka.Message) (card string, changed *loyalty.Prof
 		p.deadLetter(m, err.(*RejectError), b)
 		return "", nil
 	}
+	// The swipe's instant on its store's clock, when the registry knows
+	// the store: the local day it lands on in the profile's histories,
+	// the rules' now and the offer policy's schedules are the store's,
+	// whatever offset the lane wrote (a POS may well send UTC).
+	zone := p.policy.zone(s.StoreID)
+	if zone != nil {
+		s.TS = s.TS.In(zone)
+	}
 	prof, err := p.profile(s.CardID, b)
 	if err != nil {
 		// A profile that cannot be decoded is a bug or a corrupt changelog;
@@ -232,7 +240,7 @@ func (p *Pipeline) process(m *kafka.Message) (card string, changed *loyalty.Prof
 	p.pass = p.pass[:0]
 	var env *offers.Env
 	if len(p.hits) > 0 {
-		env = p.env(s, b)
+		env = p.env(s, zone, b)
 	}
 	all := p.rules.Rules()
 	for _, ord := range p.hits {

@@ -1,15 +1,18 @@
 package engine
 
 import (
+	"time"
+
 	"github.com/aislecast/loyalty"
 	"github.com/aislecast/loyalty/offers"
 )
 
 // Policy is what the offer policy needs beyond the rules, shared by every
-// partition: the store registry (each store's time zone), the cards'
+// partition: the store registry (each store's time zone, which is also
+// the clock a swipe's day and the rules' now are taken on), the cards'
 // consent and the quiet hours per channel. Nil fields mean no registry
-// (schedules on the swipe's own offset), every channel allowed, and no
-// quiet hours.
+// (days, now and schedules on the swipe's own offset), every channel
+// allowed, and no quiet hours.
 type Policy struct {
 	Stores  *StoreRegistry
 	Consent *ConsentTable
@@ -22,16 +25,25 @@ type Policy struct {
 // channel at any hour.
 func (p *Pipeline) SetPolicy(pol *Policy) { p.policy = pol }
 
+// zone is the time zone of a store, or nil without a policy or when its
+// registry does not know the store.
+func (pol *Policy) zone(store string) *time.Location {
+	if pol == nil {
+		return nil
+	}
+	return pol.Stores.Zone(store)
+}
+
 // env is what the policy knows about swipe s: its store's zone (a store
 // the registry does not know is counted), its card's consent and the
 // quiet hours. It is valid until the next call.
-func (p *Pipeline) env(s *loyalty.Swipe, b *batch) *offers.Env {
+func (p *Pipeline) env(s *loyalty.Swipe, zone *time.Location, b *batch) *offers.Env {
 	pol := p.policy
 	if pol == nil {
 		return nil
 	}
-	p.envBuf = offers.Env{Zone: pol.Stores.Zone(s.StoreID), Consent: pol.Consent.Channels(s.CardID), Quiet: pol.Quiet}
-	if p.envBuf.Zone == nil {
+	p.envBuf = offers.Env{Zone: zone, Consent: pol.Consent.Channels(s.CardID), Quiet: pol.Quiet}
+	if zone == nil {
 		b.unknownStores++
 	}
 	return &p.envBuf

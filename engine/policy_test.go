@@ -3,7 +3,9 @@ package engine
 import (
 	"fmt"
 	"testing"
+	"time"
 
+	"github.com/aislecast/loyalty"
 	"github.com/aislecast/loyalty/offers"
 	"github.com/segmentio/kafka-go"
 )
@@ -64,5 +66,44 @@ offer: {title: Small, coupon: {discount_cents: 100}}
 	}
 	if p.b.unknownStores != 1 {
 		t.Errorf("unknown stores %d, want 1 (s9)", p.b.unknownStores)
+	}
+}
+
+// A swipe is taken on its store's clock when the registry knows the
+// store, whatever offset its ts carries: its purchase lands on the
+// store's local day in the profile's histories, and the rules' now is the
+// store's local time. A store the registry does not know keeps the ts's
+// own offset.
+func TestPipelineStoreLocalTime(t *testing.T) {
+	const src = `
+id: late-shopper
+when: swipe.kind == "purchase" && now.Hour() == 21
+channels: [mobile]
+offer: {title: Late, coupon: {discount_cents: 100}}
+`
+	stores, err := NewStoreRegistry(StoreRecord{ID: "s1", TimeZone: "America/New_York"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := testPipeline(t, 0, src)
+	p.SetPolicy(&Policy{Stores: stores})
+	purchase := func(off int64, card, store, ts string) {
+		v := fmt.Sprintf(`{"v":1,"swipe_id":"%s-%d","card_id":"%s","kind":"purchase","store_id":"%s","ts":"%s",`+
+			`"items":[{"sku":"coffee-0001","category":"coffee","qty":1,"unit_price_cents":500}],"total_cents":500}`, card, off, card, store, ts)
+		p.Process(&kafka.Message{Topic: TopicSwipes, Offset: off, Key: []byte(card), Value: []byte(v)})
+	}
+	// 02:30 UTC on 3 December is 21:30 on 2 December in New York.
+	purchase(0, "c-1", "s1", "2026-12-03T02:30:00Z")
+	purchase(1, "c-2", "s9", "2026-12-03T02:30:00Z")
+	if got, want := describeOffers(t, p.b.out), []string{"c-1-0 offers.mobile late-shopper"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("offers %q, want %q", got, want)
+	}
+	dec2 := loyalty.DayOf(time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC))
+	for card, want := range map[string]int32{"c-1": dec2, "c-2": dec2 + 1} {
+		prof := p.b.dirty[card]
+		if prof == nil || len(prof.Days) != 1 || prof.Days[0].Day != want ||
+			len(prof.Categories) != 1 || len(prof.Categories[0].Days) != 1 || prof.Categories[0].Days[0].Day != want {
+			t.Errorf("card %s: days %+v, want one purchase on day %d", card, prof, want)
+		}
 	}
 }
