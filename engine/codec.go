@@ -679,17 +679,11 @@ func (d *decoder) len() int {
 // read, since those bytes are not read: the caller checks it against the
 // name before.
 func (d *decoder) shared() int {
-	b := d.rest()
-	if len(b) > 0 && b[0] < 0x80 {
-		d.off++
-		return int(b[0])
-	}
-	v, n := binary.Uvarint(b)
-	if n <= 0 || b[n-1] == 0 || v > maxNamesLen {
+	v := d.uvarint()
+	if v > maxNamesLen {
 		d.fail("shared length")
 		return 0
 	}
-	d.off += n
 	return int(v)
 }
 
