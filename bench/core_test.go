@@ -89,6 +89,7 @@ func BenchmarkCore(b *testing.B) {
 						b.Fatal(err)
 					}
 				}
+				engine.Compact(store) // as the engine does once a restored partition serves
 				// The decoded-profile cache as a running engine has it:
 				// filled by the cards of the last swipes before the
 				// window, so it holds the hot ones.

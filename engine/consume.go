@@ -131,6 +131,9 @@ func (e *Engine) runPartition(ctx, gctx context.Context, gen *kafka.Generation, 
 		delete(e.owned, a.ID)
 		e.mu.Unlock()
 	}()
+	if ms, ok := store.(*memStore); ok {
+		go e.compact(stop, ms, log)
+	}
 
 	p := NewPipeline(a.ID, e.rules.Load(), store, e.cfg.Limits, e.cfg.Clock, log)
 	p.SetMaxOffersPerChannel(e.cfg.MaxOffersPerChannel)

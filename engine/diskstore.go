@@ -397,7 +397,9 @@ const CheckpointEvery = 10 * time.Second
 // into, and the changelog offset to restore from.
 func (e *Engine) partitionStore(id int) (Store, int64, error) {
 	if e.disk == nil {
-		return newMemStore(e.cache), 0, nil
+		s := newMemStore(e.cache)
+		s.compactOnPut = e.cfg.CompactOnRestore
+		return s, 0, nil
 	}
 	s := e.disk.Partition(id)
 	from, err := s.Resume(time.Now())

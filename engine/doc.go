@@ -7,7 +7,10 @@
 //   - Ownership. Partition p of swipes and partition p of
 //     profiles.changelog belong together. When the group assigns p, the
 //     engine restores p's profiles from the changelog (Store: in memory, or
-//     on disk with DiskStore) before it processes a swipe of p.
+//     on disk with DiskStore) before it processes a swipe of p. In memory,
+//     a restore keeps each record as the changelog has it; once p serves,
+//     they are converted in the background to the compact at-rest form,
+//     with names interned (compact.go, atrest.go).
 //   - The core. A Pipeline (partition.go) is the broker-free part: decode
 //     and validate (decode.go, swipejson.go), fold into the profile, match
 //     the rules, judge the offer policy (store zones, consent, quiet hours,

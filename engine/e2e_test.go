@@ -61,6 +61,10 @@ type fixture struct {
 	last    *engine.Engine // the engine of the latest run
 	// storeDir, when set, keeps the engine's profiles on disk there.
 	storeDir string
+	// compactOnRestore is Config.CompactOnRestore; with waitCompacted,
+	// run stops the engine only once no restored profile is left to
+	// compact.
+	compactOnRestore, waitCompacted bool
 }
 
 func newFixture(t *testing.T, n int, bad float64) *fixture {
@@ -114,7 +118,7 @@ func (f *fixture) run(want int64) *engine.Stats {
 	f.t.Helper()
 	e, err := engine.New(engine.Config{
 		Brokers: f.brokers, Group: "e2e", Rules: f.rules, Partitions: 4, MaxBatch: 64,
-		Clock: func() time.Time { return f.clock }, StoreDir: f.storeDir,
+		Clock: func() time.Time { return f.clock }, StoreDir: f.storeDir, CompactOnRestore: f.compactOnRestore,
 	})
 	if err != nil {
 		f.t.Fatal(err)
@@ -126,6 +130,12 @@ func (f *fixture) run(want int64) *engine.Stats {
 	deadline := time.Now().Add(60 * time.Second)
 	for e.Stats().Swipes.Load() < want && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
+	}
+	for f.waitCompacted && e.Uncompacted() > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := e.Uncompacted(); f.waitCompacted && n > 0 {
+		f.t.Errorf("%d restored profiles still not compacted after a minute", n)
 	}
 	cancel()
 	if err := <-done; err != nil {
@@ -388,18 +398,28 @@ func TestEndToEnd(t *testing.T) {
 
 // TestRestartRestoresProfiles stops the engine halfway; a new engine in
 // the same group must restore the profiles from the changelog, resume at
-// the committed offsets and end with the same figures as one run.
+// the committed offsets and end with the same figures as one run. The
+// restored profiles that no swipe of the second half touched are compacted
+// in the background, or, with CompactOnRestore, as they are read.
 func TestRestartRestoresProfiles(t *testing.T) {
-	f := newFixture(t, 3000, 0.02)
-	half := len(f.msgs) / 2
-	f.produce(0, half)
-	f.run(int64(half))
-	f.produce(half, len(f.msgs))
-	st := f.run(int64(len(f.msgs) - half))
-	if st.Restored.Load() == 0 {
-		t.Fatal("second engine restored no profiles")
+	for _, onRestore := range []bool{false, true} {
+		t.Run(fmt.Sprintf("compact-on-restore=%v", onRestore), func(t *testing.T) {
+			f := newFixture(t, 3000, 0.02)
+			half := len(f.msgs) / 2
+			f.produce(0, half)
+			f.run(int64(half))
+			f.produce(half, len(f.msgs))
+			f.compactOnRestore, f.waitCompacted = onRestore, true
+			st := f.run(int64(len(f.msgs) - half))
+			if st.Restored.Load() == 0 {
+				t.Fatal("second engine restored no profiles")
+			}
+			if n := st.Compacted.Load(); (n > 0) == onRestore {
+				t.Errorf("%d restored profiles compacted in the background", n)
+			}
+			f.check(len(f.msgs))
+		})
 	}
-	f.check(len(f.msgs))
 }
 
 // TestRestartOnDiskStore is the restart with profiles on disk: the second

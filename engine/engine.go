@@ -45,6 +45,13 @@ type Config struct {
 	// in memory, with the decoded-profile cache in front; for chains whose
 	// profiles do not fit in memory. Empty keeps them in memory.
 	StoreDir string
+	// CompactOnRestore converts each profile restored into memory to the
+	// compact in-memory form as it is read. By default a restore keeps the
+	// changelog's records as they are, about twice the memory, and a
+	// partition compacts them in the background once it serves: restores
+	// take about 0.6 of the time, and memory peaks at about twice the
+	// profiles' own until compacted. No effect with StoreDir.
+	CompactOnRestore bool
 
 	// MaxOffersPerChannel is the most offers one swipe triggers on each
 	// channel (default DefaultMaxOffersPerChannel); rules compete for the
@@ -98,6 +105,9 @@ type Engine struct {
 
 	mu    sync.Mutex
 	owned map[int]Store // stores of the partitions owned right now
+	// compactor is held by the one partition compacting its restored
+	// profiles (see compact).
+	compactor chan struct{}
 
 	policy Policy
 	tables []*table // stores and identities, read whole by every instance
@@ -154,6 +164,7 @@ func New(cfg Config) (*Engine, error) {
 		changelogW: newChangelogWriter(cfg),
 		client:     &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 10 * time.Second, Transport: cfg.Transport},
 		owned:      make(map[int]Store),
+		compactor:  make(chan struct{}, 1),
 	}
 	if cfg.StoreDir != "" {
 		if e.disk, err = OpenDiskStore(cfg.StoreDir, cache); err != nil {

@@ -32,6 +32,8 @@ var (
 	mChangelog  = descCounter("changelog_records_total", "Profile records written to the changelog.")
 	mChangeB    = descCounter("changelog_bytes_total", "Bytes of profile records written to the changelog.")
 	mProfiles   = prometheus.NewDesc("offerd_profiles", "Profiles held by this instance.", nil, nil)
+	mUncompact  = prometheus.NewDesc("offerd_profiles_uncompacted", "Profiles still in the changelog's form as a restore left them (about twice the memory of the rest); compacted in the background once their partition serves.", nil, nil)
+	mCompacted  = descCounter("profiles_compacted_total", "Restored profiles converted to the compact in-memory form after their partition began serving.")
 	mReady      = prometheus.NewDesc("offerd_ready", "1 when the instance is in its group and writing.", nil, nil)
 	mRules      = prometheus.NewDesc("offerd_rules", "Rules in the active rule set.", nil, nil)
 	mRuleVer    = prometheus.NewDesc("offerd_rule_version", "Version of each rule in the active rule set; offers carry it.", []string{"rule"}, nil)
@@ -44,7 +46,7 @@ var (
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{mSwipes, mApplied, mDuplicates, mReplayed, mDLQ, mOffers,
-		mSuppressed, mRuleErrors, mRestored, mChangelog, mChangeB, mProfiles, mReady, mRules,
+		mSuppressed, mRuleErrors, mRestored, mChangelog, mChangeB, mProfiles, mUncompact, mCompacted, mReady, mRules,
 		mUnknown, mTableRecs, mTableBad, mStores, mConsents, mRuleVer, mReloads, mRejected,
 		mBudget, mSpent, mBudgetErrs, mEvents, mRedeemed, mIgnored} {
 		ch <- d
@@ -90,6 +92,8 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		ready = 1
 	}
 	ch <- prometheus.MustNewConstMetric(mProfiles, prometheus.GaugeValue, float64(c.e.Profiles()))
+	ch <- prometheus.MustNewConstMetric(mUncompact, prometheus.GaugeValue, float64(c.e.Uncompacted()))
+	counter(mCompacted, s.Compacted.Load())
 	ch <- prometheus.MustNewConstMetric(mReady, prometheus.GaugeValue, ready)
 	rs := c.e.rules.Load()
 	ch <- prometheus.MustNewConstMetric(mRules, prometheus.GaugeValue, float64(rs.Len()))

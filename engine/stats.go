@@ -33,6 +33,9 @@ type Stats struct {
 	// RestoreRecords counts changelog records read by restores; with
 	// profiles on disk, a restore reads only what follows the checkpoint.
 	RestoreRecords atomic.Int64
+	// Compacted counts restored profiles converted from the changelog's
+	// form to the at-rest form after their partition began serving.
+	Compacted atomic.Int64
 
 	mu         sync.Mutex
 	byRule     map[string]int64

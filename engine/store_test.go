@@ -11,11 +11,14 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+	"unsafe"
 
 	"github.com/aislecast/loyalty"
 )
 
-// The store keeps profiles at rest with interned names, yet every profile
+// A restore's records are kept as they came until compact converts them
+// to the at-rest form, with interned names; either way every profile
 // comes back as it went in, and Encoded gives the changelog's format.
 func TestMemStoreAtRest(t *testing.T) {
 	cache := &ProfileCache{}
@@ -29,28 +32,174 @@ func TestMemStoreAtRest(t *testing.T) {
 	if err := b.Put(q.CardID, AppendProfile(nil, q), nil); err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range []struct {
-		s *memStore
-		p *loyalty.Profile
-	}{{a, p}, {b, q}} {
-		got, err := c.s.Get(c.p.CardID)
-		if err != nil || !reflect.DeepEqual(got, c.p) {
-			t.Fatalf("Get(%s) = %+v, %v; want %+v", c.p.CardID, got, err, c.p)
+	for _, compacted := range []bool{false, true} {
+		for _, c := range []struct {
+			s *memStore
+			p *loyalty.Profile
+		}{{a, p}, {b, q}} {
+			got, err := c.s.Get(c.p.CardID)
+			if err != nil || !reflect.DeepEqual(got, c.p) {
+				t.Fatalf("compacted %v: Get(%s) = %+v, %v; want %+v", compacted, c.p.CardID, got, err, c.p)
+			}
+			enc, ok := c.s.Encoded(c.p.CardID)
+			if !ok || enc[0] != profileFormat {
+				t.Fatalf("compacted %v: Encoded(%s) = %x, %v; want format %d", compacted, c.p.CardID, enc, ok, profileFormat)
+			}
+			if dec, err := DecodeProfile(enc); err != nil || !reflect.DeepEqual(dec, c.p) {
+				t.Fatalf("compacted %v: Encoded(%s) decodes to %+v, %v", compacted, c.p.CardID, dec, err)
+			}
+			e := c.s.m[c.p.CardID]
+			if atRest := e.data[0] == profileAtRest && len(e.data) < len(enc); atRest != compacted {
+				t.Errorf("compacted %v: card %s stored as %d bytes in format %#x", compacted, c.p.CardID, len(e.data), e.data[0])
+			}
+			if n, want := c.s.uncompacted(), map[bool]int{false: 1, true: 0}[compacted]; n != want {
+				t.Errorf("compacted %v: %d profiles uncompacted, want %d", compacted, n, want)
+			}
 		}
-		enc, ok := c.s.Encoded(c.p.CardID)
-		if !ok || enc[0] != profileFormat {
-			t.Fatalf("Encoded(%s) = %x, %v; want format %d", c.p.CardID, enc, ok, profileFormat)
-		}
-		if dec, err := DecodeProfile(enc); err != nil || !reflect.DeepEqual(dec, c.p) {
-			t.Fatalf("Encoded(%s) decodes to %+v, %v", c.p.CardID, dec, err)
-		}
-		if e := c.s.m[c.p.CardID]; e.data[0] != profileAtRest || len(e.data) >= len(AppendProfile(nil, c.p)) {
-			t.Errorf("card %s stored as %d bytes in format %#x", c.p.CardID, len(e.data), e.data[0])
+		if !compacted {
+			for _, s := range []*memStore{a, b} {
+				if n := s.compact(func(time.Duration) bool { return true }); n != 1 {
+					t.Fatalf("compact converted %d profiles, want 1", n)
+				}
+			}
 		}
 	}
 	// The two stores share one copy of each name.
 	if n := len(cache.names.names); n != len(p.Categories)+len(p.SKUs)+len(p.Stores) {
 		t.Errorf("name table holds %d names", n)
+	}
+}
+
+// Compaction runs while the partition serves: a profile a swipe stores in
+// the meantime is not overwritten by the converted restored one, a card
+// restored in several versions is converted once, the rest are converted
+// between pauses, a stop leaves the rest for later, and no entry's key
+// keeps a replaced record alive.
+func TestMemStoreCompact(t *testing.T) {
+	s := newMemStore(&ProfileCache{})
+	want := make(map[string]*loyalty.Profile)
+	for i := range 3*compactChunk + 10 {
+		p := sampleProfile()
+		p.CardID = fmt.Sprintf("card-%04d", i)
+		for v := range 1 + i%3 { // some cards in several versions, as a changelog not compacted yet holds them
+			p.Visits = int64(v)
+			if err := s.Put(p.CardID, AppendProfile(nil, p), nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want[p.CardID] = p
+	}
+	if len(s.raw) != len(want) || s.uncompacted() != len(want) {
+		t.Fatalf("%d cards listed for compaction, %d uncompacted; want %d", len(s.raw), s.uncompacted(), len(want))
+	}
+	// A swipe changes a card of the second chunk while the first pauses.
+	changed := fmt.Sprintf("card-%04d", compactChunk+5)
+	pauses := 0
+	n := s.compact(func(time.Duration) bool {
+		if pauses++; pauses == 1 {
+			p, err := s.Get(changed)
+			if err != nil || p == nil {
+				t.Fatalf("Get(%s) = %v, %v", changed, p, err)
+			}
+			p.Scans = 99
+			if err := s.Put(changed, AppendProfile(nil, p), p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return pauses < 2 // stop after the second chunk
+	})
+	if n != 2*compactChunk-1 || s.uncompacted() != len(want)-2*compactChunk {
+		t.Fatalf("first call converted %d, left %d; want %d and %d", n, s.uncompacted(), 2*compactChunk-1, len(want)-2*compactChunk)
+	}
+	if n := s.compact(func(time.Duration) bool { return true }); n != len(want)-2*compactChunk || s.uncompacted() != 0 || len(s.raw) != 0 {
+		t.Fatalf("second call converted %d, left %d (%d listed)", n, s.uncompacted(), len(s.raw))
+	}
+	want[changed].Scans = 99
+	// A Put between reading an entry and swapping in its conversion wins.
+	card := "card-0000"
+	if err := s.Put(card, AppendProfile(nil, want[card]), nil); err != nil {
+		t.Fatal(err)
+	}
+	e, ok := s.rawEntry(card)
+	if !ok {
+		t.Fatalf("%s not in the changelog's form after a restore's Put", card)
+	}
+	converted, err := toAtRest(nil, view(e.data), &s.cache.names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.Get(card)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Checkins = 7
+	if err := s.Put(card, AppendProfile(nil, p), p); err != nil {
+		t.Fatal(err)
+	}
+	if s.swap(card, e.ver, string(converted)) {
+		t.Fatal("a stale conversion was swapped in over a newer Put")
+	}
+	want[card].Checkins = 7
+	for card, p := range want {
+		got, err := s.Get(card)
+		if err != nil || !reflect.DeepEqual(got, p) {
+			t.Fatalf("Get(%s) = %+v, %v; want %+v", card, got, err, p)
+		}
+	}
+	for key, e := range s.m {
+		if e.data[0] != profileAtRest {
+			t.Fatalf("card %s not at rest: format %#x", key, e.data[0])
+		}
+		k, d := uintptr(unsafe.Pointer(unsafe.StringData(key))), uintptr(unsafe.Pointer(unsafe.StringData(e.data)))
+		if k < d || k+uintptr(len(key)) > d+uintptr(len(e.data)) {
+			t.Fatalf("card %s: the map's key is not the id inside the entry's data", key)
+		}
+	}
+}
+
+// Compaction and a partition's swipes run at the same time (for the race
+// detector): every profile ends at rest, as the last Put left it.
+func TestMemStoreCompactConcurrent(t *testing.T) {
+	cache, err := NewProfileCache(1 << 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cache.Close()
+	s := newMemStore(cache)
+	const cards = 2000
+	for i := range cards {
+		p := sampleProfile()
+		p.CardID = fmt.Sprintf("card-%04d", i)
+		if err := s.Put(p.CardID, AppendProfile(nil, p), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := make(chan int)
+	go func() { done <- s.compact(func(time.Duration) bool { runtime.Gosched(); return true }) }()
+	rng := rand.New(rand.NewPCG(1, 2))
+	scans := make(map[string]int64)
+	for range 3000 {
+		card := fmt.Sprintf("card-%04d", rng.IntN(cards))
+		p, err := s.Get(card)
+		if err != nil || p == nil {
+			t.Fatalf("Get(%s) = %v, %v", card, p, err)
+		}
+		p.Scans++
+		scans[card] = p.Scans
+		if err := s.Put(card, AppendProfile(nil, p), p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-done
+	if n := s.uncompacted(); n != 0 {
+		t.Fatalf("%d profiles left uncompacted", n)
+	}
+	for card, n := range scans {
+		enc, _ := s.Encoded(card)
+		p, err := DecodeProfile(enc)
+		if err != nil || p.Scans != n {
+			t.Fatalf("card %s: scans %d, %v; want %d", card, p.Scans, err, n)
+		}
 	}
 }
 
@@ -124,6 +273,17 @@ func TestMemStoreOldFormatsAndCorruption(t *testing.T) {
 	if s.Len() != 2 {
 		t.Errorf("Len = %d, want 2", s.Len())
 	}
+	// Compaction converts the old format, and the corrupt record as far
+	// as its names (the rest is read when it is used).
+	if n := s.compact(func(time.Duration) bool { return true }); n != 2 || s.uncompacted() != 0 {
+		t.Errorf("compact converted %d, left %d; want 2 and 0", n, s.uncompacted())
+	}
+	if got, err := s.Get("card-7"); err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("format 1 record read back after compaction as %+v, %v", got, err)
+	}
+	if _, err := s.Get("card-42"); err == nil {
+		t.Fatal("a truncated record was read after compaction")
+	}
 }
 
 // Stores of different partitions intern names concurrently.
@@ -143,6 +303,7 @@ func TestMemStoreConcurrentPartitions(t *testing.T) {
 					t.Error(err)
 					return
 				}
+				s.compact(func(time.Duration) bool { return true })
 				if got, err := s.Get(p.CardID); err != nil || !reflect.DeepEqual(got, p) {
 					t.Errorf("card %s read back as %+v, %v", p.CardID, got, err)
 					return

@@ -57,11 +57,12 @@ func startEngine(o *options, log *zap.Logger, rs *rules.Set, docs []engine.RuleD
 
 		MaxOffersPerChannel: o.maxOffers,
 
-		Stores:       o.stores,
-		QuietHours:   o.quiet,
-		ConsentOptIn: offers.AllChannels &^ o.consentDefault,
-		StoreDir:     o.storeDir,
-		CacheBytes:   cacheBytes(o.cacheMB),
+		Stores:           o.stores,
+		QuietHours:       o.quiet,
+		ConsentOptIn:     offers.AllChannels &^ o.consentDefault,
+		StoreDir:         o.storeDir,
+		CompactOnRestore: o.compactOnRestore,
+		CacheBytes:       cacheBytes(o.cacheMB),
 	})
 	if err != nil {
 		return nil, nil, err
