@@ -31,6 +31,9 @@ func (e *Engine) restore(ctx context.Context, id int, store Store, from int64) (
 		from = 0
 	}
 	offset, stalled := max(first, from), 0
+	if ms, ok := store.(*memStore); ok {
+		ms.reserve(int(end - offset))
+	}
 	var scratch []byte // each record's value, read into the same room
 	for offset < end {
 		before := offset
