@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
+	"runtime/debug"
+	"runtime/metrics"
 	"slices"
 	"time"
 
@@ -31,12 +34,19 @@ func (e *Engine) restore(ctx context.Context, id int, store Store, from int64) (
 		from = 0
 	}
 	offset, stalled := max(first, from), 0
-	if ms, ok := store.(*memStore); ok {
-		ms.reserve(int(end - offset))
+	mem, _ := store.(*memStore)
+	if mem != nil {
+		mem.reserve(int(end - offset))
 	}
 	var scratch []byte // each record's value, read into the same room
 	for offset < end {
 		before := offset
+		if mem != nil && !mem.compactOnPut && memoryTight(heapObjects(), debug.SetMemoryLimit(-1)) {
+			// Records in the changelog's form would not leave room
+			// for compacting them: convert the rest as they come.
+			e.log.Info("memory limit near: converting restored profiles as they are read", zap.Int("partition", id))
+			mem.compactOnPut = true
+		}
 		resp, err := e.client.Fetch(ctx, &kafka.FetchRequest{
 			Topic: TopicChangelog, Partition: id, Offset: offset,
 			MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 500 * time.Millisecond,
@@ -106,6 +116,26 @@ func restoreRecord(rec *kafka.Record, store Store, scratch []byte) ([]byte, erro
 		return scratch, err
 	}
 	return scratch, store.Put(string(key), scratch, nil)
+}
+
+// memoryTight reports whether a restore holding heap bytes of objects is
+// too near limit, the Go runtime's memory limit (GOMEMLIMIT), to go on
+// keeping records in the changelog's form: past half of it. Compacting
+// such records later needs room for both forms of a partition's records
+// at once, and the changelog's form is about twice the compact one. No
+// limit (the runtime's default) is never tight.
+func memoryTight(heap, limit int64) bool {
+	return limit != math.MaxInt64 && heap > limit/2
+}
+
+// heapObjects is the bytes of heap objects, live or not yet swept.
+func heapObjects() int64 {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return int64(s[0].Value.Uint64())
 }
 
 // readBytes reads b whole, into an allocation of its exact size (nil if b

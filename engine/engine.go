@@ -50,7 +50,9 @@ type Config struct {
 	// changelog's records as they are, about twice the memory, and a
 	// partition compacts them in the background once it serves: restores
 	// take about 0.6 of the time, and memory peaks at about twice the
-	// profiles' own until compacted. No effect with StoreDir.
+	// profiles' own until compacted. Once the heap passes half of the
+	// runtime's memory limit (GOMEMLIMIT), when one is set, a restore
+	// converts as it reads anyway. No effect with StoreDir.
 	CompactOnRestore bool
 
 	// MaxOffersPerChannel is the most offers one swipe triggers on each

@@ -561,3 +561,24 @@ func TestDecodedCost(t *testing.T) {
 		}
 	}
 }
+
+// A restore keeps records in the changelog's form only while the heap is
+// under half the runtime's memory limit, and always without a limit.
+func TestMemoryTight(t *testing.T) {
+	for _, c := range []struct {
+		heap, limit int64
+		want        bool
+	}{
+		{1 << 40, math.MaxInt64, false},
+		{400, 1000, false},
+		{500, 1000, false},
+		{501, 1000, true},
+	} {
+		if got := memoryTight(c.heap, c.limit); got != c.want {
+			t.Errorf("memoryTight(%d, %d) = %v, want %v", c.heap, c.limit, got, c.want)
+		}
+	}
+	if heapObjects() <= 0 {
+		t.Error("no heap objects measured")
+	}
+}
