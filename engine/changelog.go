@@ -92,6 +92,9 @@ func (e *Engine) restore(ctx context.Context, id int, store Store, from int64) (
 			return 0, err
 		}
 	}
+	if mem != nil {
+		mem.fit()
+	}
 	e.stats.Restored.Add(int64(store.Len()))
 	return store.Len(), nil
 }

@@ -153,6 +153,7 @@ type memStore struct {
 	// Config.CompactOnRestore asks: a slower restore that never holds
 	// more than the compact form.
 	compactOnPut bool
+	reserved     int // the room reserve made, for fit
 }
 
 // memEntry is a stored profile. data is a string, not a slice, to save
@@ -169,16 +170,32 @@ func newMemStore(cache *ProfileCache) *memStore {
 
 // reserve makes room for n profiles in an empty store, so that a restore
 // of n records does not grow the map step by step (a tenth of a restore's
-// work, each step rehashing every entry). The changelog may hold several
-// records of a card not compacted away yet: n is at most the room for
-// what the broker's cleaner leaves, by default half the log dirty, so at
-// worst the map takes twice the room it needs, about 40 bytes a profile.
+// work, each step rehashing every entry). A changelog may hold several
+// records of a card the broker's cleaner has not compacted away yet; fit
+// undoes an overestimate once the restore knows.
 func (s *memStore) reserve(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.m) == 0 && n > 0 {
 		s.m = make(map[string]memEntry, n)
+		s.reserved = n
 	}
+}
+
+// fit moves the store's entries to a map of their size if reserve made
+// room for more than twice as many: a map never gives back its room, and
+// each empty slot costs about 40 bytes for as long as the store lives.
+func (s *memStore) fit() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.reserved <= 2*len(s.m)+1024 {
+		return
+	}
+	m := make(map[string]memEntry, len(s.m))
+	for k, v := range s.m {
+		m[k] = v
+	}
+	s.m, s.reserved = m, 0
 }
 
 // names is the table the store keeps names in at rest, for the

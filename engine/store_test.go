@@ -582,3 +582,47 @@ func TestMemoryTight(t *testing.T) {
 		t.Error("no heap objects measured")
 	}
 }
+
+// A restore sizes the map for the records it will read, and if most were
+// older records of the same cards, the room is given back once it is done.
+func TestMemStoreReserveFit(t *testing.T) {
+	s := newMemStore(&ProfileCache{})
+	s.reserve(10_000)
+	p := sampleProfile()
+	for v := range 10_000 {
+		p.CardID = fmt.Sprintf("card-%d", v%100) // a hundred cards, a hundred records each
+		p.Visits = int64(v)
+		if err := s.Put(p.CardID, AppendProfile(nil, p), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	room := func() int64 {
+		var ms runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		return int64(ms.HeapAlloc)
+	}
+	before := room()
+	s.fit()
+	after := room()
+	if s.Len() != 100 || s.reserved != 0 {
+		t.Fatalf("after fit: %d profiles, %d reserved", s.Len(), s.reserved)
+	}
+	if before-after < 200_000 { // 9,900 empty slots of about 40 bytes
+		t.Errorf("fit freed %d bytes, want the room of 9,900 slots", before-after)
+	}
+	for v := range 100 {
+		card := fmt.Sprintf("card-%d", v)
+		got, err := s.Get(card)
+		if err != nil || got == nil || got.Visits != int64(9_900+v) {
+			t.Fatalf("Get(%s) after fit = %+v, %v", card, got, err)
+		}
+	}
+	// A store the restore sized right keeps its map.
+	s.reserve(100) // not empty: no effect
+	m := s.m
+	s.fit()
+	if reflect.ValueOf(s.m).UnsafePointer() != reflect.ValueOf(m).UnsafePointer() {
+		t.Error("fit rebuilt a map that was not too big")
+	}
+}
