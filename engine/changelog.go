@@ -17,24 +17,29 @@ import (
 // restore loads partition id of the changelog into store, from offset
 // from (or the first offset still in the log) up to the end offset it had
 // when restore began. A tombstone (nil value) erases the card. It returns
-// the number of profiles held.
-func (e *Engine) restore(ctx context.Context, id int, store Store, from int64) (int, error) {
+// the number of profiles held and of records read.
+func (e *Engine) restore(ctx context.Context, id int, store Store, from int64) (profiles, records int, err error) {
 	first, end, err := bounds(ctx, e.client, TopicChangelog, id)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	disk, _ := store.(*DiskPartition)
-	if from > end && disk != nil {
-		// The changelog is shorter than the checkpoint says: it was
-		// recreated. Nothing on disk can be trusted.
-		e.log.Warn("changelog behind the local checkpoint; restoring in full", zap.Int("partition", id), zap.Int64("checkpoint", from), zap.Int64("end", end))
-		if err := disk.wipe(); err != nil {
-			return 0, err
+	mem, _ := store.(*memStore)
+	if from > end {
+		// The changelog is shorter than the checkpoint or the kept
+		// store says: it was recreated. Nothing held can be trusted.
+		e.log.Warn("changelog behind the profiles held; restoring in full", zap.Int("partition", id), zap.Int64("held up to", from), zap.Int64("end", end))
+		if disk != nil {
+			if err := disk.wipe(); err != nil {
+				return 0, records, err
+			}
+		}
+		if mem != nil {
+			mem.clear()
 		}
 		from = 0
 	}
 	offset, stalled := max(first, from), 0
-	mem, _ := store.(*memStore)
 	if mem != nil {
 		mem.reserve(int(end - offset))
 	}
@@ -55,7 +60,7 @@ func (e *Engine) restore(ctx context.Context, id int, store Store, from int64) (
 			err = resp.Error
 		}
 		if err != nil {
-			return 0, fmt.Errorf("restore %s[%d] at offset %d: %w", TopicChangelog, id, offset, err)
+			return 0, records, fmt.Errorf("restore %s[%d] at offset %d: %w", TopicChangelog, id, offset, err)
 		}
 		for {
 			rec, err := resp.Records.ReadRecord()
@@ -63,19 +68,20 @@ func (e *Engine) restore(ctx context.Context, id int, store Store, from int64) (
 				break
 			}
 			if err != nil {
-				return 0, fmt.Errorf("restore %s[%d] at offset %d: %w", TopicChangelog, id, offset, err)
+				return 0, records, fmt.Errorf("restore %s[%d] at offset %d: %w", TopicChangelog, id, offset, err)
 			}
 			offset = rec.Offset + 1
 			e.stats.RestoreRecords.Add(1)
+			records++
 			if scratch, err = restoreRecord(rec, store, scratch); err != nil {
-				return 0, fmt.Errorf("restore %s[%d] offset %d: %w", TopicChangelog, id, rec.Offset, err)
+				return 0, records, fmt.Errorf("restore %s[%d] offset %d: %w", TopicChangelog, id, rec.Offset, err)
 			}
 		}
 		if disk != nil {
 			// Write each fetch through, so a restore of millions of
 			// profiles never sits in memory.
 			if err := disk.Commit(); err != nil {
-				return 0, err
+				return 0, records, err
 			}
 		}
 		if resp.HighWatermark <= offset {
@@ -83,20 +89,19 @@ func (e *Engine) restore(ctx context.Context, id int, store Store, from int64) (
 		}
 		if offset == before {
 			if stalled++; stalled == 3 {
-				return 0, fmt.Errorf("restore %s[%d]: no record at offset %d below end offset %d", TopicChangelog, id, offset, end)
+				return 0, records, fmt.Errorf("restore %s[%d]: no record at offset %d below end offset %d", TopicChangelog, id, offset, end)
 			}
 		}
 	}
 	if disk != nil {
 		if err := disk.Checkpoint(offset, time.Now()); err != nil {
-			return 0, err
+			return 0, records, err
 		}
 	}
 	if mem != nil {
 		mem.fit()
 	}
-	e.stats.Restored.Add(int64(store.Len()))
-	return store.Len(), nil
+	return store.Len(), records, nil
 }
 
 // restoreRecord puts one changelog record into store, reading its value

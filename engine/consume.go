@@ -107,10 +107,10 @@ func (e *Engine) runPartition(ctx, gctx context.Context, gen *kafka.Generation, 
 	log := e.log.With(zap.Int("partition", a.ID), zap.Int32("generation", gen.ID))
 
 	start := time.Now()
-	store, from, err := e.partitionStore(a.ID)
-	n := 0
+	store, from, kept, err := e.partitionStore(a.ID)
+	n, records := 0, 0
 	if err == nil {
-		n, err = e.restore(stop, a.ID, store, from)
+		n, records, err = e.restore(stop, a.ID, store, from)
 	}
 	if err == nil {
 		err = e.restoreBudgets(stop)
@@ -122,7 +122,14 @@ func (e *Engine) runPartition(ctx, gctx context.Context, gen *kafka.Generation, 
 		}
 		return
 	}
-	log.Info("restored", zap.Int("profiles", n), zap.Duration("took", time.Since(start)))
+	if kept {
+		e.stats.Resumed.Add(1)
+		log.Info("resumed with the profiles kept from the last generation", zap.Int("profiles", n), zap.Int64("from offset", from),
+			zap.Int("records replayed", records), zap.Duration("took", time.Since(start)))
+	} else {
+		e.stats.Restored.Add(int64(n))
+		log.Info("restored", zap.Int("profiles", n), zap.Duration("took", time.Since(start)))
+	}
 	e.mu.Lock()
 	e.owned[a.ID] = store
 	e.mu.Unlock()

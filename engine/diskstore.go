@@ -395,15 +395,18 @@ const CheckpointEvery = 10 * time.Second
 
 // partitionStore returns the store a newly assigned partition restores
 // into, and the changelog offset to restore from.
-func (e *Engine) partitionStore(id int) (Store, int64, error) {
+func (e *Engine) partitionStore(id int) (store Store, from int64, kept bool, err error) {
 	if e.disk == nil {
+		if k, ok := e.takeKept(id); ok {
+			return k.store, k.end, true, nil
+		}
 		s := newMemStore(e.cache)
 		s.compactOnPut = e.cfg.CompactOnRestore
-		return s, 0, nil
+		return s, 0, false, nil
 	}
 	s := e.disk.Partition(id)
-	from, err := s.Resume(time.Now())
-	return s, from, err
+	from, err = s.Resume(time.Now())
+	return s, from, false, err
 }
 
 // committed is called once changelog records cl are acked: a store on
@@ -423,8 +426,13 @@ func (e *Engine) committed(ctx context.Context, id int, store Store, cl []kafka.
 }
 
 // release checkpoints a partition on disk whose last batch was committed,
-// as its owner lets it go, so the next assignment replays nothing it has.
+// as its owner lets it go, so the next assignment replays nothing it has;
+// a partition in memory is kept for the next generation (see keep).
 func (e *Engine) release(id int, store Store, log *zap.Logger) {
+	if ms, ok := store.(*memStore); ok {
+		e.keep(id, ms, log)
+		return
+	}
 	s, ok := store.(*DiskPartition)
 	if !ok {
 		return

@@ -473,6 +473,69 @@ func TestConcurrentInstancesShareWork(t *testing.T) {
 	f.check(len(f.msgs))
 }
 
+// TestRebalanceKeepsProfiles: an instance that keeps partitions across a
+// rebalance (a second instance joins, later leaves) resumes them with the
+// profiles it has instead of restoring them in full, and every profile
+// ends as one instance alone would have left it.
+func TestRebalanceKeepsProfiles(t *testing.T) {
+	f := newFixture(t, 3000, 0.02)
+	start := func() (*engine.Engine, func()) {
+		e, err := engine.New(engine.Config{Brokers: f.brokers, Group: "e2e", Rules: f.rules, Partitions: 4, MaxBatch: 64,
+			Clock: func() time.Time { return f.clock }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- e.Run(ctx) }()
+		return e, sync.OnceFunc(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	var engines []*engine.Engine
+	processed := func() (n int64) {
+		for _, e := range engines {
+			n += e.Stats().Swipes.Load() - e.Stats().Replayed.Load()
+		}
+		return n
+	}
+	waitFor := func(what string, done func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(60 * time.Second); !done(); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+		}
+	}
+	third := len(f.msgs) / 3
+	a, stopA := start()
+	defer stopA()
+	engines = append(engines, a)
+	f.produce(0, third)
+	waitFor("the first third", func() bool { return processed() >= int64(third) })
+
+	b, stopB := start()
+	engines = append(engines, b)
+	waitFor("the first rebalance", func() bool { return a.Stats().Resumed.Load() >= 1 && b.Ready() && a.Ready() })
+	f.produce(third, 2*third)
+	waitFor("the second third", func() bool { return processed() >= int64(2*third) })
+	stopB()
+	resumed := a.Stats().Resumed.Load()
+	waitFor("the second rebalance", func() bool { return a.Stats().Resumed.Load() > resumed && a.Ready() })
+	f.produce(2*third, len(f.msgs))
+	waitFor("the rest", func() bool { return processed() >= int64(len(f.msgs)) })
+	stopA()
+	st := a.Stats()
+	t.Logf("instance A: %d partitions resumed, %d profiles restored in full, %d changelog records read", st.Resumed.Load(), st.Restored.Load(), st.RestoreRecords.Load())
+	if st.Resumed.Load() < 2 {
+		t.Errorf("instance A resumed %d partitions; it kept two across each of two rebalances", st.Resumed.Load())
+	}
+	f.check(len(f.msgs))
+}
+
 // A rule with a cooldown, for TestCooldownEndToEnd.
 const cooldownRules = `
 id: weekly-thanks

@@ -110,6 +110,9 @@ type Engine struct {
 	// compactor is held by the one partition compacting its restored
 	// profiles (see compact).
 	compactor chan struct{}
+	// kept holds the in-memory stores of the partitions this instance let
+	// go at the end of its last generation (see keep), for the next one.
+	kept map[int]keptStore
 
 	policy Policy
 	tables []*table // stores and identities, read whole by every instance
@@ -166,6 +169,7 @@ func New(cfg Config) (*Engine, error) {
 		changelogW: newChangelogWriter(cfg),
 		client:     &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 10 * time.Second, Transport: cfg.Transport},
 		owned:      make(map[int]Store),
+		kept:       make(map[int]keptStore),
 		compactor:  make(chan struct{}, 1),
 	}
 	if cfg.StoreDir != "" {
@@ -334,6 +338,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer func() {
 		wg.Wait() // partitions finish their batch first
+		e.dropKept(nil)
 		cg.Close()
 		e.ready.Store(false)
 		e.log.Info("left group", zap.String("group", e.cfg.Group))
@@ -349,10 +354,13 @@ func (e *Engine) Run(ctx context.Context) error {
 			continue // kafka-go backs off between join attempts
 		}
 		var parts []int
+		for _, a := range gen.Assignments[TopicSwipes] {
+			parts = append(parts, a.ID)
+		}
+		e.dropKept(parts)
 		c := groupcommit.New(gen, TopicSwipes)
 		e.restoring.Add(int64(len(gen.Assignments[TopicSwipes])))
 		for _, a := range gen.Assignments[TopicSwipes] {
-			parts = append(parts, a.ID)
 			a := a
 			wg.Add(1)
 			gen.Start(func(gctx context.Context) {

@@ -33,6 +33,10 @@ type Stats struct {
 	// RestoreRecords counts changelog records read by restores; with
 	// profiles on disk, a restore reads only what follows the checkpoint.
 	RestoreRecords atomic.Int64
+	// Resumed counts partitions assigned again to this instance that
+	// resumed with the profiles kept from the generation before,
+	// replaying only the changelog written since (see Engine.keep).
+	Resumed atomic.Int64
 	// Compacted counts restored profiles converted from the changelog's
 	// form to the at-rest form after their partition began serving.
 	Compacted atomic.Int64

@@ -182,6 +182,14 @@ func (s *memStore) reserve(n int) {
 	}
 }
 
+// clear forgets every profile: a kept store whose changelog was
+// recreated.
+func (s *memStore) clear() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m, s.raw, s.nraw, s.reserved, s.hot = make(map[string]memEntry), nil, 0, 0, nil
+}
+
 // fit moves the store's entries to a map of their size if reserve made
 // room for more than twice as many: a map never gives back its room, and
 // each empty slot costs about 40 bytes for as long as the store lives.
