@@ -193,7 +193,7 @@ func (e *Engine) runPartition(ctx, gctx context.Context, gen *kafka.Generation, 
 		log.Error("batch not committed; dropping the partition's state so it is rebuilt from the changelog", zap.Error(err))
 		return
 	}
-	e.release(a.ID, store, log)
+	e.release(a.ID, store, ctx.Err() != nil, log)
 }
 
 // process runs the swipes of msgs through p batch by batch until msgs is

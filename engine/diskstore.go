@@ -427,10 +427,13 @@ func (e *Engine) committed(ctx context.Context, id int, store Store, cl []kafka.
 
 // release checkpoints a partition on disk whose last batch was committed,
 // as its owner lets it go, so the next assignment replays nothing it has;
-// a partition in memory is kept for the next generation (see keep).
-func (e *Engine) release(id int, store Store, log *zap.Logger) {
+// a partition in memory is kept for the next generation (see keep),
+// unless the engine is stopping.
+func (e *Engine) release(id int, store Store, stopping bool, log *zap.Logger) {
 	if ms, ok := store.(*memStore); ok {
-		e.keep(id, ms, log)
+		if !stopping {
+			e.keep(id, ms, log)
+		}
 		return
 	}
 	s, ok := store.(*DiskPartition)

@@ -70,6 +70,7 @@ func TestRestoreBench(t *testing.T) {
 			n, bytes>>20, float64(bytes)/float64(n), time.Since(began).Round(100*time.Millisecond))
 		measureRestore(t, s, n)
 	}
+	measureRebalance(t, s, written)
 	t.Logf("machine: %s/%s, %d CPUs, %s", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), cpuModel())
 }
 
@@ -107,11 +108,49 @@ func measureRestore(t *testing.T, s *scenario, n int) {
 	}
 	s.stopAll([]*proc{p})
 	t.Logf("restore of %d profiles: %s from process start (ready after %s; logged: partitions assigned %s after the first log line, slowest partition restored in %s); heap in use %d MB, RSS %d MB",
-		n, restored.Round(10*time.Millisecond), ready.Round(10*time.Millisecond), assignedAfter(p), slowestRestore(p),
+		n, restored.Round(10*time.Millisecond), ready.Round(10*time.Millisecond), assignedAfter(p), slowestLogged(p, "restored"),
 		int64(atRestore["go_memstats_heap_inuse_bytes"])>>20, int64(atRestore["process_resident_memory_bytes"])>>20)
 	t.Logf("compacted in the background by %s from process start (%s after the restore); 3 s later heap in use %d MB (allocated %d MB), RSS %d MB",
 		compacted.Round(10*time.Millisecond), (compacted - restored).Round(10*time.Millisecond),
 		int64(m["go_memstats_heap_inuse_bytes"])>>20, int64(m["go_memstats_heap_alloc_bytes"])>>20, int64(m["process_resident_memory_bytes"])>>20)
+}
+
+// measureRebalance starts one offerd on the n profiles, lets it restore
+// and compact them, then starts a second in its group: the first keeps
+// half of the partitions across the rebalance and resumes them with the
+// profiles it has, the second restores the other half in full.
+func measureRebalance(t *testing.T, s *scenario, n int) {
+	t.Helper()
+	a := s.offerd()
+	deadline := time.Now().Add(10 * time.Minute)
+	waitMetrics(t, a, deadline, "restore and compaction", func(m map[string]float64) bool {
+		return m["offerd_profiles"] == float64(n) && m["offerd_profiles_uncompacted"] == 0
+	})
+	began := time.Now()
+	b := s.offerd()
+	waitMetrics(t, b, deadline, "the second instance's restore", func(m map[string]float64) bool { return m["offerd_ready"] == 1 })
+	waitMetrics(t, a, deadline, "the first instance's resume", func(m map[string]float64) bool {
+		return m["offerd_ready"] == 1 && m["offerd_partitions_resumed_total"] > 0
+	})
+	both := time.Since(began)
+	s.stopAll([]*proc{a, b})
+	t.Logf("rebalance with %d profiles: the first instance resumed the partitions it kept in at most %s, the second restored its own in at most %s; both ready %s after the second started",
+		n, slowestLogged(a, "resumed with the profiles kept from the last generation"), slowestLogged(b, "restored"), both.Round(10*time.Millisecond))
+}
+
+// waitMetrics polls p's metrics until done accepts them.
+func waitMetrics(t *testing.T, p *proc, deadline time.Time, what string, done func(map[string]float64) bool) {
+	t.Helper()
+	for {
+		m, err := p.metrics()
+		if err == nil && done(m) {
+			return
+		}
+		if p.exited() || time.Now().After(deadline) {
+			t.Fatalf("%s waiting for %s (%v)\n%s", p.name, what, err, p.tail(20))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // realisticProfiles returns the profiles the heap figure measures
@@ -158,15 +197,16 @@ func assignedAfter(p *proc) string {
 	return "never"
 }
 
-// slowestRestore returns the longest "took" of offerd's restored log lines.
-func slowestRestore(p *proc) string {
+// slowestLogged returns the longest "took" of offerd's log lines with
+// message msg.
+func slowestLogged(p *proc, msg string) string {
 	data, err := os.ReadFile(p.log)
 	if err != nil {
 		return err.Error()
 	}
 	var slowest float64
 	for _, line := range strings.Split(string(data), "\n") {
-		if !strings.Contains(line, `"msg":"restored"`) {
+		if !strings.Contains(line, `"msg":"`+msg+`"`) {
 			continue
 		}
 		var took float64
@@ -175,7 +215,7 @@ func slowestRestore(p *proc) string {
 		}
 		slowest = max(slowest, took)
 	}
-	return (time.Duration(slowest * float64(time.Second))).Round(10 * time.Millisecond).String()
+	return (time.Duration(slowest * float64(time.Second))).Round(time.Millisecond).String()
 }
 
 func cpuModel() string {
