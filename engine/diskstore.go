@@ -394,7 +394,8 @@ func (s *DiskPartition) wipe() error {
 const CheckpointEvery = 10 * time.Second
 
 // partitionStore returns the store a newly assigned partition restores
-// into, and the changelog offset to restore from.
+// into, the changelog offset to restore from, and whether the store is one
+// this instance kept from the generation before (see keep).
 func (e *Engine) partitionStore(id int) (store Store, from int64, kept bool, err error) {
 	if e.disk == nil {
 		if k, ok := e.takeKept(id); ok {
