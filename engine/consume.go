@@ -107,7 +107,7 @@ func (e *Engine) runPartition(ctx, gctx context.Context, gen *kafka.Generation, 
 	log := e.log.With(zap.Int("partition", a.ID), zap.Int32("generation", gen.ID))
 
 	start := time.Now()
-	store, from, kept, err := e.partitionStore(a.ID)
+	store, from, kept, err := e.partitionStore(a.ID, a.Offset)
 	n, records := 0, 0
 	if err == nil {
 		n, records, err = e.restore(stop, a.ID, store, from)
@@ -193,7 +193,11 @@ func (e *Engine) runPartition(ctx, gctx context.Context, gen *kafka.Generation, 
 		log.Error("batch not committed; dropping the partition's state so it is rebuilt from the changelog", zap.Error(err))
 		return
 	}
-	e.release(a.ID, store, ctx.Err() != nil, log)
+	committed := a.Offset
+	if f.committed > 0 {
+		committed = f.committed
+	}
+	e.release(a.ID, store, committed, ctx.Err() != nil, log)
 }
 
 // process runs the swipes of msgs through p batch by batch until msgs is
@@ -293,6 +297,9 @@ type flusher struct {
 
 	seen   map[string]struct{} // record: cards already in a merged changelog write
 	merged []kafka.Message
+	// committed is the swipe offset record last committed (or tried to:
+	// a commit may fail), 0 before the first; read once done is closed.
+	committed int64
 }
 
 // unit is a batch on its way through the flusher.
@@ -466,6 +473,7 @@ func (f *flusher) record() {
 		if err := f.commits.Commit(f.id, next); err != nil {
 			f.log.Warn("commit", zap.Int64("offset", next), zap.Error(err))
 		}
+		f.committed = next
 		f.e.ready.Store(true)
 		for _, u := range us {
 			u.b.reset()

@@ -395,10 +395,11 @@ const CheckpointEvery = 10 * time.Second
 
 // partitionStore returns the store a newly assigned partition restores
 // into, the changelog offset to restore from, and whether the store is one
-// this instance kept from the generation before (see keep).
-func (e *Engine) partitionStore(id int) (store Store, from int64, kept bool, err error) {
+// this instance kept from the generation before (see keep); committed is
+// the group's committed swipe offset of the partition.
+func (e *Engine) partitionStore(id int, committed int64) (store Store, from int64, kept bool, err error) {
 	if e.disk == nil {
-		if k, ok := e.takeKept(id); ok {
+		if k, ok := e.takeKept(id, committed); ok {
 			return k.store, k.end, true, nil
 		}
 		s := newMemStore(e.cache)
@@ -428,12 +429,13 @@ func (e *Engine) committed(ctx context.Context, id int, store Store, cl []kafka.
 
 // release checkpoints a partition on disk whose last batch was committed,
 // as its owner lets it go, so the next assignment replays nothing it has;
-// a partition in memory is kept for the next generation (see keep),
-// unless the engine is stopping.
-func (e *Engine) release(id int, store Store, stopping bool, log *zap.Logger) {
+// a partition in memory is kept for the next generation (see keep), with
+// committed, the swipe offset its owner committed last, unless the engine
+// is stopping.
+func (e *Engine) release(id int, store Store, committed int64, stopping bool, log *zap.Logger) {
 	if ms, ok := store.(*memStore); ok {
 		if !stopping {
-			e.keep(id, ms, log)
+			e.keep(id, ms, committed, log)
 		}
 		return
 	}
