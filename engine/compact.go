@@ -74,9 +74,7 @@ func (s *memStore) swap(card string, ver uint64, data string) bool {
 	if cur, ok := s.m[card]; !ok || cur.ver != ver {
 		return false
 	}
-	delete(s.m, card) // so that the key is the one in data
-	s.m[entryKey(card, data)] = memEntry{ver: ver, data: data}
-	s.nraw--
+	s.set(card, memEntry{ver: ver, data: data}, true)
 	return true
 }
 

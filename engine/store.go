@@ -244,25 +244,11 @@ func (s *memStore) Put(card string, encoded []byte, p *loyalty.Profile) error {
 	if !ok {
 		data = string(encoded)
 	}
-	key := entryKey(card, data)
 	e := memEntry{ver: s.cache.ver.Add(1), data: data}
 	s.mu.Lock()
-	old, had := s.m[card]
-	wasRaw := had && isRaw(old.data)
-	if wasRaw {
-		s.nraw--
+	if wasRaw := s.set(card, e, true); p == nil && isRaw(data) && !wasRaw {
+		s.raw = append(s.raw, card)
 	}
-	if isRaw(data) {
-		s.nraw++
-		if p == nil && !wasRaw {
-			s.raw = append(s.raw, card)
-		}
-	}
-	// A map keeps the key it was first given: delete first, so that the
-	// entry's key is the one inside data and not one inside data that
-	// this replaces.
-	delete(s.m, card)
-	s.m[key] = e
 	s.mu.Unlock()
 	if p != nil {
 		cost := decodedCost(p, false)
@@ -271,6 +257,27 @@ func (s *memStore) Put(card string, encoded []byte, p *loyalty.Profile) error {
 		}
 	}
 	return nil
+}
+
+// set makes e the card's entry, or with ok false removes the entry, and
+// keeps nraw; it reports whether the entry it replaced was raw. The
+// caller holds mu.
+func (s *memStore) set(card string, e memEntry, ok bool) (wasRaw bool) {
+	if old, had := s.m[card]; had && isRaw(old.data) {
+		s.nraw--
+		wasRaw = true
+	}
+	// A map keeps the key it was first given: delete first, so that the
+	// entry's key is the one inside e's data and not one inside the data
+	// it replaces.
+	delete(s.m, card)
+	if ok {
+		if isRaw(e.data) {
+			s.nraw++
+		}
+		s.m[entryKey(card, e.data)] = e
+	}
+	return wasRaw
 }
 
 // atRest returns the at-rest form of a profile Put is given, if Put keeps
@@ -364,10 +371,7 @@ func decodedCost(p *loyalty.Profile, names bool) int64 {
 
 func (s *memStore) Delete(card string) error {
 	s.mu.Lock()
-	if old, ok := s.m[card]; ok && isRaw(old.data) {
-		s.nraw--
-	}
-	delete(s.m, card)
+	s.set(card, memEntry{}, false)
 	s.mu.Unlock()
 	s.hot = nil
 	if c := s.cache.c; c != nil {
