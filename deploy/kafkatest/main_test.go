@@ -333,6 +333,22 @@ func (p *proc) get(path string) (int, []byte, error) {
 	return resp.StatusCode, body, err
 }
 
+// waitMetrics polls p's metrics until done accepts them, failing the test
+// if p exits or deadline passes first.
+func waitMetrics(t *testing.T, p *proc, deadline time.Time, what string, done func(map[string]float64) bool) {
+	t.Helper()
+	for {
+		m, err := p.metrics()
+		if err == nil && done(m) {
+			return
+		}
+		if p.exited() || time.Now().After(deadline) {
+			t.Fatalf("%s waiting for %s (%v)\n%s", p.name, what, err, p.tail(30))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // metrics returns offerd's Prometheus samples, summed over labels.
 func (p *proc) metrics() (map[string]float64, error) {
 	code, body, err := p.get("/metrics")

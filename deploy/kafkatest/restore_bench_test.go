@@ -138,21 +138,6 @@ func measureRebalance(t *testing.T, s *scenario, n int) {
 		n, slowestLogged(a, "resumed with the profiles kept from the last generation"), slowestLogged(b, "restored"), both.Round(10*time.Millisecond))
 }
 
-// waitMetrics polls p's metrics until done accepts them.
-func waitMetrics(t *testing.T, p *proc, deadline time.Time, what string, done func(map[string]float64) bool) {
-	t.Helper()
-	for {
-		m, err := p.metrics()
-		if err == nil && done(m) {
-			return
-		}
-		if p.exited() || time.Now().After(deadline) {
-			t.Fatalf("%s waiting for %s (%v)\n%s", p.name, what, err, p.tail(20))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // realisticProfiles returns the profiles the heap figure measures
 // (bench/memory_test.go): those of 5,000 cards after 90 days of possim
 // shopping, here ending today. Until 2026-11-27 they were the scenarios'

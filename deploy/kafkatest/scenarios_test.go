@@ -291,17 +291,8 @@ func (s *scenario) finish(running []*proc, figures string) {
 		p := s.offerd()
 		s.waitReady(p)
 		// Ready means in the group; the partitions restore after that.
-		deadline := time.Now().Add(readyTimeout)
-		for {
-			m, err := p.metrics()
-			if err == nil && m["offerd_profiles"] == float64(rep.Profiles) {
-				break
-			}
-			if p.exited() || time.Now().After(deadline) {
-				t.Fatalf("restored %v of %d profiles (%v)\n%s", m["offerd_profiles"], rep.Profiles, err, p.tail(30))
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+		waitMetrics(t, p, time.Now().Add(readyTimeout), fmt.Sprintf("all %d profiles restored", rep.Profiles),
+			func(m map[string]float64) bool { return m["offerd_profiles"] == float64(rep.Profiles) })
 		restored := time.Since(began)
 		bad := 0
 		for card, data := range rep.Sampled {
