@@ -47,13 +47,8 @@ const maxNamesLen = 1 << 20
 // Every profile has exactly one encoding: DecodeProfile rejects anything
 // AppendProfile would not have written.
 func AppendProfile(buf []byte, p *loyalty.Profile) []byte {
-	// The index's table on the stack, big enough for most profiles (up
-	// to 128 references); build allocates for bigger ones.
-	var keys [256]int64
-	var ranks [256]uint32
-	var sorted [128]int64
-	ti := timeIndex{keys: keys[:], ranks: ranks[:], sorted: sorted[:]}
-	ti.build(p)
+	var room timeRoom
+	ti := room.index(p)
 	times := ti.sorted[:ti.n]
 
 	buf = append(buf, profileFormat)
@@ -140,6 +135,23 @@ type timeIndex struct {
 	keys   []int64  // the table: a time, where ranks is not 0
 	ranks  []uint32 // 1 + the time's index in sorted; 0 is an empty slot
 	shift  uint
+}
+
+// timeRoom is room for a timeIndex, for its callers to keep on the
+// stack: 256 references, more than most profiles have (1 + categories +
+// SKUs + stores: about 130 for a regular card of the chain-sized
+// catalogue, up to 350 for the busiest); build allocates for more.
+type timeRoom struct {
+	keys   [512]int64
+	ranks  [512]uint32
+	sorted [256]int64
+}
+
+// index returns the index of p's times, built in r if it fits.
+func (r *timeRoom) index(p *loyalty.Profile) timeIndex {
+	ti := timeIndex{keys: r.keys[:], ranks: r.ranks[:], sorted: r.sorted[:]}
+	ti.build(p)
+	return ti
 }
 
 // build fills the index with p's times, in the table it was given if that
