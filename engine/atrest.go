@@ -3,20 +3,37 @@ package engine
 import (
 	"encoding/binary"
 	"fmt"
+	"math/bits"
+	"slices"
 	"sync"
 	"unsafe"
 
 	"github.com/aislecast/loyalty"
 )
 
-// profileAtRest marks the form in which memStore keeps a profile: format 3
-// with every category, SKU and store name replaced by its index in the
-// instance's nameTable. A few thousand distinct names recur across
-// millions of profiles, so this keeps one copy of each name per process
-// instead of one per card, which is most of what makes a stored profile
-// fit in a kilobyte. The form never leaves the process; the changelog and
-// Encoded carry format 3, which stands alone.
+// profileAtRest marks the form in which memStore keeps a profile: the
+// card id as in format 3, then every other field in a bit stream (see
+// bits.go) with every category, SKU and store name replaced by its id in
+// the instance's nameTable. A few thousand distinct names recur across
+// millions of profiles, so the table keeps one copy of each per process
+// instead of one per card; and the bit stream takes a profile's small
+// numbers in a few bits each. Together they make a 90-day profile of the
+// chain-sized catalogue about 750 bytes at rest, where format 3 takes
+// 2,250 (see appendProfile for the layout). The form never leaves the
+// process, so it may change freely; the changelog and Encoded carry
+// format 3, which stands alone.
 const profileAtRest = 0x80 | profileFormat
+
+// The kinds of names a profile holds. Each kind has ids of its own in a
+// nameTable, numbered as the kind's names are first stored, so that the
+// few hundred categories take ids below a few hundred however many SKUs
+// the catalogue has, and the ids a profile holds stay small.
+const (
+	kindCategory = iota
+	kindSKU
+	kindStore
+	nameKinds
+)
 
 // nameTable interns the names of categories, SKUs and stores for the
 // at-rest form. It only grows: its size is that of the catalogue (tens of
@@ -34,6 +51,37 @@ type nameTable struct {
 	// id are never rewritten; chunks grows only (which also keeps every
 	// chunk alive), and the last chunk is the one being filled.
 	chunks [][]byte
+	// kinds numbers, for each kind of name, the names used as that kind.
+	kinds [nameKinds]kindIDs
+}
+
+// kindIDs are the ids of one kind of name.
+type kindIDs struct {
+	names []uint32 // by the kind's id: the name's id in the table
+	ids   []uint32 // by the name's id in the table: 1 + the kind's id, or 0
+}
+
+// kindID returns the kind's id for the name with id name. The caller
+// holds t.mu.
+func (t *nameTable) kindID(kind int, name uint32) (uint32, bool) {
+	ids := t.kinds[kind].ids
+	if int(name) < len(ids) && ids[name] != 0 {
+		return ids[name] - 1, true
+	}
+	return 0, false
+}
+
+// addKind gives the name with id name an id of the kind; the caller holds
+// t.mu for writing and has found none.
+func (t *nameTable) addKind(kind int, name uint32) uint32 {
+	k := &t.kinds[kind]
+	id := uint32(len(k.names))
+	k.names = append(k.names, name)
+	if n := int(name) + 1; n > len(k.ids) {
+		k.ids = append(k.ids, make([]uint32, max(n, len(t.names))-len(k.ids))...)
+	}
+	k.ids[name] = id + 1
+	return id
 }
 
 // nameChunkSize is the size of an arena chunk: thousands of names.
@@ -75,99 +123,6 @@ func (t *nameTable) idOf(s string) (uint32, bool) {
 	return 0, false
 }
 
-// header reads a format 3 encoding up to its names and returns how many
-// names of categories, SKUs and stores follow.
-func (d *decoder) header() (counts [3]int, err error) {
-	if d.byte() != profileFormat {
-		return counts, fmt.Errorf("%w: unknown format", errCorrupt)
-	}
-	d.off += d.len() // the card id
-	for range 13 {
-		d.varint()
-	}
-	for i := range counts {
-		counts[i] = d.len()
-	}
-	d.len() // category days
-	return counts, d.err
-}
-
-// toAtRest appends to buf the at-rest form of data, an encoded profile in
-// any format, interning its names in t. An old format is decoded and
-// re-encoded first; a format 3 record is copied but for its names.
-func toAtRest(buf, data []byte, t *nameTable) ([]byte, error) {
-	if len(data) > 0 && data[0] != profileFormat {
-		p, err := DecodeProfile(data)
-		if err != nil {
-			return buf, err
-		}
-		data = AppendProfile(nil, p)
-	}
-	d := decoder{b: data}
-	counts, err := d.header()
-	if err != nil {
-		return buf, err
-	}
-	names := d.off
-	start := len(buf)
-	buf = append(buf, profileAtRest)
-	buf = append(buf, data[1:names]...)
-	header := len(buf)
-	// Most names are known: look them up under the read lock, and only if
-	// one is new do it again under the write lock.
-	for _, write := range [...]bool{false, true} {
-		if write {
-			t.mu.Lock()
-		} else {
-			t.mu.RLock()
-		}
-		var ok bool
-		buf, ok = t.appendIDs(buf, &d, names, counts, write)
-		if write {
-			t.mu.Unlock()
-		} else {
-			t.mu.RUnlock()
-		}
-		if d.err != nil {
-			return buf[:start], d.err
-		}
-		if ok {
-			break
-		}
-		buf = buf[:header]
-	}
-	return append(buf, d.rest()...), nil
-}
-
-// appendIDs reads the front-coded names at the start of names and appends
-// their ids, leaving d after them. Without write it stops, reporting
-// false, at the first name t does not know. The caller holds t.mu.
-func (t *nameTable) appendIDs(buf []byte, d *decoder, names int, counts [3]int, write bool) ([]byte, bool) {
-	d.off = names
-	var name [256]byte
-	for _, n := range counts {
-		cur := name[:0]
-		for range n {
-			shared, rest := d.shared(), d.len()
-			if d.err != nil || shared > len(cur) || rest > d.left() {
-				d.fail("name")
-				return buf, false
-			}
-			cur = append(cur[:shared], d.b[d.off:d.off+rest]...)
-			d.off += rest
-			id, ok := t.ids[string(cur)]
-			if !ok {
-				if !write {
-					return buf, false
-				}
-				id = t.add(string(cur))
-			}
-			buf = binary.AppendUvarint(buf, uint64(id))
-		}
-	}
-	return buf, true
-}
-
 // add interns a name the table does not have, copying it into the
 // arena; the caller holds t.mu for writing.
 func (t *nameTable) add(name string) uint32 {
@@ -193,130 +148,676 @@ func (t *nameTable) add(name string) uint32 {
 	return id
 }
 
-// appendProfile appends to buf the at-rest form of p, given enc, p's
-// format 3 encoding: enc with the names replaced by their ids in t. It
-// takes the ids from p's names rather than reading them back from enc, and
-// replaces each name in p by the table's copy, so that the next time p is
-// stored its names are found by address. It is what a pipeline's store
+// The exp-Golomb orders of the at-rest form's fields (see bits.go), each
+// about the bit length of the field's common values in the simulator's
+// 90-day profiles: one more for signed fields, which are zigzag-coded.
+// Any value of a field fits whatever its order; a value far above it
+// takes more bits, never fewer.
+const (
+	kFirstSeen  = 32 // Unix seconds
+	kSeenSpan   = 23 // LastSeen after FirstSeen: up to months
+	kSpend      = 17 // lifetime cents of a card
+	kBasket     = 14 // cents of the largest purchase
+	kCount      = 4  // visits, units, list lengths
+	kSmall      = 1  // most of a profile's numbers: a few at most
+	kOffset     = 22 // a swipe's offset in its partition
+	kCategoryID = 6  // a category's id: hundreds in a catalogue
+	kSKUID      = 10 // a SKU's id: thousands
+	kStoreID    = 5  // a store's id
+	kTime       = 16 // seconds between the times a profile refers to
+	kDayGap     = 3  // days between two days of a history, less one
+	kDayCents   = 11 // cents spent in a category on a day
+	kVisitCents = 13 // cents spent on a day
+)
+
+// atRestHead is the order of each of the 13 figures at the head of both
+// format 3 and the at-rest form: FirstSeen, LastSeen after it, Visits,
+// Checkins, Scans, SpendCents, Units, MaxBasket, Returns, ReturnCents,
+// NewestDay after LastSeen's day, TooOld, LastOffset.
+var atRestHead = [...]uint{kFirstSeen, kSeenSpan, kCount, kSmall, kSmall, kSpend, kCount + 2, kBasket, kSmall, kBasket, kSmall, kSmall, kOffset}
+
+// nameK is the order of the i-th name id of a profile with nc categories
+// and ns SKUs.
+func nameK(i, nc, ns int) uint {
+	switch {
+	case i < nc:
+		return kCategoryID
+	case i < nc+ns:
+		return kSKUID
+	}
+	return kStoreID
+}
+
+// sentK is the order of the j-th time an offer was sent: the first is
+// written whole, the others as the time since the one before.
+func sentK(j int) uint {
+	if j == 0 {
+		return kFirstSeen
+	}
+	return kTime
+}
+
+// appendProfile appends to buf the at-rest form of p, interning its names
+// in t: format 3's card id, then a bit stream of, in order,
+//
+//   - the card's figures (as format 3: FirstSeen, LastSeen after it, …,
+//     LastOffset) and the lengths of its lists;
+//   - the ids of its category, SKU and store names, each in its kind's id
+//     space;
+//   - the table of event times it refers to (format 3's, see
+//     AppendProfile), each a rank in it of the fewest bits that hold
+//     them all;
+//   - its day history newest first, the newest day relative to
+//     LastVisit's and each older one as the gap to the one after;
+//   - per category: its last purchase's rank, its day history as the
+//     card's (from LastBought), then its lifetime spend and units as what
+//     they add to the history's sum and day count (usually nothing);
+//   - per SKU and store: the rank of its time, then its units or visits;
+//   - the recent swipe hashes, loyalty.SwipeHashBits bits each, and the
+//     offer history.
+//
+// Each name in p is replaced by the table's copy, so that the next time p
+// is stored its names are found by address. It is what a pipeline's store
 // does with a profile every time a swipe changes it.
-func (t *nameTable) appendProfile(buf, enc []byte, p *loyalty.Profile) ([]byte, error) {
-	d := decoder{b: enc}
-	counts, err := d.header()
-	if err != nil {
-		return buf, err
+func (t *nameTable) appendProfile(buf []byte, p *loyalty.Profile) []byte {
+	var idBuf [256]uint32
+	ids := t.profileIDs(p, idBuf[:0])
+	var room timeRoom
+	ti := room.index(p)
+	times := ti.sorted[:ti.n]
+	width := uint(0)
+	if len(times) > 1 {
+		width = uint(bits.Len(uint(len(times) - 1)))
 	}
-	if counts != [3]int{len(p.Categories), len(p.SKUs), len(p.Stores)} {
-		d.fail("name counts (not the profile's)")
-	}
-	names := d.off
-	for range counts[0] + counts[1] + counts[2] {
-		// Most names have one-byte lengths: skip those without the
-		// checks of the general case below.
-		if b := d.rest(); len(b) >= 2 && b[0] < 0x80 && b[1] < 0x80 && int(b[1]) <= len(b)-2 {
-			d.off += 2 + int(b[1])
-			continue
-		}
-		d.shared() // with the previous name
-		rest := d.len()
-		if d.err != nil || rest > d.left() {
-			d.fail("name")
-			break
-		}
-		d.off += rest
-	}
-	if d.err != nil {
-		return buf, d.err
-	}
+
 	buf = append(buf, profileAtRest)
-	buf = append(buf, enc[1:names]...)
-	header := len(buf)
-	// Under the read lock the names are looked up and replaced by the
-	// table's copies; only if one is new is the write lock taken, to add it.
-	var missing bool
+	w := bitWriter{buf: appendString(buf, p.CardID)}
+	for i, v := range [...]int64{p.FirstSeen, p.LastSeen - p.FirstSeen, p.Visits, p.Checkins, p.Scans,
+		p.SpendCents, p.Units, p.MaxBasket, p.Returns, p.ReturnCents, int64(p.NewestDay) - p.LastSeen/86400, p.TooOld, p.LastOffset} {
+		w.int(v, atRestHead[i])
+	}
+	catDays := 0
+	for i := range p.Categories {
+		catDays += len(p.Categories[i].Days)
+	}
+	for _, n := range [...]int{len(p.Categories), len(p.SKUs), len(p.Stores), len(p.Days), catDays, len(times)} {
+		w.uint(uint64(n), kCount)
+	}
+	for i, id := range ids {
+		w.uint(uint64(id), nameK(i, len(p.Categories), len(p.SKUs)))
+	}
+	for i, tm := range times {
+		if i == 0 {
+			w.int(tm-p.FirstSeen, kTime)
+		} else {
+			w.uint(uint64(tm)-uint64(times[i-1])-1, kTime)
+		}
+	}
+	w.bits(ti.rank(p.LastVisit), width)
+	w.days(p.Days, p.LastVisit, kVisitCents, true)
+	for i := range p.Categories {
+		c := &p.Categories[i]
+		w.bits(ti.rank(c.LastBought), width)
+		w.uint(uint64(len(c.Days)), kSmall)
+		sum := w.days(c.Days, c.LastBought, kDayCents, false)
+		w.int(c.SpendCents-sum, kSmall)
+		w.int(c.Units-int64(len(c.Days)), kSmall)
+	}
+	for i := range p.SKUs {
+		w.bits(ti.rank(p.SKUs[i].LastBought), width)
+		w.int(p.SKUs[i].Units-1, kSmall)
+	}
+	for i := range p.Stores {
+		w.bits(ti.rank(p.Stores[i].LastVisit), width)
+		w.int(p.Stores[i].Visits-1, kSmall)
+	}
+	w.uint(uint64(len(p.RecentSwipes)), kCount)
+	for _, h := range p.RecentSwipes {
+		w.bits(h&(1<<loyalty.SwipeHashBits-1), loyalty.SwipeHashBits)
+	}
+	w.uint(uint64(len(p.Offers)), kSmall)
+	for i := range p.Offers {
+		o := &p.Offers[i]
+		w.uint(uint64(len(o.RuleID)), kCount)
+		for j := range len(o.RuleID) {
+			w.bits(uint64(o.RuleID[j]), 8)
+		}
+		w.int(o.Held, kSmall)
+		w.int(o.Forgot, kFirstSeen)
+		w.uint(uint64(len(o.Sent)), kSmall)
+		prev := int64(0)
+		for j, s := range o.Sent {
+			w.int(s-prev, sentK(j))
+			prev = s
+		}
+	}
+	return w.done()
+}
+
+// days writes a day history newest first: the newest day as its distance
+// from the day of anchor (the time of the last purchase, whose day it
+// usually is, give or take a time zone), each older one as its gap to the
+// one after, less one. It returns the sum of the days' cents.
+func (w *bitWriter) days(ds []loyalty.DaySpend, anchor int64, kCents uint, visits bool) int64 {
+	var sum int64
+	next := anchor / 86400
+	for i := len(ds) - 1; i >= 0; i-- {
+		d := &ds[i]
+		if i == len(ds)-1 {
+			w.int(int64(d.Day)-next, kSmall)
+		} else {
+			w.int(next-int64(d.Day)-1, kDayGap)
+		}
+		w.int(d.Cents, kCents)
+		if visits {
+			w.int(int64(d.Visits)-1, kSmall)
+		}
+		sum += d.Cents
+		next = int64(d.Day)
+	}
+	return sum
+}
+
+// profileIDs appends to ids the ids, each in its kind's space, of p's
+// category, SKU and store names in that order, adding the names the table
+// lacks, and replaces each name in p by the table's copy.
+func (t *nameTable) profileIDs(p *loyalty.Profile, ids []uint32) []uint32 {
+	// Most names are known, and most of those are the table's copies:
+	// look them up under the read lock, and only if one is new do it
+	// again under the write lock.
 	t.mu.RLock()
-	buf = eachName(p, buf, func(buf []byte, s *string) []byte {
-		id, ok := t.idOf(*s)
-		if !ok {
-			if id, ok = t.ids[*s]; ok {
-				*s = t.names[id]
-			}
-		}
-		if !ok {
-			missing = true
-			return buf
-		}
-		return binary.AppendUvarint(buf, uint64(id))
-	})
+	ids, ok := t.lookupIDs(p, ids, false)
 	t.mu.RUnlock()
-	if missing {
-		buf = buf[:header]
+	if !ok {
 		t.mu.Lock()
-		buf = eachName(p, buf, func(buf []byte, s *string) []byte {
-			id, ok := t.ids[*s]
-			if !ok {
-				id = t.add(*s)
-			}
-			*s = t.names[id]
-			return binary.AppendUvarint(buf, uint64(id))
-		})
+		ids, _ = t.lookupIDs(p, ids[:0], true)
 		t.mu.Unlock()
 	}
-	return append(buf, d.rest()...), nil
+	return ids
+}
+
+// lookupIDs is profileIDs under t.mu; without write it stops at the first
+// name (or kind of name) the table lacks and reports false.
+func (t *nameTable) lookupIDs(p *loyalty.Profile, ids []uint32, write bool) ([]uint32, bool) {
+	for i := range p.Categories {
+		id, ok := t.lookup(kindCategory, &p.Categories[i].Name, write)
+		if !ok {
+			return ids, false
+		}
+		ids = append(ids, id)
+	}
+	for i := range p.SKUs {
+		id, ok := t.lookup(kindSKU, &p.SKUs[i].SKU, write)
+		if !ok {
+			return ids, false
+		}
+		ids = append(ids, id)
+	}
+	for i := range p.Stores {
+		id, ok := t.lookup(kindStore, &p.Stores[i].StoreID, write)
+		if !ok {
+			return ids, false
+		}
+		ids = append(ids, id)
+	}
+	return ids, true
+}
+
+// lookup returns the kind's id of name *s, replacing *s by the table's
+// copy; with write it adds what the table lacks, and without it reports
+// false for that. The caller holds t.mu.
+func (t *nameTable) lookup(kind int, s *string, write bool) (uint32, bool) {
+	id, ok := t.idOf(*s)
+	if !ok {
+		if id, ok = t.ids[*s]; !ok {
+			if !write {
+				return 0, false
+			}
+			id = t.add(*s)
+		}
+		*s = t.names[id]
+	}
+	kid, ok := t.kindID(kind, id)
+	if !ok {
+		if !write {
+			return 0, false
+		}
+		kid = t.addKind(kind, id)
+	}
+	return kid, true
 }
 
 // eachName calls f on every category, SKU and store name of p, in the
-// order of the encoding, threading buf through.
-func eachName(p *loyalty.Profile, buf []byte, f func([]byte, *string) []byte) []byte {
+// order of the encodings, with its kind, until f returns false.
+func eachName(p *loyalty.Profile, f func(kind int, s *string) bool) {
 	for i := range p.Categories {
-		buf = f(buf, &p.Categories[i].Name)
-	}
-	for i := range p.SKUs {
-		buf = f(buf, &p.SKUs[i].SKU)
-	}
-	for i := range p.Stores {
-		buf = f(buf, &p.Stores[i].StoreID)
-	}
-	return buf
-}
-
-// nameIDs reads the name ids of the at-rest form into p.
-func (d *decoder) nameIDs(p *loyalty.Profile) {
-	t := d.table
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	name := func() string {
-		id := d.uvarint()
-		if d.err != nil || id >= uint64(len(t.names)) {
-			d.fail("name id")
-			return ""
+		if !f(kindCategory, &p.Categories[i].Name) {
+			return
 		}
-		return t.names[id]
-	}
-	for i := range p.Categories {
-		p.Categories[i].Name = name()
 	}
 	for i := range p.SKUs {
-		p.SKUs[i].SKU = name()
+		if !f(kindSKU, &p.SKUs[i].SKU) {
+			return
+		}
 	}
 	for i := range p.Stores {
-		p.Stores[i].StoreID = name()
+		if !f(kindStore, &p.Stores[i].StoreID) {
+			return
+		}
 	}
 }
 
-// decodeAtRest reads a profile in the form toAtRest wrote, or in a
+// toAtRest appends to buf the at-rest form of data, a changelog record,
+// interning its names in t: what a restore's records become once their
+// partition serves (see memStore.compact). A format 3 record is read
+// field by field and written again without the profile being built,
+// which took four times as long, mostly allocating; an older one is
+// decoded first. It accepts what DecodeProfile accepts, and what it
+// writes reads back as the profile DecodeProfile reads.
+func toAtRest(buf, data []byte, t *nameTable) ([]byte, error) {
+	if len(data) == 0 || data[0] != profileFormat {
+		p, err := DecodeProfile(data)
+		if err != nil {
+			return buf, err
+		}
+		return t.appendProfile(buf, p), nil
+	}
+	start := len(buf)
+	buf, err := transcode(buf, data, t)
+	if err != nil {
+		return buf[:start], err
+	}
+	return buf, nil
+}
+
+// transcode is toAtRest for a format 3 record. Format 3 has the fields of
+// the at-rest form in the same order but for a few the bit stream wants
+// sooner (the number of the profile's days, before the names); they are
+// read first, and the rest is written as it is read.
+func transcode(buf, data []byte, t *nameTable) ([]byte, error) {
+	d := decoder{b: data, off: 1}
+	n := d.len()
+	if d.err != nil || n > d.left() {
+		return buf, fmt.Errorf("%w: truncated or invalid card id", errCorrupt)
+	}
+	buf = append(append(buf, profileAtRest), data[1:d.off+n]...)
+	d.off += n
+	var head [len(atRestHead)]int64
+	for i := range head {
+		head[i] = d.varint()
+	}
+	nc, ns, nst, ncd := d.len(), d.len(), d.len(), d.len()
+	if d.err != nil {
+		return buf, d.err
+	}
+	var idBuf [256]uint32
+	ids, err := t.recordIDs(&d, [3]int{nc, ns, nst}, idBuf[:0])
+	if err != nil {
+		return buf, err
+	}
+	var timeBuf [256]int64
+	var usedBuf [256]bool
+	times, used := d.times(head[0], nc, ns, nst, timeBuf[:0], usedBuf[:0])
+	width := uint(0)
+	if len(times) > 1 {
+		width = uint(bits.Len(uint(len(times) - 1)))
+	}
+	rank := func() int {
+		i := d.len()
+		if d.err != nil || i >= len(times) {
+			d.fail("time index")
+			return 0
+		}
+		used[i] = true
+		return i
+	}
+	lastVisit := rank()
+	nd := d.peekLen()
+	if d.err != nil {
+		return buf, d.err
+	}
+
+	w := bitWriter{buf: buf}
+	for i, k := range atRestHead {
+		w.int(head[i], k)
+	}
+	for _, n := range [...]int{nc, ns, nst, nd, ncd, len(times)} {
+		w.uint(uint64(n), kCount)
+	}
+	for i, id := range ids {
+		w.uint(uint64(id), nameK(i, nc, ns))
+	}
+	for i, tm := range times {
+		if i == 0 {
+			w.int(tm-head[0], kTime)
+		} else {
+			w.uint(uint64(tm)-uint64(times[i-1])-1, kTime)
+		}
+	}
+	w.bits(uint64(lastVisit), width)
+	var dayBuf [64]loyalty.DaySpend
+	newest := d.int32(head[10] + (head[0]+head[1])/86400)
+	w.days(d.days(dayBuf[:0], newest, true), times[lastVisit], kVisitCents, true)
+	read := 0
+	for range nc {
+		spend, units, i := d.varint(), d.varint(), rank()
+		days := d.days(dayBuf[:0], newest, false)
+		w.bits(uint64(i), width)
+		w.uint(uint64(len(days)), kSmall)
+		sum := w.days(days, times[i], kDayCents, false)
+		w.int(spend-sum, kSmall)
+		w.int(units-int64(len(days)), kSmall)
+		read += len(days)
+	}
+	if d.err == nil && read != ncd {
+		d.fail("category day count")
+	}
+	for range ns + nst {
+		v, i := d.varint(), rank()
+		w.bits(uint64(i), width)
+		w.int(v-1, kSmall)
+	}
+	if d.err == nil && slices.Contains(used, false) {
+		d.fail("time table (an unused entry)")
+	}
+	nr := d.len()
+	w.uint(uint64(nr), kCount)
+	for range nr {
+		w.bits(d.hash(6), loyalty.SwipeHashBits)
+	}
+	no := d.len()
+	w.uint(uint64(no), kSmall)
+	for range no {
+		rule := d.string()
+		w.uint(uint64(len(rule)), kCount)
+		for j := range len(rule) {
+			w.bits(uint64(rule[j]), 8)
+		}
+		w.int(d.varint(), kSmall)
+		w.int(d.varint(), kFirstSeen)
+		m := d.len()
+		w.uint(uint64(m), kSmall)
+		for j := range m {
+			w.int(d.varint(), sentK(j))
+		}
+	}
+	if d.err == nil && d.left() != 0 {
+		d.err = fmt.Errorf("%w: %d trailing bytes", errCorrupt, d.left())
+	}
+	return w.done(), d.err
+}
+
+// recordIDs reads the front-coded names of a format 3 record, counts[k]
+// of kind k, and appends their ids as appendProfile writes them, adding
+// the names the table lacks.
+func (t *nameTable) recordIDs(d *decoder, counts [3]int, ids []uint32) ([]uint32, error) {
+	names := d.off
+	for _, write := range [...]bool{false, true} {
+		if write {
+			t.mu.Lock()
+		} else {
+			t.mu.RLock()
+		}
+		var ok bool
+		ids, ok = t.readIDs(d, counts, ids[:0], write)
+		if write {
+			t.mu.Unlock()
+		} else {
+			t.mu.RUnlock()
+		}
+		if d.err != nil || ok {
+			break
+		}
+		d.off = names
+	}
+	return ids, d.err
+}
+
+// readIDs is recordIDs under t.mu; without write it stops at the first
+// name the table lacks and reports false. It checks what decoder.names
+// checks.
+func (t *nameTable) readIDs(d *decoder, counts [3]int, ids []uint32, write bool) ([]uint32, bool) {
+	var buf [256]byte
+	total := 0
+	for kind, n := range counts {
+		cur := buf[:0]
+		for range n {
+			shared, rest := d.shared(), d.len()
+			if d.err != nil || shared > len(cur) || rest > d.left() {
+				d.fail("name")
+				return ids, false
+			}
+			suffix := d.b[d.off : d.off+rest]
+			d.off += rest
+			if shared < len(cur) && rest > 0 && suffix[0] == cur[shared] {
+				d.fail("name (prefix not shared in full)")
+				return ids, false
+			}
+			if total += shared + rest; total > maxNamesLen {
+				d.fail("names (too long)")
+				return ids, false
+			}
+			cur = append(cur[:shared], suffix...)
+			id, ok := t.ids[string(cur)]
+			if !ok {
+				if !write {
+					return ids, false
+				}
+				id = t.add(string(cur))
+			}
+			kid, ok := t.kindID(kind, id)
+			if !ok {
+				if !write {
+					return ids, false
+				}
+				kid = t.addKind(kind, id)
+			}
+			ids = append(ids, kid)
+		}
+	}
+	return ids, true
+}
+
+// decodeAtRest reads a profile in the form appendProfile wrote, or in a
 // changelog format (a record the store could not convert is kept as it
-// came, so that reading it fails where it is used, as it always did).
+// came, so that reading it fails where it is used, as it always did). The
+// profile's lists are laid out as DecodeProfile lays them out.
 func decodeAtRest(data []byte, t *nameTable) (*loyalty.Profile, error) {
 	if len(data) == 0 || data[0] != profileAtRest {
 		return DecodeProfile(data)
 	}
-	d := decoder{b: data[1:], table: t}
-	p := d.profile()
-	if d.err == nil && d.left() != 0 {
-		d.err = fmt.Errorf("%w: %d trailing bytes", errCorrupt, d.left())
-	}
+	d := decoder{b: data, off: 1}
+	card := d.string()
 	if d.err != nil {
 		return nil, d.err
 	}
+	r := bitReader{b: data[d.off:]}
+	p := r.profile(card, t)
+	if !r.end() {
+		return nil, fmt.Errorf("%w: the at-rest form of card %q", errCorrupt, card)
+	}
 	return p, nil
+}
+
+// profile reads the bit stream of the at-rest form. It reads no further
+// once the stream is bad; the caller checks r.end.
+func (r *bitReader) profile(card string, t *nameTable) *loyalty.Profile {
+	var head [13]int64
+	for i, k := range atRestHead {
+		head[i] = r.int(k)
+	}
+	var n [6]int
+	for i := range n {
+		n[i] = r.count(kCount)
+	}
+	nc, ns, nst, nd, ncd, ntimes := n[0], n[1], n[2], n[3], n[4], n[5]
+	if r.bad || ntimes > 1+nc+ns+nst {
+		r.bad = true
+		return nil
+	}
+	blk := &profileBlock{}
+	blk.lists(nc, ns, nst)
+	p := &blk.p
+	p.CardID = card
+	p.FirstSeen, p.LastSeen = head[0], head[0]+head[1]
+	p.Visits, p.Checkins, p.Scans, p.SpendCents, p.Units = head[2], head[3], head[4], head[5], head[6]
+	p.MaxBasket, p.Returns, p.ReturnCents = head[7], head[8], head[9]
+	newest := head[10] + p.LastSeen/86400
+	p.NewestDay = int32(newest)
+	if int64(p.NewestDay) != newest {
+		r.bad = true
+	}
+	p.TooOld, p.LastOffset = head[11], head[12]
+	if !r.names(p, t) {
+		return nil
+	}
+
+	var timeBuf [128]int64
+	times := timeBuf[:0]
+	if ntimes > len(timeBuf) {
+		times = make([]int64, 0, ntimes)
+	}
+	for i := range ntimes {
+		if i == 0 {
+			times = append(times, p.FirstSeen+r.int(kTime))
+		} else {
+			times = append(times, times[i-1]+int64(r.uint(kTime)+1))
+		}
+	}
+	width := uint(0)
+	if ntimes > 1 {
+		width = uint(bits.Len(uint(ntimes - 1)))
+	}
+	time := func() int64 {
+		i := r.bits(width)
+		if i >= uint64(ntimes) {
+			r.bad = true
+			return 0
+		}
+		return times[i]
+	}
+
+	// The profile's days and every category's share one array, as in
+	// decoder.profile.
+	var days []loyalty.DaySpend
+	if nd+ncd > 0 {
+		days = make([]loyalty.DaySpend, nd+1+ncd+nc)
+	}
+	p.LastVisit = time()
+	if nd > 0 {
+		p.Days = days[: nd : nd+1]
+		r.days(p.Days, p.LastVisit, kVisitCents, true)
+	}
+	// Each category's days with a spare slot after them, as there.
+	at, read := nd+1, 0
+	for i := range p.Categories {
+		c := &p.Categories[i]
+		c.LastBought = time()
+		k := r.count(kSmall)
+		if read += k; read > ncd || r.bad {
+			r.bad = true
+			return nil
+		}
+		var sum int64
+		if k > 0 {
+			c.Days = days[at : at+k : at+k+1]
+			sum = r.days(c.Days, c.LastBought, kDayCents, false)
+			at += k + 1
+		}
+		c.SpendCents = sum + r.int(kSmall)
+		c.Units = int64(k) + r.int(kSmall)
+	}
+	if read != ncd {
+		r.bad = true
+	}
+	for i := range p.SKUs {
+		p.SKUs[i].LastBought = time()
+		p.SKUs[i].Units = r.int(kSmall) + 1
+	}
+	for i := range p.Stores {
+		p.Stores[i].LastVisit = time()
+		p.Stores[i].Visits = r.int(kSmall) + 1
+	}
+	if k := r.count(kCount); k > 0 {
+		p.RecentSwipes = blk.recent[:0]
+		if k > len(blk.recent) {
+			p.RecentSwipes = make([]uint64, 0, k)
+		}
+		for range k {
+			p.RecentSwipes = append(p.RecentSwipes, r.bits(loyalty.SwipeHashBits))
+		}
+	}
+	if k := r.count(kSmall); k > 0 && !r.bad {
+		p.Offers = make([]loyalty.OfferHistory, k)
+		for i := range p.Offers {
+			o := &p.Offers[i]
+			rule := make([]byte, r.count(kCount))
+			for j := range rule {
+				rule[j] = byte(r.bits(8))
+			}
+			o.RuleID = string(rule)
+			o.Held = r.int(kSmall)
+			o.Forgot = r.int(kFirstSeen)
+			if m := r.count(kSmall); m > 0 {
+				o.Sent = make([]int64, m)
+				prev := int64(0)
+				for j := range o.Sent {
+					prev += r.int(sentK(j))
+					o.Sent[j] = prev
+				}
+			}
+			if r.bad {
+				return nil
+			}
+		}
+	}
+	return p
+}
+
+// names reads the name ids of p's categories, SKUs and stores into p: the
+// table's copies of the names.
+func (r *bitReader) names(p *loyalty.Profile, t *nameTable) bool {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	i := 0
+	eachName(p, func(kind int, s *string) bool {
+		id := r.uint(nameK(i, len(p.Categories), len(p.SKUs)))
+		i++
+		if names := t.kinds[kind].names; id < uint64(len(names)) {
+			*s = t.names[names[id]]
+		} else {
+			r.bad = true
+		}
+		return !r.bad
+	})
+	return !r.bad
+}
+
+// days reads into ds, of the history's length, a day history written by
+// bitWriter.days, and returns the sum of its cents.
+func (r *bitReader) days(ds []loyalty.DaySpend, anchor int64, kCents uint, visits bool) int64 {
+	var sum int64
+	next := anchor / 86400
+	for i := len(ds) - 1; i >= 0; i-- {
+		var day int64
+		if i == len(ds)-1 {
+			day = next + r.int(kSmall)
+		} else {
+			day = next - 1 - r.int(kDayGap)
+		}
+		d := loyalty.DaySpend{Day: int32(day), Cents: r.int(kCents)}
+		if int64(d.Day) != day {
+			r.bad = true
+		}
+		if visits {
+			v := r.int(kSmall) + 1
+			if d.Visits = int32(v); int64(d.Visits) != v {
+				r.bad = true
+			}
+		}
+		ds[i] = d
+		sum += d.Cents
+		next = day
+	}
+	return sum
 }

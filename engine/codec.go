@@ -350,22 +350,10 @@ type profileBlock struct {
 	recent [loyalty.RecentSwipeIDs]uint64
 }
 
-// profile reads the rest of a format 3 record.
-func (d *decoder) profile() *loyalty.Profile {
-	blk := &profileBlock{}
+// lists makes the profile's lists of nc categories, ns SKUs and nst
+// stores, as every decoder lays them out.
+func (blk *profileBlock) lists(nc, ns, nst int) {
 	p := &blk.p
-	p.CardID = d.string()
-	var since, day int64
-	for _, v := range [...]*int64{&p.FirstSeen, &since, &p.Visits, &p.Checkins, &p.Scans,
-		&p.SpendCents, &p.Units, &p.MaxBasket, &p.Returns, &p.ReturnCents, &day, &p.TooOld, &p.LastOffset} {
-		*v = d.varint()
-	}
-	p.LastSeen = p.FirstSeen + since
-	p.NewestDay = d.int32(day + p.LastSeen/86400)
-	nc, ns, nst, ncd := d.len(), d.len(), d.len(), d.len()
-	if d.err != nil {
-		return nil
-	}
 	// A spare category and two spare SKUs (up to loyalty.TopSKUs): a
 	// profile is decoded to be changed, and the swipe that changes it
 	// often adds one, which would otherwise copy the whole list into a
@@ -382,11 +370,26 @@ func (d *decoder) profile() *loyalty.Profile {
 	case nst > 0:
 		p.Stores = blk.stores[:nst]
 	}
-	if d.table != nil {
-		d.nameIDs(p)
-	} else {
-		d.names(p)
+}
+
+// profile reads the rest of a format 3 record.
+func (d *decoder) profile() *loyalty.Profile {
+	blk := &profileBlock{}
+	p := &blk.p
+	p.CardID = d.string()
+	var since, day int64
+	for _, v := range [...]*int64{&p.FirstSeen, &since, &p.Visits, &p.Checkins, &p.Scans,
+		&p.SpendCents, &p.Units, &p.MaxBasket, &p.Returns, &p.ReturnCents, &day, &p.TooOld, &p.LastOffset} {
+		*v = d.varint()
 	}
+	p.LastSeen = p.FirstSeen + since
+	p.NewestDay = d.int32(day + p.LastSeen/86400)
+	nc, ns, nst, ncd := d.len(), d.len(), d.len(), d.len()
+	if d.err != nil {
+		return nil
+	}
+	blk.lists(nc, ns, nst)
+	d.names(p)
 
 	// The time table is on the stack but for the largest profiles.
 	var timeBuf [128]int64
@@ -590,10 +593,9 @@ func (d *decoder) profile2(format byte) *loyalty.Profile {
 // write barrier whenever the garbage collector is marking, which it often
 // is in a busy engine, and a decode made hundreds of them.
 type decoder struct {
-	b     []byte // the input; b[off:] is what is left to read
-	off   int
-	err   error
-	table *nameTable // resolves the names of the at-rest form; nil otherwise
+	b   []byte // the input; b[off:] is what is left to read
+	off int
+	err error
 }
 
 // rest is what is left to read.

@@ -46,6 +46,7 @@ func TestProfileCodecRoundTrip(t *testing.T) {
 		if !reflect.DeepEqual(got, p) {
 			t.Fatalf("round trip changed the profile:\n got %+v\nwant %+v", got, p)
 		}
+		checkAtRest(t, enc, got)
 	}
 	p := sampleProfile()
 	n := len(AppendProfile(nil, p))
@@ -214,6 +215,47 @@ func TestDecodeProfileRejectsCorruption(t *testing.T) {
 	}
 }
 
+// checkAtRest fails t unless p, decoded from enc, comes back the same
+// from the at-rest form, by either way there: from enc, as a restore's
+// compaction takes it, and from p, as a pipeline stores it.
+func checkAtRest(t *testing.T, enc []byte, p *loyalty.Profile) {
+	t.Helper()
+	var table nameTable
+	rest, err := toAtRest(nil, enc, &table)
+	if err != nil {
+		t.Fatalf("record %x: %v", enc, err)
+	}
+	if again := table.appendProfile(nil, p); string(again) != string(rest) {
+		t.Fatalf("at rest from the profile %x, from its record %x", again, rest)
+	}
+	got, err := decodeAtRest(rest, &table)
+	if err != nil || !reflect.DeepEqual(got, p) {
+		t.Fatalf("at rest as %x and back: %+v, %v; want %+v", rest, got, err, p)
+	}
+}
+
+// The at-rest form reads anything it is given without panicking, and what
+// it reads is a profile it can store again.
+func FuzzDecodeAtRest(f *testing.F) {
+	var table nameTable
+	for _, p := range []*loyalty.Profile{sampleProfile(), loyalty.NewProfile("x")} {
+		f.Add(table.appendProfile(nil, p))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) > 0 {
+			data = append([]byte{profileAtRest}, data[1:]...) // the input is not ours to change
+		}
+		p, err := decodeAtRest(data, &table)
+		if err != nil {
+			return
+		}
+		again := table.appendProfile(nil, p)
+		if q, err := decodeAtRest(again, &table); err != nil || !reflect.DeepEqual(q, p) {
+			t.Fatalf("%x read as %+v, stored as %x, read back as %+v, %v", data, p, again, q, err)
+		}
+	})
+}
+
 func FuzzDecodeProfile(f *testing.F) {
 	f.Add(AppendProfile(nil, sampleProfile()))
 	f.Add(AppendProfile(nil, loyalty.NewProfile("x")))
@@ -223,10 +265,21 @@ func FuzzDecodeProfile(f *testing.F) {
 	f.Add(v2)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := DecodeProfile(data)
+		// What a restore's compaction makes of the record: refused as
+		// DecodeProfile refuses it, or the same profile.
+		var table nameTable
+		rest, restErr := toAtRest(nil, data, &table)
+		if (restErr == nil) != (err == nil) {
+			t.Fatalf("%x: DecodeProfile says %v, toAtRest %v", data, err, restErr)
+		}
 		if err != nil {
 			return
 		}
+		if q, err := decodeAtRest(rest, &table); err != nil || !reflect.DeepEqual(q, p) {
+			t.Fatalf("%x: at rest as %x, read back as %+v, %v; want %+v", data, rest, q, err, p)
+		}
 		again := AppendProfile(nil, p)
+		checkAtRest(t, again, p)
 		if data[0] != profileFormat {
 			// An old record is rewritten in the current format and keeps
 			// all it had.

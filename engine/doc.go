@@ -10,7 +10,7 @@
 //     on disk with DiskStore) before it processes a swipe of p. In memory,
 //     a restore keeps each record as the changelog has it; once p serves,
 //     they are converted in the background to the compact at-rest form,
-//     with names interned (compact.go, atrest.go). A partition the same
+//     a bit stream with names interned (compact.go, atrest.go, bits.go). A partition the same
 //     instance is assigned again after a rebalance resumes with the
 //     profiles it held, replaying only the changelog written since
 //     (keep.go).
