@@ -120,7 +120,7 @@ func (e *Engine) compact(ctx context.Context, s *memStore, log *zap.Logger) {
 
 // Uncompacted returns how many of the profiles held across owned
 // partitions are still in the changelog's form, as a restore left them:
-// they take about twice the memory of the rest until compacted.
+// they take about three times the memory of the rest until compacted.
 func (e *Engine) Uncompacted() int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
