@@ -57,7 +57,7 @@ type nameTable struct {
 
 // kindIDs are the ids of one kind of name.
 type kindIDs struct {
-	names []uint32 // by the kind's id: the name's id in the table
+	names []string // by the kind's id: the table's copy of the name
 	ids   []uint32 // by the name's id in the table: 1 + the kind's id, or 0
 }
 
@@ -76,7 +76,7 @@ func (t *nameTable) kindID(kind int, name uint32) (uint32, bool) {
 func (t *nameTable) addKind(kind int, name uint32) uint32 {
 	k := &t.kinds[kind]
 	id := uint32(len(k.names))
-	k.names = append(k.names, name)
+	k.names = append(k.names, t.names[name])
 	if n := int(name) + 1; n > len(k.ids) {
 		k.ids = append(k.ids, make([]uint32, max(n, len(t.names))-len(k.ids))...)
 	}
@@ -385,26 +385,6 @@ func (t *nameTable) lookup(kind int, s *string, write bool) (uint32, bool) {
 		kid = t.addKind(kind, id)
 	}
 	return kid, true
-}
-
-// eachName calls f on every category, SKU and store name of p, in the
-// order of the encodings, with its kind, until f returns false.
-func eachName(p *loyalty.Profile, f func(kind int, s *string) bool) {
-	for i := range p.Categories {
-		if !f(kindCategory, &p.Categories[i].Name) {
-			return
-		}
-	}
-	for i := range p.SKUs {
-		if !f(kindSKU, &p.SKUs[i].SKU) {
-			return
-		}
-	}
-	for i := range p.Stores {
-		if !f(kindStore, &p.Stores[i].StoreID) {
-			return
-		}
-	}
 }
 
 // toAtRest appends to buf the at-rest form of data, a changelog record,
@@ -779,17 +759,24 @@ func (r *bitReader) profile(card string, t *nameTable) *loyalty.Profile {
 func (r *bitReader) names(p *loyalty.Profile, t *nameTable) bool {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	i := 0
-	eachName(p, func(kind int, s *string) bool {
-		id := r.uint(nameK(i, len(p.Categories), len(p.SKUs)))
-		i++
-		if names := t.kinds[kind].names; id < uint64(len(names)) {
-			*s = t.names[names[id]]
-		} else {
+	name := func(kind int, k uint) string {
+		names := t.kinds[kind].names
+		id := r.uint(k)
+		if id >= uint64(len(names)) {
 			r.bad = true
+			return ""
 		}
-		return !r.bad
-	})
+		return names[id]
+	}
+	for i := range p.Categories {
+		p.Categories[i].Name = name(kindCategory, kCategoryID)
+	}
+	for i := range p.SKUs {
+		p.SKUs[i].SKU = name(kindSKU, kSKUID)
+	}
+	for i := range p.Stores {
+		p.Stores[i].StoreID = name(kindStore, kStoreID)
+	}
 	return !r.bad
 }
 

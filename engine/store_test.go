@@ -240,6 +240,26 @@ func TestMemStoreAtRestFromProfile(t *testing.T) {
 	}
 }
 
+// eachName calls f on every category, SKU and store name of p, in the
+// order of the encodings, with its kind, until f returns false.
+func eachName(p *loyalty.Profile, f func(kind int, s *string) bool) {
+	for i := range p.Categories {
+		if !f(kindCategory, &p.Categories[i].Name) {
+			return
+		}
+	}
+	for i := range p.SKUs {
+		if !f(kindSKU, &p.SKUs[i].SKU) {
+			return
+		}
+	}
+	for i := range p.Stores {
+		if !f(kindStore, &p.Stores[i].StoreID) {
+			return
+		}
+	}
+}
+
 func TestMemStoreOldFormatsAndCorruption(t *testing.T) {
 	s := newMemStore(&ProfileCache{})
 	v1 := mustHex(format1)
