@@ -176,6 +176,15 @@ const (
 // NewestDay after LastSeen's day, TooOld, LastOffset.
 var atRestHead = [...]uint{kFirstSeen, kSeenSpan, kCount, kSmall, kSmall, kSpend, kCount + 2, kBasket, kSmall, kBasket, kSmall, kSmall, kOffset}
 
+// rankWidth is how many bits a rank in a time table of n entries takes:
+// the fewest that hold n-1.
+func rankWidth(n int) uint {
+	if n < 2 {
+		return 0
+	}
+	return uint(bits.Len(uint(n - 1)))
+}
+
 // nameK is the order of the i-th name id of a profile with nc categories
 // and ns SKUs.
 func nameK(i, nc, ns int) uint {
@@ -225,10 +234,7 @@ func (t *nameTable) appendProfile(buf []byte, p *loyalty.Profile) []byte {
 	var room timeRoom
 	ti := room.index(p)
 	times := ti.sorted[:ti.n]
-	width := uint(0)
-	if len(times) > 1 {
-		width = uint(bits.Len(uint(len(times) - 1)))
-	}
+	width := rankWidth(len(times))
 
 	buf = append(buf, profileAtRest)
 	w := bitWriter{buf: appendString(buf, p.CardID)}
@@ -438,19 +444,8 @@ func transcode(buf, data []byte, t *nameTable) ([]byte, error) {
 	var timeBuf [256]int64
 	var usedBuf [256]bool
 	times, used := d.times(head[0], nc, ns, nst, timeBuf[:0], usedBuf[:0])
-	width := uint(0)
-	if len(times) > 1 {
-		width = uint(bits.Len(uint(len(times) - 1)))
-	}
-	rank := func() int {
-		i := d.len()
-		if d.err != nil || i >= len(times) {
-			d.fail("time index")
-			return 0
-		}
-		used[i] = true
-		return i
-	}
+	width := rankWidth(len(times))
+	rank := func() int { return d.timeRef(used) }
 	lastVisit := rank()
 	nd := d.peekLen()
 	if d.err != nil {
@@ -664,10 +659,7 @@ func (r *bitReader) profile(card string, t *nameTable) *loyalty.Profile {
 			times = append(times, times[i-1]+int64(r.uint(kTime)+1))
 		}
 	}
-	width := uint(0)
-	if ntimes > 1 {
-		width = uint(bits.Len(uint(ntimes - 1)))
-	}
+	width := rankWidth(ntimes)
 	time := func() int64 {
 		i := r.bits(width)
 		if i >= uint64(ntimes) {

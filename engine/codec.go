@@ -396,13 +396,10 @@ func (d *decoder) profile() *loyalty.Profile {
 	var usedBuf [128]bool
 	times, used := d.times(p.FirstSeen, nc, ns, nst, timeBuf[:0], usedBuf[:0])
 	time := func() int64 {
-		i := d.len()
-		if d.err != nil || i >= len(times) {
-			d.fail("time index")
-			return 0
+		if i := d.timeRef(used); d.err == nil {
+			return times[i]
 		}
-		used[i] = true
-		return times[i]
+		return 0
 	}
 	p.LastVisit = time()
 	// The profile's days and every category's share one array, each with
@@ -538,6 +535,19 @@ func (d *decoder) times(first int64, nc, ns, nst int, times []int64, used []bool
 		times[i] = t
 	}
 	return times, used
+}
+
+// timeRef reads a reference to an entry of a profile's time table (see
+// times), marks it used and returns its index: 0 for a bad one, with the
+// failure noted.
+func (d *decoder) timeRef(used []bool) int {
+	i := d.len()
+	if d.err != nil || i >= len(used) {
+		d.fail("time index")
+		return 0
+	}
+	used[i] = true
+	return i
 }
 
 // profile2 reads the rest of a format 1 or 2 record. The figures those
