@@ -617,7 +617,7 @@ func decodeAtRest(data []byte, t *nameTable) (*loyalty.Profile, error) {
 // profile reads the bit stream of the at-rest form. It reads no further
 // once the stream is bad; the caller checks r.end.
 func (r *bitReader) profile(card string, t *nameTable) *loyalty.Profile {
-	var head [13]int64
+	var head [len(atRestHead)]int64
 	for i, k := range atRestHead {
 		head[i] = r.int(k)
 	}
