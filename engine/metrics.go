@@ -33,6 +33,7 @@ var (
 	mChangeB    = descCounter("changelog_bytes_total", "Bytes of profile records written to the changelog.")
 	mProfiles   = prometheus.NewDesc("offerd_profiles", "Profiles held by this instance.", nil, nil)
 	mUncompact  = prometheus.NewDesc("offerd_profiles_uncompacted", "Profiles still in the changelog's form as a restore left them (about three times the memory of the rest); compacted in the background once their partition serves (one that cannot be read stays so).", nil, nil)
+	mProfBytes  = prometheus.NewDesc("offerd_profiles_bytes", "Bytes the profiles held in memory take as stored (compact, or as the changelog has them until compacted); their map entries and allocation rounding, 120-150 bytes a profile, and the decoded-profile cache come on top. Profiles on disk (--store-dir) are not counted.", nil, nil)
 	mResumed    = descCounter("partitions_resumed_total", "Partitions assigned again that resumed with the profiles kept from the generation before, replaying only the changelog written since.")
 	mCompacted  = descCounter("profiles_compacted_total", "Restored profiles converted to the compact in-memory form after their partition began serving.")
 	mReady      = prometheus.NewDesc("offerd_ready", "1 when the instance is in its group and writing.", nil, nil)
@@ -47,7 +48,7 @@ var (
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{mSwipes, mApplied, mDuplicates, mReplayed, mDLQ, mOffers,
-		mSuppressed, mRuleErrors, mRestored, mChangelog, mChangeB, mProfiles, mUncompact, mCompacted, mResumed, mReady, mRules,
+		mSuppressed, mRuleErrors, mRestored, mChangelog, mChangeB, mProfiles, mUncompact, mProfBytes, mCompacted, mResumed, mReady, mRules,
 		mUnknown, mTableRecs, mTableBad, mStores, mConsents, mRuleVer, mReloads, mRejected,
 		mBudget, mSpent, mBudgetErrs, mEvents, mRedeemed, mIgnored} {
 		ch <- d
@@ -94,6 +95,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(mProfiles, prometheus.GaugeValue, float64(c.e.Profiles()))
 	ch <- prometheus.MustNewConstMetric(mUncompact, prometheus.GaugeValue, float64(c.e.Uncompacted()))
+	ch <- prometheus.MustNewConstMetric(mProfBytes, prometheus.GaugeValue, float64(c.e.ProfileBytes()))
 	counter(mCompacted, s.Compacted.Load())
 	counter(mResumed, s.Resumed.Load())
 	ch <- prometheus.MustNewConstMetric(mReady, prometheus.GaugeValue, ready)

@@ -149,6 +149,9 @@ type memStore struct {
 	// still in that form. Both are guarded by mu.
 	raw  []string
 	nraw int
+	// bytes is the length of every entry's data, guarded by mu: what the
+	// profiles take as stored.
+	bytes int64
 	// compactOnPut converts a restore's records as they are put, as
 	// Config.CompactOnRestore asks: a slower restore that never holds
 	// more than the compact form.
@@ -187,7 +190,7 @@ func (s *memStore) reserve(n int) {
 func (s *memStore) clear() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.m, s.raw, s.nraw, s.reserved, s.hot = make(map[string]memEntry), nil, 0, 0, nil
+	s.m, s.raw, s.nraw, s.bytes, s.reserved, s.hot = make(map[string]memEntry), nil, 0, 0, 0, nil
 }
 
 // fit moves the store's entries to a map of their size if reserve made
@@ -260,12 +263,15 @@ func (s *memStore) Put(card string, encoded []byte, p *loyalty.Profile) error {
 }
 
 // set makes e the card's entry, or with ok false removes the entry, and
-// keeps nraw; it reports whether the entry it replaced was raw. The
-// caller holds mu.
+// keeps nraw and bytes; it reports whether the entry it replaced was raw.
+// The caller holds mu.
 func (s *memStore) set(card string, e memEntry, ok bool) (wasRaw bool) {
-	if old, had := s.m[card]; had && isRaw(old.data) {
-		s.nraw--
-		wasRaw = true
+	if old, had := s.m[card]; had {
+		s.bytes -= int64(len(old.data))
+		if isRaw(old.data) {
+			s.nraw--
+			wasRaw = true
+		}
 	}
 	// A map keeps the key it was first given: delete first, so that the
 	// entry's key is the one inside e's data and not one inside the data
@@ -275,6 +281,7 @@ func (s *memStore) set(card string, e memEntry, ok bool) (wasRaw bool) {
 		if isRaw(e.data) {
 			s.nraw++
 		}
+		s.bytes += int64(len(e.data))
 		s.m[entryKey(card, e.data)] = e
 	}
 	return wasRaw

@@ -296,6 +296,50 @@ func TestMemStoreOldFormatsAndCorruption(t *testing.T) {
 	}
 }
 
+// What a store counts as its profiles' bytes is the length of what it
+// holds, through puts of both kinds, replacements, compaction, deletes and
+// clear.
+func TestMemStoreBytes(t *testing.T) {
+	s := newMemStore(&ProfileCache{})
+	check := func(step string) {
+		t.Helper()
+		var n int64
+		for _, e := range s.m {
+			n += int64(len(e.data))
+		}
+		if got := s.storedBytes(); got != n || (n == 0) != (len(s.m) == 0) {
+			t.Fatalf("%s: %d bytes counted, %d held by %d profiles", step, got, n, len(s.m))
+		}
+	}
+	p := sampleProfile()
+	for i := range 5 {
+		p.CardID = fmt.Sprintf("card-%d", i)
+		if err := s.Put(p.CardID, AppendProfile(nil, p), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check("restored")
+	p.CardID = "card-1"
+	p.Visits++
+	if err := s.Put(p.CardID, AppendProfile(nil, p), p); err != nil {
+		t.Fatal(err)
+	}
+	check("one stored by a swipe")
+	if n := s.compact(func(time.Duration) bool { return true }); n != 4 {
+		t.Fatalf("compacted %d, want 4", n)
+	}
+	check("compacted")
+	if err := s.Delete("card-3"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete("card-never"); err != nil {
+		t.Fatal(err)
+	}
+	check("deleted")
+	s.clear()
+	check("cleared")
+}
+
 // Stores of different partitions intern names concurrently.
 func TestMemStoreConcurrentPartitions(t *testing.T) {
 	cache := &ProfileCache{}

@@ -335,12 +335,12 @@ func (p *proc) get(path string) (int, []byte, error) {
 
 // waitMetrics polls p's metrics until done accepts them, failing the test
 // if p exits or deadline passes first.
-func waitMetrics(t *testing.T, p *proc, deadline time.Time, what string, done func(map[string]float64) bool) {
+func waitMetrics(t *testing.T, p *proc, deadline time.Time, what string, done func(map[string]float64) bool) map[string]float64 {
 	t.Helper()
 	for {
 		m, err := p.metrics()
 		if err == nil && done(m) {
-			return
+			return m
 		}
 		if p.exited() || time.Now().After(deadline) {
 			t.Fatalf("%s waiting for %s (%v)\n%s", p.name, what, err, p.tail(30))

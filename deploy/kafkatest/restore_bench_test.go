@@ -107,12 +107,13 @@ func measureRestore(t *testing.T, s *scenario, n int) {
 		m = settled
 	}
 	s.stopAll([]*proc{p})
-	t.Logf("restore of %d profiles: %s from process start (ready after %s; logged: partitions assigned %s after the first log line, slowest partition restored in %s); heap in use %d MB, RSS %d MB",
+	t.Logf("restore of %d profiles: %s from process start (ready after %s; logged: partitions assigned %s after the first log line, slowest partition restored in %s); heap in use %d MB, RSS %d MB; profiles stored in %.0f B each",
 		n, restored.Round(10*time.Millisecond), ready.Round(10*time.Millisecond), assignedAfter(p), slowestLogged(p, "restored"),
-		int64(atRestore["go_memstats_heap_inuse_bytes"])>>20, int64(atRestore["process_resident_memory_bytes"])>>20)
-	t.Logf("compacted in the background by %s from process start (%s after the restore); 3 s later heap in use %d MB (allocated %d MB), RSS %d MB",
+		int64(atRestore["go_memstats_heap_inuse_bytes"])>>20, int64(atRestore["process_resident_memory_bytes"])>>20, atRestore["offerd_profiles_bytes"]/float64(n))
+	t.Logf("compacted in the background by %s from process start (%s after the restore); 3 s later heap in use %d MB (allocated %d MB), RSS %d MB; profiles stored in %.0f B each",
 		compacted.Round(10*time.Millisecond), (compacted - restored).Round(10*time.Millisecond),
-		int64(m["go_memstats_heap_inuse_bytes"])>>20, int64(m["go_memstats_heap_alloc_bytes"])>>20, int64(m["process_resident_memory_bytes"])>>20)
+		int64(m["go_memstats_heap_inuse_bytes"])>>20, int64(m["go_memstats_heap_alloc_bytes"])>>20, int64(m["process_resident_memory_bytes"])>>20,
+		m["offerd_profiles_bytes"]/float64(n))
 }
 
 // measureRebalance starts one offerd on the n profiles, lets it restore

@@ -305,13 +305,20 @@ func (s *scenario) finish(running []*proc, figures string) {
 		if bad > 0 {
 			t.Errorf("%d of %d sampled profiles differ after the restore", bad, len(rep.Sampled))
 		}
-		m, _ := p.metrics()
+		// Compacted in the background, the profiles take a fraction of
+		// the changelog's bytes (format 3 as it left the engine).
+		m := waitMetrics(t, p, time.Now().Add(readyTimeout), "the restored profiles compacted",
+			func(m map[string]float64) bool { return m["offerd_profiles_uncompacted"] == 0 })
 		if m["offerd_swipes_total"] != 0 {
 			t.Errorf("the restored instance processed %v swipes after the group had committed all", m["offerd_swipes_total"])
 		}
+		stored, record := m["offerd_profiles_bytes"]/float64(rep.Profiles), float64(rep.ChangelogBytes)/float64(rep.ChangelogRecords)
+		if stored <= 0 || stored >= record {
+			t.Errorf("compacted profiles take %.0f B each (offerd_profiles_bytes), a changelog record %.0f B on average", stored, record)
+		}
 		s.stopAll([]*proc{p})
-		t.Logf("one instance restored %d profiles and served %d sampled ones equal to the changelog, %s after start",
-			rep.Profiles, len(rep.Sampled), restored.Round(10*time.Millisecond))
+		t.Logf("one instance restored %d profiles and served %d sampled ones equal to the changelog, %s after start; compacted, %.0f B each (a changelog record: %.0f B on average)",
+			rep.Profiles, len(rep.Sampled), restored.Round(10*time.Millisecond), stored, record)
 	})
 }
 
