@@ -95,9 +95,8 @@ func (s *memStore) storedBytes() int64 {
 
 // compact converts a restored partition's profiles to the at-rest form
 // while the partition serves (see memStore.compact), one partition of the
-// instance at a time and pausing as long as it works, so that it takes at
-// most half of one core from the swipes: after a restart, those are a
-// backlog to catch up. It returns when done or when ctx ends.
+// instance at a time, paced by compactPause. It returns when done or when
+// ctx ends.
 func (e *Engine) compact(ctx context.Context, s *memStore, log *zap.Logger) {
 	select {
 	case e.compactor <- struct{}{}:
@@ -106,7 +105,7 @@ func (e *Engine) compact(ctx context.Context, s *memStore, log *zap.Logger) {
 	}
 	defer func() { <-e.compactor }()
 	began := time.Now()
-	n := s.compact(func(busy time.Duration) bool { return backoff.Sleep(ctx, busy) })
+	n := s.compact(e.compactPause(ctx, backoff.Sleep))
 	e.stats.Compacted.Add(int64(n))
 	if n == 0 || ctx.Err() != nil {
 		return
@@ -122,6 +121,27 @@ func (e *Engine) compact(ctx context.Context, s *memStore, log *zap.Logger) {
 		debug.FreeOSMemory()
 	} else {
 		runtime.GC()
+	}
+}
+
+// compactPause returns what memStore.compact calls after each chunk: a
+// pause as long as the chunk took, through sleep, while the instance has
+// work of its own (a partition restoring, or swipes read since the chunk
+// before), so that compaction takes at most half of one core from it:
+// after a restart, the swipes are a backlog to catch up. While the
+// instance is idle it does not pause, and compaction takes one core, so
+// that the changelog's form, three times the compact one, is held no
+// longer than it must be. It reports false once ctx ends.
+func (e *Engine) compactPause(ctx context.Context, sleep func(context.Context, time.Duration) bool) func(time.Duration) bool {
+	last := e.stats.Swipes.Load()
+	return func(busy time.Duration) bool {
+		swipes := e.stats.Swipes.Load()
+		idle := swipes == last && e.restoring.Load() == 0
+		last = swipes
+		if idle {
+			return ctx.Err() == nil
+		}
+		return sleep(ctx, busy)
 	}
 }
 

@@ -9,11 +9,11 @@
 //     engine restores p's profiles from the changelog (Store: in memory, or
 //     on disk with DiskStore) before it processes a swipe of p. In memory,
 //     a restore keeps each record as the changelog has it; once p serves,
-//     they are converted in the background to the compact at-rest form,
-//     a bit stream with names interned (compact.go, atrest.go, bits.go). A partition the same
-//     instance is assigned again after a rebalance resumes with the
-//     profiles it held, replaying only the changelog written since
-//     (keep.go).
+//     they are converted in the background to the compact at-rest form, a
+//     bit stream with names interned (compact.go, atrest.go, bits.go), at
+//     most half a core while swipes flow. A partition the same instance
+//     is assigned again after a rebalance resumes with the profiles it
+//     held, replaying only the changelog written since (keep.go).
 //   - The core. A Pipeline (partition.go) is the broker-free part: decode
 //     and validate (decode.go, swipejson.go), fold into the profile, match
 //     the rules, judge the offer policy (store zones, consent, quiet hours,

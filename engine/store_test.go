@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"encoding/hex"
 	"fmt"
 	"math"
@@ -159,6 +160,43 @@ func TestMemStoreCompact(t *testing.T) {
 
 // Compaction and a partition's swipes run at the same time (for the race
 // detector): every profile ends at rest, as the last Put left it.
+// Compaction pauses as long as each chunk took while the instance has
+// swipes to process or partitions to restore, and not while it is idle.
+func TestCompactPause(t *testing.T) {
+	e := &Engine{}
+	ctx, cancel := context.WithCancel(context.Background())
+	var slept []time.Duration
+	pause := e.compactPause(ctx, func(_ context.Context, d time.Duration) bool {
+		slept = append(slept, d)
+		return true
+	})
+	chunk := func(step string, wantSleep bool) {
+		t.Helper()
+		before := len(slept)
+		if !pause(3 * time.Millisecond) {
+			t.Fatalf("%s: compaction stopped", step)
+		}
+		if got := len(slept) > before; got != wantSleep {
+			t.Fatalf("%s: paused %v, want %v", step, got, wantSleep)
+		}
+		if wantSleep && slept[len(slept)-1] != 3*time.Millisecond {
+			t.Fatalf("%s: paused %v after a chunk of 3ms", step, slept[len(slept)-1])
+		}
+	}
+	chunk("idle", false)
+	e.stats.Swipes.Add(10)
+	chunk("swipes read during the chunk", true)
+	chunk("idle again", false)
+	e.restoring.Add(1)
+	chunk("a partition restoring", true)
+	e.restoring.Add(-1)
+	chunk("restored", false)
+	cancel()
+	if pause(time.Millisecond) {
+		t.Fatal("compaction went on after its context ended")
+	}
+}
+
 func TestMemStoreCompactConcurrent(t *testing.T) {
 	cache, err := NewProfileCache(1 << 20)
 	if err != nil {
