@@ -213,9 +213,10 @@ func sentK(j int) uint {
 //     LastOffset) and the lengths of its lists;
 //   - the ids of its category, SKU and store names, each in its kind's id
 //     space;
-//   - the table of event times it refers to (format 3's, see
-//     AppendProfile), each a rank in it of the fewest bits that hold
-//     them all;
+//   - the table of event times it refers to, as format 3 has it (see
+//     AppendProfile); every reference to the table below is an index
+//     into it in the fewest bits that hold the table's last index
+//     (rankWidth);
 //   - its day history newest first, the newest day relative to
 //     LastVisit's and each older one as the gap to the one after;
 //   - per category: its last purchase's rank, its day history as the
