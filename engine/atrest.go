@@ -239,27 +239,13 @@ func (t *nameTable) appendProfile(buf []byte, p *loyalty.Profile) []byte {
 
 	buf = append(buf, profileAtRest)
 	w := bitWriter{buf: appendString(buf, p.CardID)}
-	for i, v := range [...]int64{p.FirstSeen, p.LastSeen - p.FirstSeen, p.Visits, p.Checkins, p.Scans,
-		p.SpendCents, p.Units, p.MaxBasket, p.Returns, p.ReturnCents, int64(p.NewestDay) - p.LastSeen/86400, p.TooOld, p.LastOffset} {
-		w.int(v, atRestHead[i])
-	}
 	catDays := 0
 	for i := range p.Categories {
 		catDays += len(p.Categories[i].Days)
 	}
-	for _, n := range [...]int{len(p.Categories), len(p.SKUs), len(p.Stores), len(p.Days), catDays, len(times)} {
-		w.uint(uint64(n), kCount)
-	}
-	for i, id := range ids {
-		w.uint(uint64(id), nameK(i, len(p.Categories), len(p.SKUs)))
-	}
-	for i, tm := range times {
-		if i == 0 {
-			w.int(tm-p.FirstSeen, kTime)
-		} else {
-			w.uint(uint64(tm)-uint64(times[i-1])-1, kTime)
-		}
-	}
+	w.front([...]int64{p.FirstSeen, p.LastSeen - p.FirstSeen, p.Visits, p.Checkins, p.Scans,
+		p.SpendCents, p.Units, p.MaxBasket, p.Returns, p.ReturnCents, int64(p.NewestDay) - p.LastSeen/86400, p.TooOld, p.LastOffset},
+		[...]int{len(p.Categories), len(p.SKUs), len(p.Stores), len(p.Days), catDays}, ids, times)
 	w.bits(ti.rank(p.LastVisit), width)
 	w.days(p.Days, p.LastVisit, kVisitCents, true)
 	for i := range p.Categories {
@@ -299,6 +285,30 @@ func (t *nameTable) appendProfile(buf []byte, p *loyalty.Profile) []byte {
 		}
 	}
 	return w.done()
+}
+
+// front writes what comes first in the at-rest bit stream: the head
+// figures (in the order of atRestHead), the numbers of categories, SKUs,
+// stores, the profile's days and the categories' days, the name ids, and
+// the time table, its first time after FirstSeen (head[0]).
+func (w *bitWriter) front(head [len(atRestHead)]int64, counts [5]int, ids []uint32, times []int64) {
+	for i, k := range atRestHead {
+		w.int(head[i], k)
+	}
+	for _, n := range counts {
+		w.uint(uint64(n), kCount)
+	}
+	w.uint(uint64(len(times)), kCount)
+	for i, id := range ids {
+		w.uint(uint64(id), nameK(i, counts[0], counts[1]))
+	}
+	for i, tm := range times {
+		if i == 0 {
+			w.int(tm-head[0], kTime)
+		} else {
+			w.uint(uint64(tm)-uint64(times[i-1])-1, kTime)
+		}
+	}
 }
 
 // days writes a day history newest first: the newest day as its distance
@@ -454,22 +464,7 @@ func transcode(buf, data []byte, t *nameTable) ([]byte, error) {
 	}
 
 	w := bitWriter{buf: buf}
-	for i, k := range atRestHead {
-		w.int(head[i], k)
-	}
-	for _, n := range [...]int{nc, ns, nst, nd, ncd, len(times)} {
-		w.uint(uint64(n), kCount)
-	}
-	for i, id := range ids {
-		w.uint(uint64(id), nameK(i, nc, ns))
-	}
-	for i, tm := range times {
-		if i == 0 {
-			w.int(tm-head[0], kTime)
-		} else {
-			w.uint(uint64(tm)-uint64(times[i-1])-1, kTime)
-		}
-	}
+	w.front(head, [...]int{nc, ns, nst, nd, ncd}, ids, times)
 	w.bits(uint64(lastVisit), width)
 	var dayBuf [64]loyalty.DaySpend
 	newest := d.int32(head[10] + (head[0]+head[1])/86400)

@@ -111,9 +111,9 @@ func (e *Engine) compact(ctx context.Context, s *memStore, log *zap.Logger) {
 		return
 	}
 	log.Info("restored profiles compacted", zap.Int("profiles", n), zap.Duration("took", time.Since(began)))
-	// The records replaced are garbage now, twice the bytes of what
+	// The records replaced are garbage now, three times the bytes of what
 	// replaced them. Left to itself, the collector would wait for the heap
-	// to double from its size after the restore (about four times the
+	// to double from its size after the restore (about three times the
 	// profiles' compact size) before freeing any; collecting now lets the
 	// next partition's compaction reuse the memory, and once no partition
 	// has records left, what is free goes back to the system.
