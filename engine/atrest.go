@@ -11,17 +11,15 @@ import (
 	"github.com/aislecast/loyalty"
 )
 
-// profileAtRest marks the form in which memStore keeps a profile: the
-// card id as in format 3, then every other field in a bit stream (see
-// bits.go) with every category, SKU and store name replaced by its id in
-// the instance's nameTable. A few thousand distinct names recur across
-// millions of profiles, so the table keeps one copy of each per process
-// instead of one per card; and the bit stream takes a profile's small
-// numbers in a few bits each. Together they make a 90-day profile of the
-// chain-sized catalogue about 750 bytes at rest, where format 3 takes
-// 2,250 (see appendProfile for the layout). The form never leaves the
-// process, so it may change freely; the changelog and Encoded carry
-// format 3, which stands alone.
+// profileAtRest marks the form in which memStore keeps a profile: format
+// 4 (see AppendProfile) with every category, SKU and store name replaced
+// by its id in the instance's nameTable. A few thousand distinct names
+// recur across millions of profiles, so the table keeps one copy of each
+// per process instead of one per card. A 90-day profile of the
+// chain-sized catalogue takes about 750 bytes at rest, 1,800 in format 4
+// and 2,250 in format 3, whose fields were whole-byte varints. The form
+// never leaves the process, so it may change freely; the changelog and
+// Encoded carry format 4, which stands alone.
 const profileAtRest = 0x80 | profileFormat
 
 // The kinds of names a profile holds. Each kind has ids of its own in a
@@ -170,8 +168,8 @@ const (
 	kVisitCents = 13 // cents spent on a day
 )
 
-// atRestHead is the order of each of the 13 figures at the head of both
-// format 3 and the at-rest form: FirstSeen, LastSeen after it, Visits,
+// atRestHead is the order of each of the 13 figures at the head of the
+// body of format 4 and the at-rest form (in format 3, varints): FirstSeen, LastSeen after it, Visits,
 // Checkins, Scans, SpendCents, Units, MaxBasket, Returns, ReturnCents,
 // NewestDay after LastSeen's day, TooOld, LastOffset.
 var atRestHead = [...]uint{kFirstSeen, kSeenSpan, kCount, kSmall, kSmall, kSpend, kCount + 2, kBasket, kSmall, kBasket, kSmall, kSmall, kOffset}
@@ -207,16 +205,91 @@ func sentK(j int) uint {
 }
 
 // appendProfile appends to buf the at-rest form of p, interning its names
-// in t: format 3's card id, then a bit stream of, in order,
+// in t: the lead (see appendLead), the ids of its category, SKU and store
+// names, each in its kind's id space, as a bit stream of their own padded
+// to a whole byte, then the body (see appendBody), the same bytes as
+// format 4's body.
 //
-//   - the card's figures (as format 3: FirstSeen, LastSeen after it, …,
-//     LastOffset) and the lengths of its lists;
-//   - the ids of its category, SKU and store names, each in its kind's id
-//     space;
-//   - the table of event times it refers to, as format 3 has it (see
-//     AppendProfile); every reference to the table below is an index
-//     into it in the fewest bits that hold the table's last index
-//     (rankWidth);
+// Each name in p is replaced by the table's copy, so that the next time p
+// is stored its names are found by address.
+func (t *nameTable) appendProfile(buf []byte, p *loyalty.Profile) []byte {
+	buf = t.appendFront(appendLead(append(buf, profileAtRest), p), p)
+	return appendBody(buf, p)
+}
+
+// appendFront appends the ids of p's names, as appendProfile lays them
+// out.
+func (t *nameTable) appendFront(buf []byte, p *loyalty.Profile) []byte {
+	var idBuf [256]uint32
+	return appendIDs(buf, t.profileIDs(p, idBuf[:0]), len(p.Categories), len(p.SKUs))
+}
+
+// fromRecord appends to buf the at-rest form of p, given rec, p's format 4
+// encoding: rec's lead and body are copied, and only the name ids are
+// written. It is what a pipeline's store does with a profile every time a
+// swipe changes it, and costs a fraction of writing the body again. A
+// record in another format is ignored, and p encoded whole.
+func (t *nameTable) fromRecord(buf, rec []byte, p *loyalty.Profile) []byte {
+	lead, body, ok := recordParts(rec)
+	if !ok {
+		return t.appendProfile(buf, p)
+	}
+	buf = append(append(buf, profileAtRest), rec[1:lead]...)
+	buf = t.appendFront(buf, p)
+	return append(buf, rec[body:]...)
+}
+
+// recordParts returns where the names and the body of a format 4 record
+// start, or false for a record in another format or cut short.
+func recordParts(rec []byte) (lead, body int, ok bool) {
+	if len(rec) == 0 || rec[0] != profileFormat {
+		return 0, 0, false
+	}
+	d := decoder{b: rec, off: 1}
+	d.span()
+	counts := [...]int{d.len(), d.len(), d.len()}
+	lead = d.off
+	for range counts[0] + counts[1] + counts[2] {
+		d.shared()
+		if n := d.len(); n > d.left() {
+			d.fail("name")
+		} else {
+			d.off += n
+		}
+	}
+	return lead, d.off, d.err == nil
+}
+
+// appendLead appends what format 4 and the at-rest form start with, after
+// their format byte: the card id, then the numbers of p's categories,
+// SKUs and stores, as varints.
+func appendLead(buf []byte, p *loyalty.Profile) []byte {
+	buf = appendString(buf, p.CardID)
+	for _, n := range [...]int{len(p.Categories), len(p.SKUs), len(p.Stores)} {
+		buf = binary.AppendUvarint(buf, uint64(n))
+	}
+	return buf
+}
+
+// appendIDs appends the name ids of a profile with nc categories and ns
+// SKUs as a bit stream, padded to a whole byte.
+func appendIDs(buf []byte, ids []uint32, nc, ns int) []byte {
+	w := bitWriter{buf: buf}
+	for i, id := range ids {
+		w.uint(uint64(id), nameK(i, nc, ns))
+	}
+	return w.done()
+}
+
+// appendBody appends the body of format 4 and of the at-rest form: a bit
+// stream of, in order,
+//
+//   - the card's figures (FirstSeen, LastSeen after it, …, LastOffset: see
+//     atRestHead), the numbers of the profile's days and of the
+//     categories' days, and the table of event times it refers to (see
+//     timeIndex), sorted, each after the one before; every reference to
+//     the table below is an index into it in the fewest bits that hold
+//     the table's last index (rankWidth);
 //   - its day history newest first, the newest day relative to
 //     LastVisit's and each older one as the gap to the one after;
 //   - per category: its last purchase's rank, its day history as the
@@ -226,26 +299,21 @@ func sentK(j int) uint {
 //   - the recent swipe hashes, loyalty.SwipeHashBits bits each, and the
 //     offer history.
 //
-// Each name in p is replaced by the table's copy, so that the next time p
-// is stored its names are found by address. It is what a pipeline's store
-// does with a profile every time a swipe changes it.
-func (t *nameTable) appendProfile(buf []byte, p *loyalty.Profile) []byte {
-	var idBuf [256]uint32
-	ids := t.profileIDs(p, idBuf[:0])
+// Lists are in the order of the names before the body.
+func appendBody(buf []byte, p *loyalty.Profile) []byte {
 	var room timeRoom
 	ti := room.index(p)
 	times := ti.sorted[:ti.n]
 	width := rankWidth(len(times))
 
-	buf = append(buf, profileAtRest)
-	w := bitWriter{buf: appendString(buf, p.CardID)}
+	w := bitWriter{buf: buf}
 	catDays := 0
 	for i := range p.Categories {
 		catDays += len(p.Categories[i].Days)
 	}
 	w.front([...]int64{p.FirstSeen, p.LastSeen - p.FirstSeen, p.Visits, p.Checkins, p.Scans,
 		p.SpendCents, p.Units, p.MaxBasket, p.Returns, p.ReturnCents, int64(p.NewestDay) - p.LastSeen/86400, p.TooOld, p.LastOffset},
-		[...]int{len(p.Categories), len(p.SKUs), len(p.Stores), len(p.Days), catDays}, ids, times)
+		len(p.Days), catDays, times)
 	w.bits(ti.rank(p.LastVisit), width)
 	w.days(p.Days, p.LastVisit, kVisitCents, true)
 	for i := range p.Categories {
@@ -287,21 +355,17 @@ func (t *nameTable) appendProfile(buf []byte, p *loyalty.Profile) []byte {
 	return w.done()
 }
 
-// front writes what comes first in the at-rest bit stream: the head
-// figures (in the order of atRestHead), the numbers of categories, SKUs,
-// stores, the profile's days and the categories' days, the name ids, and
-// the time table, its first time after FirstSeen (head[0]).
-func (w *bitWriter) front(head [len(atRestHead)]int64, counts [5]int, ids []uint32, times []int64) {
+// front writes what the body starts with: the head figures (in the order
+// of atRestHead), the numbers of the profile's days (nd) and of the
+// categories' days (ncd), and the time table, its first time after
+// FirstSeen (head[0]).
+func (w *bitWriter) front(head [len(atRestHead)]int64, nd, ncd int, times []int64) {
 	for i, k := range atRestHead {
 		w.int(head[i], k)
 	}
-	for _, n := range counts {
-		w.uint(uint64(n), kCount)
-	}
+	w.uint(uint64(nd), kCount)
+	w.uint(uint64(ncd), kCount)
 	w.uint(uint64(len(times)), kCount)
-	for i, id := range ids {
-		w.uint(uint64(id), nameK(i, counts[0], counts[1]))
-	}
 	for i, tm := range times {
 		if i == 0 {
 			w.int(tm-head[0], kTime)
@@ -406,25 +470,51 @@ func (t *nameTable) lookup(kind int, s *string, write bool) (uint32, bool) {
 
 // toAtRest appends to buf the at-rest form of data, a changelog record,
 // interning its names in t: what a restore's records become once their
-// partition serves (see memStore.compact). A format 3 record is read
-// field by field and written again without the profile being built,
-// which took four times as long, mostly allocating; an older one is
-// decoded first. It accepts what DecodeProfile accepts, and what it
-// writes reads back as the profile DecodeProfile reads.
+// partition serves (see memStore.compact).
+//
+// A format 4 record has the at-rest form's lead and body: only its names
+// are read, turned into ids, and the body is copied as it is. The body is
+// not read, so a record whose names are sound but whose body is corrupt is
+// converted, and fails when it is read, as DecodeProfile fails on the
+// record. A format 3 record is read field by field and written again
+// without the profile being built (transcode); an older one is decoded
+// first. What it writes reads back as the profile DecodeProfile reads.
 func toAtRest(buf, data []byte, t *nameTable) ([]byte, error) {
-	if len(data) == 0 || data[0] != profileFormat {
-		p, err := DecodeProfile(data)
-		if err != nil {
-			return buf, err
-		}
-		return t.appendProfile(buf, p), nil
-	}
 	start := len(buf)
-	buf, err := transcode(buf, data, t)
+	var err error
+	switch {
+	case len(data) > 0 && data[0] == profileFormat:
+		buf, err = convert(buf, data, t)
+	case len(data) > 0 && data[0] == profileFormat3:
+		buf, err = transcode(buf, data, t)
+	default:
+		var p *loyalty.Profile
+		if p, err = DecodeProfile(data); err == nil {
+			buf = t.appendProfile(buf, p)
+		}
+	}
 	if err != nil {
 		return buf[:start], err
 	}
 	return buf, nil
+}
+
+// convert is toAtRest for a format 4 record.
+func convert(buf, data []byte, t *nameTable) ([]byte, error) {
+	d := decoder{b: data, off: 1}
+	d.span()
+	counts := [...]int{d.len(), d.len(), d.len()}
+	if d.err != nil {
+		return buf, d.err
+	}
+	buf = append(append(buf, profileAtRest), data[1:d.off]...)
+	var idBuf [256]uint32
+	ids, err := t.recordIDs(&d, counts, idBuf[:0])
+	if err != nil {
+		return buf, err
+	}
+	buf = appendIDs(buf, ids, counts[0], counts[1])
+	return append(buf, d.rest()...), nil
 }
 
 // transcode is toAtRest for a format 3 record. Format 3 has the fields of
@@ -463,8 +553,11 @@ func transcode(buf, data []byte, t *nameTable) ([]byte, error) {
 		return buf, d.err
 	}
 
-	w := bitWriter{buf: buf}
-	w.front(head, [...]int{nc, ns, nst, nd, ncd}, ids, times)
+	for _, n := range [...]int{nc, ns, nst} {
+		buf = binary.AppendUvarint(buf, uint64(n))
+	}
+	w := bitWriter{buf: appendIDs(buf, ids, nc, ns)}
+	w.front(head, nd, ncd, times)
 	w.bits(uint64(lastVisit), width)
 	var dayBuf [64]loyalty.DaySpend
 	newest := d.int32(head[10] + (head[0]+head[1])/86400)
@@ -518,8 +611,8 @@ func transcode(buf, data []byte, t *nameTable) ([]byte, error) {
 	return w.done(), d.err
 }
 
-// recordIDs reads the front-coded names of a format 3 record, counts[k]
-// of kind k, and appends their ids as appendProfile writes them, adding
+// recordIDs reads the front-coded names of a format 3 or 4 record,
+// counts[k] of kind k, and appends their ids as appendProfile writes them, adding
 // the names the table lacks.
 func (t *nameTable) recordIDs(d *decoder, counts [3]int, ids []uint32) ([]uint32, error) {
 	names := d.off
@@ -598,38 +691,51 @@ func decodeAtRest(data []byte, t *nameTable) (*loyalty.Profile, error) {
 		return DecodeProfile(data)
 	}
 	d := decoder{b: data, off: 1}
-	card := d.string()
+	blk := d.lead()
 	if d.err != nil {
 		return nil, d.err
 	}
-	r := bitReader{b: data[d.off:]}
-	p := r.profile(card, t)
-	if !r.end() {
-		return nil, fmt.Errorf("%w: the at-rest form of card %q", errCorrupt, card)
+	r := bitReader{b: d.rest()}
+	r.names(&blk.p, t)
+	r.align()
+	if r.body(blk); !r.end() {
+		return nil, fmt.Errorf("%w: the at-rest form of card %q", errCorrupt, blk.p.CardID)
 	}
-	return p, nil
+	return &blk.p, nil
 }
 
-// profile reads the bit stream of the at-rest form. It reads no further
-// once the stream is bad; the caller checks r.end.
-func (r *bitReader) profile(card string, t *nameTable) *loyalty.Profile {
-	var head [len(atRestHead)]int64
-	for i, k := range atRestHead {
-		head[i] = r.int(k)
-	}
-	var n [6]int
-	for i := range n {
-		n[i] = r.count(kCount)
-	}
-	nc, ns, nst, nd, ncd, ntimes := n[0], n[1], n[2], n[3], n[4], n[5]
-	if r.bad || ntimes > 1+nc+ns+nst {
-		r.bad = true
+// lead reads what format 4 and the at-rest form start with after their
+// format byte (see appendLead), and makes the profile's lists.
+func (d *decoder) lead() *profileBlock {
+	card := d.string()
+	nc, ns, nst := d.len(), d.len(), d.len()
+	if d.err != nil {
 		return nil
 	}
 	blk := &profileBlock{}
 	blk.lists(nc, ns, nst)
+	blk.p.CardID = card
+	return blk
+}
+
+// body reads the body of format 4 and of the at-rest form (see
+// appendBody) into blk's profile, whose lists are made and named. It
+// reads nothing once the stream is bad; the caller checks r.end.
+func (r *bitReader) body(blk *profileBlock) {
+	if r.bad {
+		return
+	}
 	p := &blk.p
-	p.CardID = card
+	nc, ns, nst := len(p.Categories), len(p.SKUs), len(p.Stores)
+	var head [len(atRestHead)]int64
+	for i, k := range atRestHead {
+		head[i] = r.int(k)
+	}
+	nd, ncd, ntimes := r.count(kCount), r.count(kCount), r.count(kCount)
+	if r.bad || ntimes > 1+nc+ns+nst {
+		r.bad = true
+		return
+	}
 	p.FirstSeen, p.LastSeen = head[0], head[0]+head[1]
 	p.Visits, p.Checkins, p.Scans, p.SpendCents, p.Units = head[2], head[3], head[4], head[5], head[6]
 	p.MaxBasket, p.Returns, p.ReturnCents = head[7], head[8], head[9]
@@ -639,20 +745,25 @@ func (r *bitReader) profile(card string, t *nameTable) *loyalty.Profile {
 		r.bad = true
 	}
 	p.TooOld, p.LastOffset = head[11], head[12]
-	if !r.names(p, t) {
-		return nil
-	}
 
 	var timeBuf [128]int64
-	times := timeBuf[:0]
+	var usedBuf [128]bool
+	times, used := timeBuf[:0], usedBuf[:0]
 	if ntimes > len(timeBuf) {
-		times = make([]int64, 0, ntimes)
+		times, used = make([]int64, 0, ntimes), make([]bool, 0, ntimes)
 	}
+	used = used[:ntimes]
 	for i := range ntimes {
 		if i == 0 {
 			times = append(times, p.FirstSeen+r.int(kTime))
+			continue
+		}
+		// A wrapped sum lands at or below the time before: corrupt.
+		if t := times[i-1] + int64(r.uint(kTime)+1); t > times[i-1] {
+			times = append(times, t)
 		} else {
-			times = append(times, times[i-1]+int64(r.uint(kTime)+1))
+			r.bad = true
+			return
 		}
 	}
 	width := rankWidth(ntimes)
@@ -662,11 +773,12 @@ func (r *bitReader) profile(card string, t *nameTable) *loyalty.Profile {
 			r.bad = true
 			return 0
 		}
+		used[i] = true
 		return times[i]
 	}
 
 	// The profile's days and every category's share one array, as in
-	// decoder.profile.
+	// decoder.profile3.
 	var days []loyalty.DaySpend
 	if nd+ncd > 0 {
 		days = make([]loyalty.DaySpend, nd+1+ncd+nc)
@@ -684,7 +796,7 @@ func (r *bitReader) profile(card string, t *nameTable) *loyalty.Profile {
 		k := r.count(kSmall)
 		if read += k; read > ncd || r.bad {
 			r.bad = true
-			return nil
+			return
 		}
 		var sum int64
 		if k > 0 {
@@ -705,6 +817,9 @@ func (r *bitReader) profile(card string, t *nameTable) *loyalty.Profile {
 	for i := range p.Stores {
 		p.Stores[i].LastVisit = time()
 		p.Stores[i].Visits = r.int(kSmall) + 1
+	}
+	if slices.Contains(used, false) {
+		r.bad = true // the table holds only times referred to
 	}
 	if k := r.count(kCount); k > 0 {
 		p.RecentSwipes = blk.recent[:0]
@@ -735,16 +850,15 @@ func (r *bitReader) profile(card string, t *nameTable) *loyalty.Profile {
 				}
 			}
 			if r.bad {
-				return nil
+				return
 			}
 		}
 	}
-	return p
 }
 
 // names reads the name ids of p's categories, SKUs and stores into p: the
 // table's copies of the names.
-func (r *bitReader) names(p *loyalty.Profile, t *nameTable) bool {
+func (r *bitReader) names(p *loyalty.Profile, t *nameTable) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	name := func(kind int, k uint) string {
@@ -765,7 +879,6 @@ func (r *bitReader) names(p *loyalty.Profile, t *nameTable) bool {
 	for i := range p.Stores {
 		p.Stores[i].StoreID = name(kindStore, kStoreID)
 	}
-	return !r.bad
 }
 
 // days reads into ds, of the history's length, a day history written by

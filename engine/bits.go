@@ -157,6 +157,14 @@ func (r *bitReader) count(k uint) int {
 	return int(n)
 }
 
+// align skips the bits that pad the stream to a whole byte, which must be
+// zeros.
+func (r *bitReader) align() {
+	if pad := -r.pos & 7; r.bits(pad) != 0 {
+		r.bad = true
+	}
+}
+
 // left is how many bits are left to read, 0 past the end.
 func (r *bitReader) left() uint {
 	if end := 8 * uint(len(r.b)); r.pos < end {

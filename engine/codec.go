@@ -13,13 +13,16 @@ import (
 
 // profileFormat is the first byte of every encoded profile; bump it when
 // the layout changes and keep decoding the old ones. Format 1 ends after
-// the recent swipe ids; format 2 adds the offer history; format 3 (see
-// AppendProfile) is the compact layout with the visit, basket, store and
-// repurchase figures.
+// the recent swipe ids; format 2 adds the offer history; format 3 is the
+// compact layout with the visit, basket, store and repurchase figures, in
+// varints; format 4 (see AppendProfile) has format 3's fields, most of
+// them in a bit stream, the one the in-memory store keeps (see
+// appendProfile).
 const (
 	profileFormat1 = 1
 	profileFormat2 = 2
-	profileFormat  = 3
+	profileFormat3 = 3
+	profileFormat  = 4
 )
 
 // maxListLen bounds list lengths read from the changelog, so a corrupt
@@ -30,40 +33,37 @@ const maxListLen = 1 << 16
 // their shared prefixes are expanded.
 const maxNamesLen = 1 << 20
 
-// AppendProfile appends the binary encoding of p to buf, in format 3. It is
-// what the changelog and the in-memory store hold, so it is built for size:
+// AppendProfile appends the binary encoding of p to buf, in format 4. It
+// is what the changelog holds, so it is built for size, and what the
+// in-memory store keeps, so it is built to become that form cheaply:
 //
-//   - integers are varints; times and days are deltas (NewestDay from
-//     LastSeen's day, LastSeen from FirstSeen, a history's first day from
-//     NewestDay);
-//   - the names of categories, SKUs and stores come first, sorted as the
+//   - first the lead (see appendLead): the card id, and the numbers of
+//     categories, SKUs and stores;
+//   - then the names of the categories, SKUs and stores, sorted as the
 //     profile keeps them and front-coded (the length shared with the
 //     previous name, then the rest), so "coffee-0007" after "coffee-0003"
 //     costs three bytes;
-//   - the event times the profile keeps per category, SKU and store are
-//     few distinct values (one per purchase visit), so they are written
-//     once, sorted and delta-coded, and referred to by index.
+//   - then the body (see appendBody): every other field in a bit stream,
+//     each number in a few bits, and the event times the profile keeps
+//     per category, SKU and store, few distinct values (one per purchase
+//     visit), written once, sorted and delta-coded, and referred to by
+//     index.
+//
+// The at-rest form is the same but for the names, which it replaces by
+// their ids in the instance's name table: storing a profile the pipeline
+// has just encoded copies the lead and the body (see
+// nameTable.fromRecord), and a restore's record converts the same way.
 //
 // Every profile has exactly one encoding: DecodeProfile rejects anything
 // AppendProfile would not have written.
 func AppendProfile(buf []byte, p *loyalty.Profile) []byte {
-	var room timeRoom
-	ti := room.index(p)
-	times := ti.sorted[:ti.n]
+	buf = appendLead(append(buf, profileFormat), p)
+	return appendBody(appendNames(buf, p), p)
+}
 
-	buf = append(buf, profileFormat)
-	buf = appendString(buf, p.CardID)
-	for _, v := range [...]int64{p.FirstSeen, p.LastSeen - p.FirstSeen, p.Visits, p.Checkins, p.Scans,
-		p.SpendCents, p.Units, p.MaxBasket, p.Returns, p.ReturnCents, int64(p.NewestDay) - p.LastSeen/86400, p.TooOld, p.LastOffset} {
-		buf = binary.AppendVarint(buf, v)
-	}
-	catDays := 0
-	for i := range p.Categories {
-		catDays += len(p.Categories[i].Days)
-	}
-	for _, n := range [...]int{len(p.Categories), len(p.SKUs), len(p.Stores), catDays} {
-		buf = binary.AppendUvarint(buf, uint64(n))
-	}
+// appendNames appends the names of p's categories, SKUs and stores, each
+// kind front-coded (see appendName).
+func appendNames(buf []byte, p *loyalty.Profile) []byte {
 	prev := ""
 	for i := range p.Categories {
 		buf, prev = appendName(buf, prev, p.Categories[i].Name), p.Categories[i].Name
@@ -75,49 +75,6 @@ func AppendProfile(buf []byte, p *loyalty.Profile) []byte {
 	prev = ""
 	for i := range p.Stores {
 		buf, prev = appendName(buf, prev, p.Stores[i].StoreID), p.Stores[i].StoreID
-	}
-
-	buf = binary.AppendUvarint(buf, uint64(len(times)))
-	for i, t := range times {
-		if i == 0 {
-			buf = binary.AppendVarint(buf, t-p.FirstSeen)
-		} else {
-			buf = binary.AppendUvarint(buf, uint64(t-times[i-1]))
-		}
-	}
-	buf = binary.AppendUvarint(buf, ti.rank(p.LastVisit))
-	buf = appendDays(buf, p.Days, p.NewestDay, true)
-	for i := range p.Categories {
-		c := &p.Categories[i]
-		buf = binary.AppendVarint(buf, c.SpendCents)
-		buf = binary.AppendVarint(buf, c.Units)
-		buf = binary.AppendUvarint(buf, ti.rank(c.LastBought))
-		buf = appendDays(buf, c.Days, p.NewestDay, false)
-	}
-	for i := range p.SKUs {
-		buf = binary.AppendVarint(buf, p.SKUs[i].Units)
-		buf = binary.AppendUvarint(buf, ti.rank(p.SKUs[i].LastBought))
-	}
-	for i := range p.Stores {
-		buf = binary.AppendVarint(buf, p.Stores[i].Visits)
-		buf = binary.AppendUvarint(buf, ti.rank(p.Stores[i].LastVisit))
-	}
-	buf = binary.AppendUvarint(buf, uint64(len(p.RecentSwipes)))
-	for _, h := range p.RecentSwipes {
-		buf = append(buf, byte(h), byte(h>>8), byte(h>>16), byte(h>>24), byte(h>>32), byte(h>>40))
-	}
-	buf = binary.AppendUvarint(buf, uint64(len(p.Offers)))
-	for i := range p.Offers {
-		o := &p.Offers[i]
-		buf = appendString(buf, o.RuleID)
-		buf = binary.AppendVarint(buf, o.Held)
-		buf = binary.AppendVarint(buf, o.Forgot)
-		buf = binary.AppendUvarint(buf, uint64(len(o.Sent)))
-		var prev int64
-		for _, t := range o.Sent {
-			buf = binary.AppendVarint(buf, t-prev)
-			prev = t
-		}
 	}
 	return buf
 }
@@ -269,55 +226,14 @@ func appendString(buf []byte, s string) []byte {
 	return append(buf, s...)
 }
 
-// appendDays appends a day history, the first day as its distance back
-// from newest, each later one as the distance from the one before. It is
-// the bulk of an encoding (a day per category and day bought in), so it
-// writes into room made once rather than appending varint by varint.
-func appendDays(buf []byte, ds []loyalty.DaySpend, newest int32, visits bool) []byte {
-	buf = binary.AppendUvarint(buf, uint64(len(ds)))
-	buf = slices.Grow(buf, len(ds)*3*binary.MaxVarintLen64)
-	n, b := len(buf), buf[:cap(buf)]
-	prev := int64(newest)
-	for i := range ds {
-		d := &ds[i]
-		day := int64(d.Day)
-		if i == 0 {
-			n = putVarint(b, n, prev-day)
-		} else {
-			n = putVarint(b, n, day-prev)
-		}
-		n = putVarint(b, n, d.Cents)
-		if visits {
-			n = putVarint(b, n, int64(d.Visits))
-		}
-		prev = day
-	}
-	return b[:n]
-}
-
-// putVarint writes v at b[n:] as binary.PutVarint does and returns the
-// position after it. Unlike binary.PutVarint it is inlined: day
-// histories are most of what a swipe re-encodes, two or three varints a
-// day.
-func putVarint(b []byte, n int, v int64) int {
-	u := uint64(v<<1) ^ uint64(v>>63)
-	for u >= 0x80 {
-		b[n] = byte(u) | 0x80
-		u >>= 7
-		n++
-	}
-	b[n] = byte(u)
-	return n + 1
-}
-
 // errCorrupt is returned for any encoded profile that cannot be read.
 var errCorrupt = errors.New("corrupt profile encoding")
 
 // DecodeProfile reads a profile written by AppendProfile, in the current
-// format or an older one still found in changelogs: format 2 (no visit,
-// basket, store or repurchase figures) and format 1 (no offer history
-// either). It never panics on bad input; it returns an error naming what
-// could not be read.
+// format or an older one still found in changelogs: format 3 (the same
+// fields in varints), format 2 (no visit, basket, store or repurchase
+// figures) and format 1 (no offer history either). It never panics on bad
+// input; it returns an error naming what could not be read.
 func DecodeProfile(data []byte) (*loyalty.Profile, error) {
 	d := decoder{b: data}
 	var p *loyalty.Profile
@@ -326,6 +242,8 @@ func DecodeProfile(data []byte) (*loyalty.Profile, error) {
 		return nil, d.err
 	case f == profileFormat:
 		p = d.profile()
+	case f == profileFormat3:
+		p = d.profile3()
 	case f == profileFormat1 || f == profileFormat2:
 		p = d.profile2(f)
 	default:
@@ -372,8 +290,26 @@ func (blk *profileBlock) lists(nc, ns, nst int) {
 	}
 }
 
-// profile reads the rest of a format 3 record.
+// profile reads the rest of a format 4 record.
 func (d *decoder) profile() *loyalty.Profile {
+	blk := d.lead()
+	if d.err != nil {
+		return nil
+	}
+	if d.names(&blk.p); d.err != nil {
+		return nil
+	}
+	r := bitReader{b: d.rest()}
+	if r.body(blk); !r.end() {
+		d.fail("profile")
+		return nil
+	}
+	d.off = len(d.b)
+	return &blk.p
+}
+
+// profile3 reads the rest of a format 3 record.
+func (d *decoder) profile3() *loyalty.Profile {
 	blk := &profileBlock{}
 	p := &blk.p
 	p.CardID = d.string()
@@ -711,15 +647,18 @@ func (d *decoder) shared() int {
 	return int(v)
 }
 
-func (d *decoder) string() string {
+func (d *decoder) string() string { return string(d.span()) }
+
+// span reads a length and returns that many bytes, not copied.
+func (d *decoder) span() []byte {
 	n := d.len()
 	if d.err != nil || n > d.left() {
 		d.fail("string")
-		return ""
+		return nil
 	}
-	s := string(d.b[d.off : d.off+n])
+	b := d.b[d.off : d.off+n]
 	d.off += n
-	return s
+	return b
 }
 
 // hash reads a swipe id hash of size bytes.

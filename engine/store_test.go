@@ -309,28 +309,36 @@ func TestMemStoreOldFormatsAndCorruption(t *testing.T) {
 		t.Fatalf("format 1 record read back as %+v, %v", got, err)
 	}
 	// A corrupt record is kept, and reading it fails, as it always did: the
-	// card's swipes are dead-lettered, the partition goes on.
-	bad := AppendProfile(nil, sampleProfile())
-	bad = bad[:len(bad)-3]
-	if err := s.Put("card-42", bad, nil); err != nil {
-		t.Fatal(err)
+	// card's swipes are dead-lettered, the partition goes on. Format 3's
+	// is found corrupt when compacted; format 4's body is copied, not
+	// read, then, so it is found when read.
+	bad3 := appendFormat3(nil, sampleProfile())
+	bad3 = bad3[:len(bad3)-3]
+	bad4 := AppendProfile(nil, sampleProfile())
+	bad4 = bad4[:len(bad4)-3]
+	for card, bad := range map[string][]byte{"card-3": bad3, "card-4": bad4} {
+		if err := s.Put(card, bad, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Get(card); err == nil {
+			t.Fatalf("a truncated record (%s) was read", card)
+		}
 	}
-	if _, err := s.Get("card-42"); err == nil {
-		t.Fatal("a truncated record was read")
+	if s.Len() != 3 {
+		t.Errorf("Len = %d, want 3", s.Len())
 	}
-	if s.Len() != 2 {
-		t.Errorf("Len = %d, want 2", s.Len())
-	}
-	// Compaction converts the old format; the corrupt record, which it
-	// cannot read, stays as it came.
-	if n := s.compact(func(time.Duration) bool { return true }); n != 1 || s.uncompacted() != 1 {
-		t.Errorf("compact converted %d, left %d; want 1 and 1", n, s.uncompacted())
+	// Compaction converts the old format and the format 4 record; the
+	// format 3 one, which it cannot read, stays as it came.
+	if n := s.compact(func(time.Duration) bool { return true }); n != 2 || s.uncompacted() != 1 {
+		t.Errorf("compact converted %d, left %d; want 2 and 1", n, s.uncompacted())
 	}
 	if got, err := s.Get("card-7"); err != nil || !reflect.DeepEqual(got, want) {
 		t.Fatalf("format 1 record read back after compaction as %+v, %v", got, err)
 	}
-	if _, err := s.Get("card-42"); err == nil {
-		t.Fatal("a truncated record was read after compaction")
+	for _, card := range []string{"card-3", "card-4"} {
+		if _, err := s.Get(card); err == nil {
+			t.Fatalf("a truncated record (%s) was read after compaction", card)
+		}
 	}
 }
 
