@@ -130,7 +130,7 @@ func restoreRecord(rec *kafka.Record, store Store, scratch []byte) ([]byte, erro
 // too near limit, the Go runtime's memory limit (GOMEMLIMIT), to go on
 // keeping records in the changelog's form: past half of it. Compacting
 // such records later needs room for both forms of a partition's records
-// at once, and the changelog's form is about three times the compact one. No
+// at once, and the changelog's form is about 2.4 times the compact one. No
 // limit (the runtime's default) is never tight.
 func memoryTight(heap, limit int64) bool {
 	return limit != math.MaxInt64 && heap > limit/2

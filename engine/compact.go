@@ -111,9 +111,9 @@ func (e *Engine) compact(ctx context.Context, s *memStore, log *zap.Logger) {
 		return
 	}
 	log.Info("restored profiles compacted", zap.Int("profiles", n), zap.Duration("took", time.Since(began)))
-	// The records replaced are garbage now, three times the bytes of what
+	// The records replaced are garbage now, 2.4 times the bytes of what
 	// replaced them. Left to itself, the collector would wait for the heap
-	// to double from its size after the restore (about three times the
+	// to double from its size after the restore (about 2.4 times the
 	// profiles' compact size) before freeing any; collecting now lets the
 	// next partition's compaction reuse the memory, and once no partition
 	// has records left, what is free goes back to the system.
@@ -130,7 +130,7 @@ func (e *Engine) compact(ctx context.Context, s *memStore, log *zap.Logger) {
 // before), so that compaction takes at most half of one core from it:
 // after a restart, the swipes are a backlog to catch up. While the
 // instance is idle it does not pause, and compaction takes one core, so
-// that the changelog's form, three times the compact one, is held no
+// that the changelog's form, 2.4 times the compact one, is held no
 // longer than it must be. It reports false once ctx ends.
 func (e *Engine) compactPause(ctx context.Context, sleep func(context.Context, time.Duration) bool) func(time.Duration) bool {
 	last := e.stats.Swipes.Load()
@@ -147,7 +147,7 @@ func (e *Engine) compactPause(ctx context.Context, sleep func(context.Context, t
 
 // Uncompacted returns how many of the profiles held across owned
 // partitions are still in the changelog's form, as a restore left them:
-// they take about three times the memory of the rest until compacted.
+// they take about 2.4 times the memory of the rest until compacted.
 func (e *Engine) Uncompacted() int {
 	n := 0
 	e.memStores(func(s *memStore) { n += s.uncompacted() })

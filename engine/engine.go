@@ -47,9 +47,9 @@ type Config struct {
 	StoreDir string
 	// CompactOnRestore converts each profile restored into memory to the
 	// compact in-memory form as it is read. By default a restore keeps the
-	// changelog's records as they are, about three times the memory, and
+	// changelog's records as they are, about 2.4 times the memory, and
 	// a partition compacts them in the background once it serves: restores
-	// take about half the time, and memory peaks at about three times the
+	// take about half the time, and memory peaks at about 2.4 times the
 	// profiles' own until compacted. Once the heap passes half of the
 	// runtime's memory limit (GOMEMLIMIT), when one is set, a restore
 	// converts as it reads anyway. No effect with StoreDir.
