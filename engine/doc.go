@@ -9,9 +9,12 @@
 //     engine restores p's profiles from the changelog (Store: in memory, or
 //     on disk with DiskStore) before it processes a swipe of p. In memory,
 //     a restore keeps each record as the changelog has it; once p serves,
-//     they are converted in the background to the compact at-rest form, a
-//     bit stream with names interned (compact.go, atrest.go, bits.go), at
-//     most half a core while swipes flow. A partition the same instance
+//     they are converted in the background to the compact at-rest form, at
+//     most half a core while swipes flow. A record (codec.go) is a bit
+//     stream after the profile's names; the at-rest form (atrest.go,
+//     bits.go) is the same stream after the names' ids in a table the
+//     instance interns them in, so converting a record, and storing a
+//     profile a swipe changed, copy the stream. A partition the same instance
 //     is assigned again after a rebalance resumes with the profiles it
 //     held, replaying only the changelog written since (keep.go).
 //   - The core. A Pipeline (partition.go) is the broker-free part: decode
