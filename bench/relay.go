@@ -82,7 +82,7 @@ func (r *relay) run(ctx context.Context) error {
 		if err != nil {
 			continue // kafka-go backs off between join attempts
 		}
-		c := groupcommit.New(gen, engine.TopicSwipes)
+		c := groupcommit.New(gen, engine.TopicSwipes, nil)
 		for _, a := range gen.Assignments[engine.TopicSwipes] {
 			wg.Add(1)
 			gen.Start(func(gctx context.Context) {

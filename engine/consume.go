@@ -430,12 +430,23 @@ func (f *flusher) publish() {
 }
 
 // record is stage 2: it writes the changelog of every acked batch waiting,
-// then commits the offset after the last one.
+// then asks for the offset after the last one to be committed. It does not
+// wait for the commit: a commit only tells where to resume after a crash
+// or a rebalance, and waiting for it held up the batches behind (on a busy
+// broker a commit took 20-80 ms, and record fell so far behind that
+// publish stopped). Commits stay in order, each after the changelog it
+// covers is acked. Once no batch follows, record commits the last offset
+// and waits for it, so that the partition is released committed.
 func (f *flusher) record() {
 	var us []*unit
 	for {
 		u, ok := <-f.acked
 		if !ok {
+			if f.committed > 0 {
+				if err := f.commits.Commit(f.id, f.committed); err != nil {
+					f.log.Warn("commit", zap.Int64("offset", f.committed), zap.Error(err))
+				}
+			}
 			return
 		}
 		us = append(us[:0], u)
@@ -468,11 +479,7 @@ func (f *flusher) record() {
 			f.e.stats.ChangeB.Add(int64(len(cl[i].Key) + len(cl[i].Value)))
 		}
 		next := us[len(us)-1].b.next
-		// A failed commit is harmless: the next owner re-reads these swipes
-		// and skips them by the profiles' applied offsets.
-		if err := f.commits.Commit(f.id, next); err != nil {
-			f.log.Warn("commit", zap.Int64("offset", next), zap.Error(err))
-		}
+		f.commits.Request(f.id, next)
 		f.committed = next
 		f.e.ready.Store(true)
 		for _, u := range us {

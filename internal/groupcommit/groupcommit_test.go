@@ -31,7 +31,7 @@ func (g *recordingGen) CommitOffsets(offsets map[string]map[int]int64) error {
 
 func TestGroupsCommitsWhileOneIsInFlight(t *testing.T) {
 	g := &recordingGen{first: make(chan struct{}), release: make(chan struct{})}
-	c := New(g, "swipes")
+	c := New(g, "swipes", nil)
 
 	done := make(chan error, 4)
 	go func() { done <- c.Commit(0, 10) }()
@@ -70,11 +70,63 @@ func TestReturnsTheErrorOfTheRequestThatCarriedTheOffset(t *testing.T) {
 	boom := errors.New("rebalance in progress")
 	g := &recordingGen{first: make(chan struct{}), release: make(chan struct{}), err: boom}
 	close(g.release)
-	c := New(g, "swipes")
+	c := New(g, "swipes", nil)
 	if err := c.Commit(2, 7); !errors.Is(err, boom) {
 		t.Fatalf("commit = %v, want %v", err, boom)
 	}
 	if len(g.requests) != 1 || g.requests[0][2] != 7 {
 		t.Fatalf("requests %v, want one carrying partition 2 at offset 7", g.requests)
+	}
+}
+
+// Request returns at once, even while a request is in flight; the latest
+// offset a partition asked for goes out with the next request, and a
+// Commit waits for that.
+func TestRequestDoesNotWait(t *testing.T) {
+	g := &recordingGen{first: make(chan struct{}), release: make(chan struct{})}
+	c := New(g, "swipes", nil)
+	c.Request(0, 10)
+	<-g.first // in flight, and held
+	c.Request(0, 20)
+	c.Request(0, 30)
+	done := make(chan error)
+	go func() { done <- c.Commit(1, 5) }()
+	for {
+		c.mu.Lock()
+		n := len(c.pending)
+		c.mu.Unlock()
+		if n == 2 {
+			break
+		}
+		runtime.Gosched()
+	}
+	close(g.release)
+	if err := <-done; err != nil {
+		t.Fatalf("commit: %v", err)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.requests) != 2 || g.requests[0][0] != 10 || g.requests[1][0] != 30 || g.requests[1][1] != 5 {
+		t.Fatalf("requests %v, want partition 0 at 10, then 0 at 30 with 1 at 5", g.requests)
+	}
+}
+
+// A failed request's error reaches the callback, whether a Commit or a
+// Request sent the offset.
+func TestFailedRequestsAreReported(t *testing.T) {
+	boom := errors.New("not coordinator")
+	g := &recordingGen{first: make(chan struct{}), release: make(chan struct{}), err: boom}
+	close(g.release)
+	var mu sync.Mutex
+	var got []error
+	c := New(g, "swipes", func(err error) { mu.Lock(); got = append(got, err); mu.Unlock() })
+	c.Request(3, 1)
+	if err := c.Commit(3, 2); !errors.Is(err, boom) {
+		t.Fatalf("commit = %v, want %v", err, boom)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) == 0 || len(got) != len(g.requests) {
+		t.Fatalf("%d errors reported for %d failed requests", len(got), len(g.requests))
 	}
 }
