@@ -40,15 +40,7 @@ func TestGroupsCommitsWhileOneIsInFlight(t *testing.T) {
 		go func() { done <- c.Commit(p, int64(100*p)) }()
 	}
 	// Wait until all three are parked behind the request in flight.
-	for {
-		c.mu.Lock()
-		n := len(c.pending)
-		c.mu.Unlock()
-		if n == 3 {
-			break
-		}
-		runtime.Gosched()
-	}
+	waitPending(c, 3)
 	close(g.release)
 	for range 4 {
 		if err := <-done; err != nil {
@@ -91,15 +83,7 @@ func TestRequestDoesNotWait(t *testing.T) {
 	c.Request(0, 30)
 	done := make(chan error)
 	go func() { done <- c.Commit(1, 5) }()
-	for {
-		c.mu.Lock()
-		n := len(c.pending)
-		c.mu.Unlock()
-		if n == 2 {
-			break
-		}
-		runtime.Gosched()
-	}
+	waitPending(c, 2)
 	close(g.release)
 	if err := <-done; err != nil {
 		t.Fatalf("commit: %v", err)
@@ -128,5 +112,18 @@ func TestFailedRequestsAreReported(t *testing.T) {
 	defer mu.Unlock()
 	if len(got) == 0 || len(got) != len(g.requests) {
 		t.Fatalf("%d errors reported for %d failed requests", len(got), len(g.requests))
+	}
+}
+
+// waitPending waits until n partitions' offsets wait for the next request.
+func waitPending(c *Committer, n int) {
+	for {
+		c.mu.Lock()
+		k := len(c.pending)
+		c.mu.Unlock()
+		if k == n {
+			return
+		}
+		runtime.Gosched()
 	}
 }
