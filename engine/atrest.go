@@ -169,9 +169,10 @@ const (
 )
 
 // atRestHead is the order of each of the 13 figures at the head of the
-// body of format 4 and the at-rest form (in format 3, varints): FirstSeen, LastSeen after it, Visits,
-// Checkins, Scans, SpendCents, Units, MaxBasket, Returns, ReturnCents,
-// NewestDay after LastSeen's day, TooOld, LastOffset.
+// body of format 4 and the at-rest form (in format 3, varints, in the
+// same order): FirstSeen, LastSeen after it, Visits, Checkins, Scans,
+// SpendCents, Units, MaxBasket, Returns, ReturnCents, NewestDay after
+// LastSeen's day, TooOld, LastOffset.
 var atRestHead = [...]uint{kFirstSeen, kSeenSpan, kCount, kSmall, kSmall, kSpend, kCount + 2, kBasket, kSmall, kBasket, kSmall, kSmall, kOffset}
 
 // rankWidth is how many bits a rank in a time table of n entries takes:
@@ -612,8 +613,8 @@ func transcode(buf, data []byte, t *nameTable) ([]byte, error) {
 }
 
 // recordIDs reads the front-coded names of a format 3 or 4 record,
-// counts[k] of kind k, and appends their ids as appendProfile writes them, adding
-// the names the table lacks.
+// counts[k] of kind k, and appends their ids as appendProfile writes
+// them, adding the names the table lacks.
 func (t *nameTable) recordIDs(d *decoder, counts [3]int, ids []uint32) ([]uint32, error) {
 	names := d.off
 	for _, write := range [...]bool{false, true} {

@@ -676,7 +676,10 @@ func (d *decoder) hash(size int) uint64 {
 	return v
 }
 
-// days appends to ds a day history written by appendDays.
+// days appends to ds a day history of a format 3 record: its length, then
+// each day as its distance from the one before (the first as its distance
+// back from newest), its cents and, with visits, its visit count, all
+// varints.
 func (d *decoder) days(ds []loyalty.DaySpend, newest int32, visits bool) []loyalty.DaySpend {
 	n := d.len()
 	if n == 0 {
