@@ -248,7 +248,7 @@ func recordParts(rec []byte) (lead, body int, ok bool) {
 	}
 	d := decoder{b: rec, off: 1}
 	d.span()
-	counts := [...]int{d.len(), d.len(), d.len()}
+	counts := d.counts()
 	lead = d.off
 	for range counts[0] + counts[1] + counts[2] {
 		d.shared()
@@ -265,11 +265,21 @@ func recordParts(rec []byte) (lead, body int, ok bool) {
 // their format byte: the card id, then the numbers of p's categories,
 // SKUs and stores, as varints.
 func appendLead(buf []byte, p *loyalty.Profile) []byte {
-	buf = appendString(buf, p.CardID)
-	for _, n := range [...]int{len(p.Categories), len(p.SKUs), len(p.Stores)} {
+	return appendCounts(appendString(buf, p.CardID), [...]int{len(p.Categories), len(p.SKUs), len(p.Stores)})
+}
+
+// appendCounts appends the numbers of categories, SKUs and stores that end
+// the lead.
+func appendCounts(buf []byte, counts [3]int) []byte {
+	for _, n := range counts {
 		buf = binary.AppendUvarint(buf, uint64(n))
 	}
 	return buf
+}
+
+// counts reads what appendCounts wrote.
+func (d *decoder) counts() [3]int {
+	return [...]int{d.len(), d.len(), d.len()}
 }
 
 // appendIDs appends the name ids of a profile with nc categories and ns
@@ -504,7 +514,7 @@ func toAtRest(buf, data []byte, t *nameTable) ([]byte, error) {
 func convert(buf, data []byte, t *nameTable) ([]byte, error) {
 	d := decoder{b: data, off: 1}
 	d.span()
-	counts := [...]int{d.len(), d.len(), d.len()}
+	counts := d.counts()
 	if d.err != nil {
 		return buf, d.err
 	}
@@ -554,10 +564,7 @@ func transcode(buf, data []byte, t *nameTable) ([]byte, error) {
 		return buf, d.err
 	}
 
-	for _, n := range [...]int{nc, ns, nst} {
-		buf = binary.AppendUvarint(buf, uint64(n))
-	}
-	w := bitWriter{buf: appendIDs(buf, ids, nc, ns)}
+	w := bitWriter{buf: appendIDs(appendCounts(buf, [...]int{nc, ns, nst}), ids, nc, ns)}
 	w.front(head, nd, ncd, times)
 	w.bits(uint64(lastVisit), width)
 	var dayBuf [64]loyalty.DaySpend
@@ -709,12 +716,12 @@ func decodeAtRest(data []byte, t *nameTable) (*loyalty.Profile, error) {
 // format byte (see appendLead), and makes the profile's lists.
 func (d *decoder) lead() *profileBlock {
 	card := d.string()
-	nc, ns, nst := d.len(), d.len(), d.len()
+	n := d.counts()
 	if d.err != nil {
 		return nil
 	}
 	blk := &profileBlock{}
-	blk.lists(nc, ns, nst)
+	blk.lists(n[0], n[1], n[2])
 	blk.p.CardID = card
 	return blk
 }
