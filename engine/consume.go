@@ -9,6 +9,7 @@ import (
 
 	"github.com/aislecast/loyalty/internal/backoff"
 	"github.com/aislecast/loyalty/internal/groupcommit"
+	"github.com/aislecast/loyalty/internal/produce"
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 )
@@ -17,72 +18,28 @@ import (
 // after shutdown or revocation was asked for.
 const flushGrace = 15 * time.Second
 
-// newOffersWriter returns the writer of offers and dead letters. The
-// engine hands it each batch in one WriteMessages call and waits for the
-// acks, so the writer has nothing to wait for: BatchTimeout is the
-// shortest kafka-go accepts (zero means its default of 1 s), and a
-// partition's messages of one call go out as one produce request as soon
-// as they are all queued (kafka-go queues them under one lock).
-func newOffersWriter(cfg Config) *batchWriter {
+// newOffersWriter returns the writer of offers, decision events and dead
+// letters. The engine hands it each batch in one call and waits for the
+// acks; the call goes out as one produce request per leader broker, however
+// many topics and partitions the batch writes to (see package produce).
+func newOffersWriter(cfg Config) *produce.Writer {
 	return newBatchWriter(cfg, &kafka.Murmur2Balancer{})
 }
 
 // newChangelogWriter writes each profile to the changelog partition that
 // has the number of the swipes partition it came from, whatever the key
 // hashes to: that is the partition it will be restored from.
-func newChangelogWriter(cfg Config) *batchWriter {
+func newChangelogWriter(cfg Config) *produce.Writer {
 	return newBatchWriter(cfg, samePartition{})
 }
 
-// batchWriter writes the engine's batches through one of two kafka-go
-// writers that differ only in BatchSize, the most messages one produce
-// request may hold. kafka-go allocates room for BatchSize messages for
-// every request, however few it carries: 76 KB at the 500 that a full
-// batch needs. At a steady 1,000 swipes/s over six partitions a batch
-// holds a swipe or two, each of its writes is a request or more, and
-// that room was 2.5 GB in 10 s, nearly all the engine allocated: 80 GC
-// cycles where the relay ran 52, and a p99 of 10–12 ms where the relay's
-// was 6.5. So a call of at most smallWrite messages, which no
-// partition's request can exceed, goes through the small writer, and a
-// larger one through the writer sized for a full batch. Calls are
-// synchronous and each flusher stage makes them one at a time, so
-// choosing a writer per call keeps the order of every partition's
-// writes. The writers share the balancer, which kafka-go already calls
-// from many goroutines at once.
-type batchWriter struct {
-	small, large *kafka.Writer
-}
-
-// smallWrite is the small writer's BatchSize: 5 KB of room per request.
-const smallWrite = 32
-
-func newBatchWriter(cfg Config, b kafka.Balancer) *batchWriter {
-	writer := func(size int) *kafka.Writer {
-		return &kafka.Writer{
-			Addr:         kafka.TCP(cfg.Brokers...),
-			Balancer:     b,
-			RequiredAcks: kafka.RequireAll,
-			BatchTimeout: time.Nanosecond,
-			BatchSize:    size,
-			BatchBytes:   writeBatchBytes, // dead letters may be over 1 MiB
-			MaxAttempts:  3,
-			Transport:    cfg.Transport,
-		}
+func newBatchWriter(cfg Config, b kafka.Balancer) *produce.Writer {
+	return &produce.Writer{
+		Transport:  cfg.Transport,
+		Addr:       kafka.TCP(cfg.Brokers...),
+		Balancer:   b,
+		BatchBytes: writeBatchBytes, // dead letters may be over 1 MiB
 	}
-	return &batchWriter{small: writer(min(smallWrite, cfg.MaxBatch)), large: writer(cfg.MaxBatch)}
-}
-
-// WriteMessages writes msgs and waits for their acks.
-func (w *batchWriter) WriteMessages(ctx context.Context, msgs ...kafka.Message) error {
-	if len(msgs) <= smallWrite {
-		return w.small.WriteMessages(ctx, msgs...)
-	}
-	return w.large.WriteMessages(ctx, msgs...)
-}
-
-// Close flushes and closes both writers.
-func (w *batchWriter) Close() error {
-	return errors.Join(w.small.Close(), w.large.Close())
 }
 
 type samePartition struct{}

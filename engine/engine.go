@@ -11,6 +11,7 @@ import (
 	"github.com/aislecast/loyalty"
 	"github.com/aislecast/loyalty/internal/backoff"
 	"github.com/aislecast/loyalty/internal/groupcommit"
+	"github.com/aislecast/loyalty/internal/produce"
 	"github.com/aislecast/loyalty/offers"
 	"github.com/aislecast/loyalty/rules"
 	"github.com/segmentio/kafka-go"
@@ -98,8 +99,8 @@ type Engine struct {
 	// restored; the engine is not ready before they are all in memory.
 	restoring atomic.Int64
 
-	offersW    *batchWriter
-	changelogW *batchWriter
+	offersW    *produce.Writer
+	changelogW *produce.Writer
 	client     *kafka.Client
 	// budgets is the spend of every rule with a budget, shared by the
 	// partitions this instance owns and followed from TopicBudget.
@@ -276,8 +277,6 @@ func (e *Engine) Run(ctx context.Context) error {
 	if e.disk != nil {
 		defer e.disk.Close()
 	}
-	defer e.offersW.Close()
-	defer e.changelogW.Close()
 	if err := e.ensureTopics(ctx); err != nil {
 		return err
 	}

@@ -1,0 +1,459 @@
+// Package produce writes a batch of Kafka messages, whatever their topics
+// and partitions, in one produce request per leader broker, and waits until
+// every in-sync replica has them.
+//
+// kafka-go's Writer sends one produce request per partition, each from a
+// goroutine and over a connection of its own, and a call returns when the
+// slowest is acked. The engine's batch writes offers on three channel
+// topics, decision events and dead letters, six partitions each: some
+// twenty requests where the raw relay writes six, and on a loaded broker
+// the slowest of twenty set the engine's latency tail. A Writer sends the
+// batch as one request to each leader instead; the broker appends every
+// partition and answers once.
+package produce
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/protocol"
+	meta "github.com/segmentio/kafka-go/protocol/metadata"
+	produceapi "github.com/segmentio/kafka-go/protocol/produce"
+)
+
+// Defaults of a Writer's zero fields.
+const (
+	DefaultBatchBytes  = 1 << 20
+	DefaultTimeout     = 10 * time.Second
+	DefaultMaxAttempts = 3
+)
+
+// layoutTTL is how long a Writer trusts the partition leaders it looked up.
+// It reads them from the transport, which caches the cluster's metadata
+// and refreshes it on its own (kafka.Transport: every 6 s), so a lookup is
+// cheap and this only bounds how long a Writer lags behind the transport.
+const layoutTTL = time.Second
+
+// A Writer writes batches of messages. Its zero fields take the defaults;
+// Transport, Addr and Balancer must be set. It is safe for concurrent use,
+// and concurrent calls go out as concurrent requests.
+type Writer struct {
+	// Transport carries the requests (a *kafka.Transport; its metadata
+	// cache gives the partitions and their leaders).
+	Transport kafka.RoundTripper
+	// Addr is the brokers' bootstrap address.
+	Addr net.Addr
+	// Balancer picks each message's partition, as for a kafka.Writer.
+	Balancer kafka.Balancer
+	// BatchBytes caps one partition's records in one request (the
+	// broker refuses a batch over the topic's max.message.bytes); a
+	// partition with more goes out over several requests, in order.
+	BatchBytes int
+	// Timeout is how long the broker may wait for the replicas' acks,
+	// and the Writer for the broker's answer (plus 5 s).
+	Timeout time.Duration
+	// MaxAttempts is how often a partition's records are sent before a
+	// call fails: a partition the broker refuses with a temporary error
+	// (a leader moved, too few replicas) is sent again, alone, after a
+	// backoff of 100 ms doubling per attempt.
+	MaxAttempts int
+
+	mu      sync.Mutex
+	layout  map[string]*topicLayout
+	fetched time.Time
+}
+
+// topicLayout is a topic's partitions as the balancer takes them, and the
+// leader of each.
+type topicLayout struct {
+	ids     []int
+	leaders []int32
+}
+
+// slot is where one message goes.
+type slot struct {
+	leader    int32
+	topic     string
+	partition int32
+	msg       int32 // index in the call's messages
+	round     int32 // which request to its leader carries it (see BatchBytes)
+}
+
+// WriteMessages writes msgs and returns once every one is acked by all
+// in-sync replicas, or with the error of a partition that was not. On an
+// error, the partitions that were acked stay written: a caller that
+// retries the call writes them again.
+func (w *Writer) WriteMessages(ctx context.Context, msgs ...kafka.Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	if len(msgs) > 1<<31-1 {
+		return fmt.Errorf("produce: %d messages in one call, at most %d", len(msgs), 1<<31-1)
+	}
+	slots, err := w.place(ctx, msgs)
+	if err != nil {
+		return err
+	}
+	wait := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		failed, err := w.send(ctx, msgs, slots)
+		if err == nil {
+			return nil
+		}
+		if attempt >= cmp.Or(w.MaxAttempts, DefaultMaxAttempts) || !temporary(err) || ctx.Err() != nil {
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		wait *= 2
+		w.mu.Lock()
+		w.fetched = time.Time{}
+		w.mu.Unlock()
+		if slots, err = w.lead(ctx, failed); err != nil {
+			return err
+		}
+	}
+}
+
+// place picks every message's partition, once for every attempt (a
+// balancer may pick at random), and its leader.
+func (w *Writer) place(ctx context.Context, msgs []kafka.Message) ([]slot, error) {
+	layout, err := w.layoutOf(ctx, topicsOf(msgs, func(m *kafka.Message) string { return m.Topic }))
+	if err != nil {
+		return nil, err
+	}
+	slots := make([]slot, len(msgs))
+	for i := range msgs {
+		m := &msgs[i]
+		tl := layout[m.Topic]
+		p := w.Balancer.Balance(*m, tl.ids...)
+		if p < 0 || p >= len(tl.ids) {
+			return nil, fmt.Errorf("produce: the balancer put a message for %s in partition %d of %d", m.Topic, p, len(tl.ids))
+		}
+		slots[i] = slot{topic: m.Topic, partition: int32(p), msg: int32(i)}
+	}
+	return w.lead(ctx, slots)
+}
+
+// lead sets the leader of each slot's partition and orders the slots by
+// leader, topic, partition and message, then splits each partition's run
+// into rounds of at most BatchBytes.
+func (w *Writer) lead(ctx context.Context, slots []slot) ([]slot, error) {
+	layout, err := w.layoutOf(ctx, topicsOf(slots, func(s *slot) string { return s.topic }))
+	if err != nil {
+		return nil, err
+	}
+	for i := range slots {
+		s := &slots[i]
+		tl := layout[s.topic]
+		if int(s.partition) >= len(tl.leaders) {
+			return nil, fmt.Errorf("produce: %s has no partition %d: %w", s.topic, s.partition, kafka.UnknownTopicOrPartition)
+		}
+		s.leader = tl.leaders[s.partition]
+	}
+	slices.SortFunc(slots, func(a, b slot) int {
+		return cmp.Or(cmp.Compare(a.leader, b.leader), cmp.Compare(a.topic, b.topic),
+			cmp.Compare(a.partition, b.partition), cmp.Compare(a.msg, b.msg))
+	})
+	return slots, nil
+}
+
+// send writes slots round by round and returns the slots still to write,
+// with the first failure. A round goes out only
+// once the one before is acked, so a partition's records stay in order.
+func (w *Writer) send(ctx context.Context, msgs []kafka.Message, slots []slot) ([]slot, error) {
+	limit := cmp.Or(w.BatchBytes, DefaultBatchBytes)
+	rounds, size := int32(0), 0
+	for i := range slots {
+		if i == 0 || slots[i].topic != slots[i-1].topic || slots[i].partition != slots[i-1].partition {
+			slots[i].round, size = 0, 0
+		} else {
+			slots[i].round = slots[i-1].round
+		}
+		n := recordBytes(&msgs[slots[i].msg])
+		if size > 0 && size+n > limit {
+			slots[i].round++
+			size = 0
+		}
+		size += n
+		rounds = max(rounds, slots[i].round+1)
+	}
+	now := time.Now()
+	for r := range rounds {
+		var reqs []request
+		for i := 0; i < len(slots); {
+			j := i + 1
+			for j < len(slots) && slots[j].leader == slots[i].leader {
+				j++
+			}
+			if req := build(msgs, slots[i:j], r, now); req != nil {
+				reqs = append(reqs, *req)
+			}
+			i = j
+		}
+		w.roundTrip(ctx, reqs)
+		var first error
+		bad := make(map[topicPartition]bool)
+		for _, req := range reqs {
+			for _, f := range req.failed {
+				if first == nil {
+					first = f.err
+				}
+				bad[f.topicPartition] = true
+			}
+		}
+		if first != nil {
+			// Again: the failed partitions' records of this round, and
+			// every record of the rounds that have not gone out.
+			var again []slot
+			for _, s := range slots {
+				if s.round > r || (s.round == r && bad[topicPartition{s.topic, s.partition}]) {
+					again = append(again, s)
+				}
+			}
+			return again, first
+		}
+	}
+	return nil, nil
+}
+
+// request is one produce request to one leader.
+type request struct {
+	req    *produceapi.Request
+	failed []partitionError
+}
+
+// partitionError is why a partition's records were not acked.
+type partitionError struct {
+	topicPartition
+	err error
+}
+
+type topicPartition struct {
+	topic     string
+	partition int32
+}
+
+// build makes the request of one leader's slots (ordered by topic and
+// partition) for round r, or returns nil if none is in it.
+func build(msgs []kafka.Message, slots []slot, r int32, now time.Time) *request {
+	req := &produceapi.Request{Acks: int16(kafka.RequireAll)}
+	for i := 0; i < len(slots); {
+		j := i
+		for j < len(slots) && slots[j].topic == slots[i].topic && slots[j].partition == slots[i].partition {
+			j++
+		}
+		run := slots[i:j]
+		i = j
+		k := slices.IndexFunc(run, func(s slot) bool { return s.round == r })
+		if k < 0 {
+			continue
+		}
+		end := k
+		for end < len(run) && run[end].round == r {
+			end++
+		}
+		if n := len(req.Topics); n == 0 || req.Topics[n-1].Topic != run[k].topic {
+			req.Topics = append(req.Topics, produceapi.RequestTopic{Topic: run[k].topic})
+		}
+		t := &req.Topics[len(req.Topics)-1]
+		t.Partitions = append(t.Partitions, produceapi.RequestPartition{
+			Partition: run[k].partition,
+			RecordSet: protocol.RecordSet{Records: &records{msgs: msgs, slots: run[k:end], now: now}},
+		})
+	}
+	if len(req.Topics) == 0 {
+		return nil
+	}
+	return &request{req: req}
+}
+
+// roundTrip sends reqs, one per leader, concurrently, and records in each
+// the partitions that were not acked.
+func (w *Writer) roundTrip(ctx context.Context, reqs []request) {
+	timeout := cmp.Or(w.Timeout, DefaultTimeout)
+	one := func(r *request) {
+		r.req.Timeout = int32(timeout.Milliseconds())
+		ctx, cancel := context.WithTimeout(ctx, timeout+5*time.Second)
+		defer cancel()
+		res, err := w.Transport.RoundTrip(ctx, w.Addr, r.req)
+		acked := make(map[topicPartition]bool)
+		if err == nil {
+			pr, ok := res.(*produceapi.Response)
+			if !ok {
+				err = fmt.Errorf("produce: answered with %T", res)
+			} else {
+				for _, t := range pr.Topics {
+					for _, p := range t.Partitions {
+						if p.ErrorCode != 0 {
+							r.failed = append(r.failed, partitionError{topicPartition{t.Topic, p.Partition},
+								fmt.Errorf("produce to %s partition %d: %w", t.Topic, p.Partition, kafka.Error(p.ErrorCode))})
+						}
+						acked[topicPartition{t.Topic, p.Partition}] = true
+					}
+				}
+			}
+		}
+		for _, t := range r.req.Topics {
+			for _, p := range t.Partitions {
+				if acked[topicPartition{t.Topic, p.Partition}] {
+					continue
+				}
+				e := err
+				if e == nil {
+					e = errors.New("no answer for it")
+				}
+				r.failed = append(r.failed, partitionError{topicPartition{t.Topic, p.Partition},
+					fmt.Errorf("produce to %s partition %d: %w", t.Topic, p.Partition, e)})
+			}
+		}
+	}
+	if len(reqs) == 1 {
+		one(&reqs[0])
+		return
+	}
+	var wg sync.WaitGroup
+	for i := range reqs {
+		wg.Go(func() { one(&reqs[i]) })
+	}
+	wg.Wait()
+}
+
+// temporary reports whether sending again may succeed: a refusal the
+// broker calls temporary, or a failure on the way (a connection lost, an
+// answer too late, a leader the transport's metadata does not know yet).
+func temporary(err error) bool {
+	var ke kafka.Error
+	if errors.As(err, &ke) {
+		return ke.Temporary()
+	}
+	return true
+}
+
+// layoutOf returns the layout of at least topics, looked up again if it is
+// older than layoutTTL or lacks one of them.
+func (w *Writer) layoutOf(ctx context.Context, topics []string) (map[string]*topicLayout, error) {
+	w.mu.Lock()
+	layout, fetched := w.layout, w.fetched
+	w.mu.Unlock()
+	fresh := time.Since(fetched) < layoutTTL
+	for _, t := range topics {
+		if layout[t] == nil {
+			fresh = false
+		}
+	}
+	if fresh {
+		return layout, nil
+	}
+	want := slices.Clone(topics)
+	for t := range layout {
+		if !slices.Contains(want, t) {
+			want = append(want, t)
+		}
+	}
+	res, err := w.Transport.RoundTrip(ctx, w.Addr, &meta.Request{TopicNames: want})
+	if err != nil {
+		return nil, fmt.Errorf("produce: partitions of %v: %w", want, err)
+	}
+	mr, ok := res.(*meta.Response)
+	if !ok {
+		return nil, fmt.Errorf("produce: metadata answered with %T", res)
+	}
+	next := make(map[string]*topicLayout, len(mr.Topics))
+	for _, t := range mr.Topics {
+		if t.ErrorCode != 0 {
+			if slices.Contains(topics, t.Name) {
+				return nil, fmt.Errorf("produce: partitions of %s: %w", t.Name, kafka.Error(t.ErrorCode))
+			}
+			continue
+		}
+		tl := &topicLayout{ids: make([]int, len(t.Partitions)), leaders: make([]int32, len(t.Partitions))}
+		for i := range tl.ids {
+			tl.ids[i], tl.leaders[i] = i, -1
+		}
+		for _, p := range t.Partitions {
+			if int(p.PartitionIndex) < len(tl.ids) && p.ErrorCode == 0 {
+				tl.leaders[p.PartitionIndex] = p.LeaderID
+			}
+		}
+		next[t.Name] = tl
+	}
+	for _, t := range topics {
+		if next[t] == nil {
+			return nil, fmt.Errorf("produce: partitions of %s: %w", t, kafka.UnknownTopicOrPartition)
+		}
+	}
+	w.mu.Lock()
+	w.layout, w.fetched = next, time.Now()
+	w.mu.Unlock()
+	return next, nil
+}
+
+// topicsOf returns the topics of xs, each once.
+func topicsOf[T any](xs []T, topic func(*T) string) []string {
+	topics := make([]string, 0, 4)
+	for i := range xs {
+		if t := topic(&xs[i]); !slices.Contains(topics, t) {
+			topics = append(topics, t)
+		}
+	}
+	return topics
+}
+
+// recordBytes is about what m takes in a record batch.
+func recordBytes(m *kafka.Message) int {
+	n := len(m.Key) + len(m.Value) + 24
+	for _, h := range m.Headers {
+		n += len(h.Key) + len(h.Value) + 10
+	}
+	return n
+}
+
+// records reads one partition's messages of one request as the protocol
+// encodes them, without copying them.
+type records struct {
+	msgs       []kafka.Message
+	slots      []slot
+	now        time.Time // for messages without a time
+	rec        protocol.Record
+	key, value bytesReader
+}
+
+func (r *records) ReadRecord() (*protocol.Record, error) {
+	if len(r.slots) == 0 {
+		return nil, io.EOF
+	}
+	m := &r.msgs[r.slots[0].msg]
+	r.slots = r.slots[1:]
+	r.rec = protocol.Record{Time: m.Time, Headers: m.Headers}
+	if r.rec.Time.IsZero() {
+		r.rec.Time = r.now
+	}
+	if m.Key != nil {
+		r.key.Reset(m.Key)
+		r.rec.Key = &r.key
+	}
+	if m.Value != nil {
+		r.value.Reset(m.Value)
+		r.rec.Value = &r.value
+	}
+	return &r.rec, nil
+}
+
+type bytesReader struct{ bytes.Reader }
+
+func (*bytesReader) Close() error { return nil }
