@@ -22,23 +22,30 @@ const flushGrace = 15 * time.Second
 // letters. The engine hands it each batch in one call and waits for the
 // acks; the call goes out as one produce request per leader broker, however
 // many topics and partitions the batch writes to (see package produce).
-func newOffersWriter(cfg Config) *produce.Writer {
-	return newBatchWriter(cfg, &kafka.Murmur2Balancer{})
+func (e *Engine) newOffersWriter() *produce.Writer {
+	return e.newBatchWriter(&kafka.Murmur2Balancer{})
 }
 
 // newChangelogWriter writes each profile to the changelog partition that
 // has the number of the swipes partition it came from, whatever the key
 // hashes to: that is the partition it will be restored from.
-func newChangelogWriter(cfg Config) *produce.Writer {
-	return newBatchWriter(cfg, samePartition{})
+func (e *Engine) newChangelogWriter() *produce.Writer {
+	return e.newBatchWriter(samePartition{})
 }
 
-func newBatchWriter(cfg Config, b kafka.Balancer) *produce.Writer {
+// newBatchWriter returns a writer that counts the partitions it sends
+// again (a leader moved, a connection was lost); if they still fail, the
+// flusher's retry logs it.
+func (e *Engine) newBatchWriter(b kafka.Balancer) *produce.Writer {
 	return &produce.Writer{
-		Transport:  cfg.Transport,
-		Addr:       kafka.TCP(cfg.Brokers...),
+		Transport:  e.cfg.Transport,
+		Addr:       kafka.TCP(e.cfg.Brokers...),
 		Balancer:   b,
 		BatchBytes: writeBatchBytes, // dead letters may be over 1 MiB
+		Retrying: func(topic string, partition int32, err error) {
+			e.stats.ProduceRetries.Add(1)
+			e.log.Debug("sending a partition's records again", zap.String("topic", topic), zap.Int32("partition", partition), zap.Error(err))
+		},
 	}
 }
 

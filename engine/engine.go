@@ -162,17 +162,16 @@ func New(cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("engine: profile cache: %w", err)
 	}
 	e := &Engine{
-		cfg:        cfg,
-		log:        cfg.Logger,
-		cache:      cache,
-		budgets:    NewBudgets(cfg.Logger),
-		offersW:    newOffersWriter(cfg),
-		changelogW: newChangelogWriter(cfg),
-		client:     &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 10 * time.Second, Transport: cfg.Transport},
-		owned:      make(map[int]Store),
-		kept:       make(map[int]keptStore),
-		compactor:  make(chan struct{}, 1),
+		cfg:       cfg,
+		log:       cfg.Logger,
+		cache:     cache,
+		budgets:   NewBudgets(cfg.Logger),
+		client:    &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 10 * time.Second, Transport: cfg.Transport},
+		owned:     make(map[int]Store),
+		kept:      make(map[int]keptStore),
+		compactor: make(chan struct{}, 1),
 	}
+	e.offersW, e.changelogW = e.newOffersWriter(), e.newChangelogWriter()
 	if cfg.StoreDir != "" {
 		if e.disk, err = OpenDiskStore(cfg.StoreDir, cache); err != nil {
 			cache.Close()

@@ -60,6 +60,9 @@ func TestNoCommitPassesAnUnackedChangelogWrite(t *testing.T) {
 	waitFor(t, "offers published and changelog writes refused", func() bool {
 		return refused.Load() >= 8 && len(f.readAll(loyalty.OfferTopic(loyalty.ChannelMobile))) > 0
 	})
+	if r := e.Stats().ProduceRetries.Load(); r == 0 {
+		t.Error("no produce retry counted while the changelog refused every write")
+	}
 	if c := commits.Load(); c != 0 {
 		t.Fatalf("%d offset commits while every changelog write was refused, want none", c)
 	}

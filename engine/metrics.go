@@ -36,6 +36,7 @@ var (
 	mProfBytes  = prometheus.NewDesc("offerd_profiles_bytes", "Bytes the profiles held in memory take as stored (compact, or as the changelog has them until compacted); their map entries and allocation rounding, 120-150 bytes a profile, and the decoded-profile cache come on top. Profiles on disk (--store-dir) are not counted.", nil, nil)
 	mResumed    = descCounter("partitions_resumed_total", "Partitions assigned again that resumed with the profiles kept from the generation before, replaying only the changelog written since.")
 	mCompacted  = descCounter("profiles_compacted_total", "Restored profiles converted to the compact in-memory form after their partition began serving.")
+	mRetries    = descCounter("produce_retries_total", "Partitions of a batch write (offers, events, dead letters, changelog) that a broker refused with a temporary error (a leader moved, too few in-sync replicas) or did not answer, and that were sent again.")
 	mReady      = prometheus.NewDesc("offerd_ready", "1 when the instance is in its group and writing.", nil, nil)
 	mRules      = prometheus.NewDesc("offerd_rules", "Rules in the active rule set.", nil, nil)
 	mRuleVer    = prometheus.NewDesc("offerd_rule_version", "Version of each rule in the active rule set; offers carry it.", []string{"rule"}, nil)
@@ -48,7 +49,7 @@ var (
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{mSwipes, mApplied, mDuplicates, mReplayed, mDLQ, mOffers,
-		mSuppressed, mRuleErrors, mRestored, mChangelog, mChangeB, mProfiles, mUncompact, mProfBytes, mCompacted, mResumed, mReady, mRules,
+		mSuppressed, mRuleErrors, mRestored, mChangelog, mChangeB, mProfiles, mUncompact, mProfBytes, mCompacted, mResumed, mRetries, mReady, mRules,
 		mUnknown, mTableRecs, mTableBad, mStores, mConsents, mRuleVer, mReloads, mRejected,
 		mBudget, mSpent, mBudgetErrs, mEvents, mRedeemed, mIgnored} {
 		ch <- d
@@ -98,6 +99,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(mProfBytes, prometheus.GaugeValue, float64(c.e.ProfileBytes()))
 	counter(mCompacted, s.Compacted.Load())
 	counter(mResumed, s.Resumed.Load())
+	counter(mRetries, s.ProduceRetries.Load())
 	ch <- prometheus.MustNewConstMetric(mReady, prometheus.GaugeValue, ready)
 	rs := c.e.rules.Load()
 	ch <- prometheus.MustNewConstMetric(mRules, prometheus.GaugeValue, float64(rs.Len()))

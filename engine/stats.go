@@ -40,6 +40,10 @@ type Stats struct {
 	// Compacted counts restored profiles converted from the changelog's
 	// form to the at-rest form after their partition began serving.
 	Compacted atomic.Int64
+	// ProduceRetries counts partitions of the engine's writes that a
+	// broker refused with a temporary error, or did not answer, and that
+	// were sent again (see produce.Writer).
+	ProduceRetries atomic.Int64
 
 	mu         sync.Mutex
 	byRule     map[string]int64

@@ -66,6 +66,9 @@ type Writer struct {
 	// (a leader moved, too few replicas) is sent again, alone, after a
 	// backoff of 100 ms doubling per attempt.
 	MaxAttempts int
+	// Retrying, if set, is called before a partition's records are sent
+	// again, with why they were not acked.
+	Retrying func(topic string, partition int32, err error)
 
 	mu      sync.Mutex
 	layout  map[string]*topicLayout
@@ -84,7 +87,7 @@ type slot struct {
 	leader    int32
 	topic     string
 	partition int32
-	msg       int32 // index in the call's messages
+	msg       int   // index in the call's messages
 	round     int32 // which request to its leader carries it (see BatchBytes)
 }
 
@@ -96,21 +99,32 @@ func (w *Writer) WriteMessages(ctx context.Context, msgs ...kafka.Message) error
 	if len(msgs) == 0 {
 		return nil
 	}
-	if len(msgs) > 1<<31-1 {
-		return fmt.Errorf("produce: %d messages in one call, at most %d", len(msgs), 1<<31-1)
-	}
 	slots, err := w.place(ctx, msgs)
 	if err != nil {
 		return err
 	}
 	wait := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		failed, err := w.send(ctx, msgs, slots)
-		if err == nil {
+		again, failed := w.send(ctx, msgs, slots)
+		if len(failed) == 0 {
 			return nil
+		}
+		// The error returned is one that sending again cannot mend, if
+		// there is one.
+		err := failed[0].err
+		for _, f := range failed {
+			if !temporary(f.err) {
+				err = f.err
+				break
+			}
 		}
 		if attempt >= cmp.Or(w.MaxAttempts, DefaultMaxAttempts) || !temporary(err) || ctx.Err() != nil {
 			return err
+		}
+		if w.Retrying != nil {
+			for _, f := range failed {
+				w.Retrying(f.topic, f.partition, f.err)
+			}
 		}
 		t := time.NewTimer(wait)
 		select {
@@ -123,7 +137,7 @@ func (w *Writer) WriteMessages(ctx context.Context, msgs ...kafka.Message) error
 		w.mu.Lock()
 		w.fetched = time.Time{}
 		w.mu.Unlock()
-		if slots, err = w.lead(ctx, failed); err != nil {
+		if slots, err = w.lead(ctx, again); err != nil {
 			return err
 		}
 	}
@@ -144,7 +158,7 @@ func (w *Writer) place(ctx context.Context, msgs []kafka.Message) ([]slot, error
 		if p < 0 || p >= len(tl.ids) {
 			return nil, fmt.Errorf("produce: the balancer put a message for %s in partition %d of %d", m.Topic, p, len(tl.ids))
 		}
-		slots[i] = slot{topic: m.Topic, partition: int32(p), msg: int32(i)}
+		slots[i] = slot{topic: m.Topic, partition: int32(p), msg: i}
 	}
 	return w.lead(ctx, slots)
 }
@@ -173,9 +187,9 @@ func (w *Writer) lead(ctx context.Context, slots []slot) ([]slot, error) {
 }
 
 // send writes slots round by round and returns the slots still to write,
-// with the first failure. A round goes out only
+// with why the partitions that failed did. A round goes out only
 // once the one before is acked, so a partition's records stay in order.
-func (w *Writer) send(ctx context.Context, msgs []kafka.Message, slots []slot) ([]slot, error) {
+func (w *Writer) send(ctx context.Context, msgs []kafka.Message, slots []slot) ([]slot, []partitionError) {
 	limit := cmp.Or(w.BatchBytes, DefaultBatchBytes)
 	rounds, size := int32(0), 0
 	for i := range slots {
@@ -206,17 +220,15 @@ func (w *Writer) send(ctx context.Context, msgs []kafka.Message, slots []slot) (
 			i = j
 		}
 		w.roundTrip(ctx, reqs)
-		var first error
+		var failed []partitionError
 		bad := make(map[topicPartition]bool)
 		for _, req := range reqs {
+			failed = append(failed, req.failed...)
 			for _, f := range req.failed {
-				if first == nil {
-					first = f.err
-				}
 				bad[f.topicPartition] = true
 			}
 		}
-		if first != nil {
+		if len(failed) > 0 {
 			// Again: the failed partitions' records of this round, and
 			// every record of the rounds that have not gone out.
 			var again []slot
@@ -225,7 +237,7 @@ func (w *Writer) send(ctx context.Context, msgs []kafka.Message, slots []slot) (
 					again = append(again, s)
 				}
 			}
-			return again, first
+			return again, failed
 		}
 	}
 	return nil, nil

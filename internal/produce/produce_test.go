@@ -252,9 +252,14 @@ func TestRetriesWhatWasNotAcked(t *testing.T) {
 				return tc.first(req)
 			}
 			w := c.writer(t, &kafka.Murmur2Balancer{})
+			retrying := 0
+			w.Retrying = func(string, int32, error) { retrying++ }
 			msgs := batch(300)
 			if err := w.WriteMessages(context.Background(), msgs...); err != nil {
 				t.Fatal(err)
+			}
+			if retrying != tc.second {
+				t.Errorf("Retrying called %d times, want once per partition sent again (%d)", retrying, tc.second)
 			}
 			if requests, partitions := c.produced(); requests != 2 || partitions != 9+tc.second {
 				t.Fatalf("%d requests carrying %d partitions, want 2 carrying 9 and %d", requests, partitions, tc.second)
@@ -280,12 +285,20 @@ func TestRefused(t *testing.T) {
 				return kfaketest.Refuse(req, tc.err.Code), true
 			}
 			w := c.writer(t, &kafka.Murmur2Balancer{})
+			retrying := 0
+			w.Retrying = func(string, int32, error) { retrying++ }
 			err := w.WriteMessages(context.Background(), batch(30)...)
 			if !errors.Is(err, kafka.Error(tc.err.Code)) {
 				t.Fatalf("error %v, want %v", err, tc.err)
 			}
-			if requests, _ := c.produced(); requests != tc.requests {
+			requests, partitions := c.produced()
+			if requests != tc.requests {
 				t.Fatalf("%d requests, want %d", requests, tc.requests)
+			}
+			// Every attempt but the last is followed by a retry of every
+			// partition.
+			if want := partitions / requests * (requests - 1); retrying != want {
+				t.Fatalf("Retrying called %d times, want %d", retrying, want)
 			}
 		})
 	}
