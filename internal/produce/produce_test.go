@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"sync"
@@ -344,5 +345,39 @@ func BenchmarkWrite(b *testing.B) {
 				b.ReportMetric(float64(after-before)/float64(b.N), "requests/op")
 			})
 		}
+	}
+}
+
+// Whatever the broker leaves unanswered, a call that succeeds has written
+// every message exactly once, each partition's in the order of the call:
+// random batches over both topics, records split over several requests
+// by a small BatchBytes, and each of the first requests with a random
+// set of its partitions dropped before the broker sees it.
+func TestUnansweredPartitionsProperty(t *testing.T) {
+	for seed := range int64(12) {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(uint64(seed), 1))
+			c := newCluster(t, 1+int(seed%2)*2)
+			drops := 1 + rng.IntN(4) // requests to cut
+			c.intercept = func(req *kmsg.ProduceRequest) (kmsg.Response, bool) {
+				if drops == 0 {
+					return nil, false
+				}
+				drops--
+				for i := range req.Topics {
+					rt := &req.Topics[i]
+					rt.Partitions = slices.DeleteFunc(rt.Partitions, func(kmsg.ProduceRequestTopicPartition) bool { return rng.IntN(3) == 0 })
+				}
+				return nil, false
+			}
+			w := c.writer(t, &kafka.Murmur2Balancer{})
+			w.BatchBytes = 200 + rng.IntN(2000)
+			w.MaxAttempts = 10
+			msgs := batch(1 + rng.IntN(400))
+			if err := w.WriteMessages(context.Background(), msgs...); err != nil {
+				t.Fatal(err)
+			}
+			checkRead(t, msgs, c.readAll(t, len(msgs), "a", "b"))
+		})
 	}
 }
