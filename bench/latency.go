@@ -102,16 +102,21 @@ type LatencyResult struct {
 	Machine       Machine
 	Mix           Mix
 	Relay, Engine Latencies
+	// Broker is the floor: the same stream read straight from swipes,
+	// no relay, so its latency is the producer's, the broker's and the
+	// reader's alone.
+	Broker Latencies
 }
 
 // Latency measures swipe-to-offer latency at a steady rate. A paced
-// producer writes the same simulated stream three times, through the raw
-// relay to warm the broker (not measured), through the relay again and
-// then through the engine, each on freshly created topics, and
-// records when it handed each swipe to the writer. A reader of
-// offers.mobile, from its end, records when the output of each swipe
-// arrives: the relayed swipe itself, or the engine's offer of the probe
-// rule (matched by trigger_swipe_id). Only good swipes sent after the
+// producer writes the same simulated stream four times, through the raw
+// relay to warm the broker (not measured), to nothing (the broker side:
+// the swipes read back from swipes itself, the floor under both), through
+// the relay again and then through the engine, each on freshly created
+// topics, and records when it handed each swipe to the writer. A reader
+// of offers.mobile (swipes for the broker side), from its end, records
+// when the output of each swipe arrives: the relayed swipe itself, or the
+// engine's offer of the probe rule (matched by trigger_swipe_id). Only good swipes sent after the
 // warm-up count; a POS retry counts as its first send.
 func Latency(ctx context.Context, b *Broker, cfg LatencyConfig) (*LatencyResult, error) {
 	cfg.defaults()
@@ -153,12 +158,15 @@ func Latency(ctx context.Context, b *Broker, cfg LatencyConfig) (*LatencyResult,
 	// compiled the request path (relay p50 1.3–4.5 s on a fresh broker,
 	// 10–16 ms on the same broker one pass later). One unmeasured relay
 	// pass warms it, as in the throughput figure.
-	for _, side := range []string{"warm-up", "relay", "engine"} {
+	for _, side := range []string{"warm-up", "broker", "relay", "engine"} {
 		fmt.Fprintf(cfg.Progress, "latency: %s, %d swipes at %.0f/s\n", side, n, cfg.Rate)
 		p := &phase{cfg: cfg, b: b, side: side, msgs: msgs, slot: slot, ids: ids, counted: counted,
 			group: fmt.Sprintf("bench-latency-%d-%s", stamp, side)}
 		start := p.startRelay
-		if side == "engine" {
+		switch side {
+		case "broker":
+			start = func(context.Context) (func() error, error) { return func() error { return nil }, nil }
+		case "engine":
 			start = func(ctx context.Context) (func() error, error) { return p.startEngine(ctx, set, clock) }
 		}
 		l, err := p.run(ctx, start)
@@ -167,6 +175,8 @@ func Latency(ctx context.Context, b *Broker, cfg LatencyConfig) (*LatencyResult,
 		}
 		fmt.Fprintf(cfg.Progress, "latency: %s: p50 %v p99 %v, %d of %d received\n", side, l.P50, l.P99, l.Received, l.Counted)
 		switch side {
+		case "broker":
+			res.Broker = l
 		case "relay":
 			res.Relay = l
 		case "engine":
@@ -384,12 +394,16 @@ func (p *phase) produce(ctx context.Context) (time.Duration, int, error) {
 	return took, int(failed.Load()), nil
 }
 
-// readOutputs reads offers.mobile from its current end, one reader per
-// partition, and records the arrival of each tracked swipe's output.
+// readOutputs reads offers.mobile (swipes on the broker side) from its
+// current end, one reader per partition, and records the arrival of each
+// tracked swipe's output.
 func (p *phase) readOutputs(ctx context.Context) (*sync.WaitGroup, error) {
 	a := newAdmin(p.b)
 	defer a.close()
 	topic := loyalty.OfferTopic(loyalty.ChannelMobile)
+	if p.side == "broker" {
+		topic = engine.TopicSwipes
+	}
 	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
 	for i := 0; i < p.cfg.Partitions; i++ {
 		req.Topics[topic] = append(req.Topics[topic], kafka.LastOffsetOf(i))
@@ -465,7 +479,7 @@ func (r *LatencyResult) Print(w io.Writer) {
 		c.Rate, c.Duration, c.Warmup, r.Mix, thousands(trafficCards), c.Partitions, c.Rules, c.MaxBatch)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "side\tswipes/s\tcounted\treceived\tp50\tp90\tp99\tmax\tGC cycles\tGC pause\tmax pause\tGC CPU\theap at end\t\n")
-	for _, l := range []Latencies{r.Relay, r.Engine} {
+	for _, l := range []Latencies{r.Broker, r.Relay, r.Engine} {
 		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%.1f%%\t%s\t\n", l.Side, l.Rate, thousands(float64(l.Counted)), thousands(float64(l.Received)),
 			ms(l.P50), ms(l.P90), ms(l.P99), ms(l.Max), l.GC.Cycles, ms(l.GC.Pause), ms(l.GC.MaxPause), 100*l.GC.CPU, mib(l.GC.HeapInUse))
 	}
@@ -475,8 +489,9 @@ func (r *LatencyResult) Print(w io.Writer) {
 	tw.Flush()
 	fmt.Fprintf(w, "\nlatency: from handing the swipe to an async kafka-go writer (1 ms batch timeout, all acks) to reading its output from offers.mobile:\n")
 	fmt.Fprintf(w, "the relayed swipe, or the engine's probe-rule offer. Counted: good swipes after the warm-up; received: their outputs that arrived.\n")
-	if r.Relay.Failed+r.Engine.Failed > 0 {
-		fmt.Fprintf(w, "producer write failures: relay %d, engine %d\n", r.Relay.Failed, r.Engine.Failed)
+	fmt.Fprintf(w, "broker: the swipe itself read back from swipes, nothing in between: the floor under relay and engine.\n")
+	if r.Broker.Failed+r.Relay.Failed+r.Engine.Failed > 0 {
+		fmt.Fprintf(w, "producer write failures: broker %d, relay %d, engine %d\n", r.Broker.Failed, r.Relay.Failed, r.Engine.Failed)
 	}
 	fmt.Fprintf(w, "GC figures cover the stream, process-wide (runtime/metrics)%s; pause total is estimated from the pause histogram.\n", embeddedNote(r.Machine))
 }
