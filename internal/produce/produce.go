@@ -163,9 +163,9 @@ func (w *Writer) place(ctx context.Context, msgs []kafka.Message) ([]slot, error
 	return w.lead(ctx, slots)
 }
 
-// lead sets the leader of each slot's partition and orders the slots by
-// leader, topic, partition and message, then splits each partition's run
-// into rounds of at most BatchBytes.
+// lead sets the leader of each slot's partition (-1 if it has none: its
+// request fails and is sent again) and orders the slots by leader, topic,
+// partition and message; send splits each partition's run into rounds.
 func (w *Writer) lead(ctx context.Context, slots []slot) ([]slot, error) {
 	layout, err := w.layoutOf(ctx, topicsOf(slots, func(s *slot) string { return s.topic }))
 	if err != nil {
