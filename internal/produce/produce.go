@@ -137,9 +137,14 @@ func (w *Writer) WriteMessages(ctx context.Context, msgs ...kafka.Message) error
 		w.mu.Lock()
 		w.fetched = time.Time{}
 		w.mu.Unlock()
-		if slots, err = w.lead(ctx, again); err != nil {
+		layout, err := w.layoutOf(ctx, topicsOf(again, func(s *slot) string { return s.topic }))
+		if err == nil {
+			err = lead(layout, again)
+		}
+		if err != nil {
 			return err
 		}
+		slots = again
 	}
 }
 
@@ -160,22 +165,18 @@ func (w *Writer) place(ctx context.Context, msgs []kafka.Message) ([]slot, error
 		}
 		slots[i] = slot{topic: m.Topic, partition: int32(p), msg: i}
 	}
-	return w.lead(ctx, slots)
+	return slots, lead(layout, slots)
 }
 
 // lead sets the leader of each slot's partition (-1 if it has none: its
 // request fails and is sent again) and orders the slots by leader, topic,
 // partition and message; send splits each partition's run into rounds.
-func (w *Writer) lead(ctx context.Context, slots []slot) ([]slot, error) {
-	layout, err := w.layoutOf(ctx, topicsOf(slots, func(s *slot) string { return s.topic }))
-	if err != nil {
-		return nil, err
-	}
+func lead(layout map[string]*topicLayout, slots []slot) error {
 	for i := range slots {
 		s := &slots[i]
 		tl := layout[s.topic]
 		if int(s.partition) >= len(tl.leaders) {
-			return nil, fmt.Errorf("produce: %s has no partition %d: %w", s.topic, s.partition, kafka.UnknownTopicOrPartition)
+			return fmt.Errorf("produce: %s has no partition %d: %w", s.topic, s.partition, kafka.UnknownTopicOrPartition)
 		}
 		s.leader = tl.leaders[s.partition]
 	}
@@ -183,7 +184,7 @@ func (w *Writer) lead(ctx context.Context, slots []slot) ([]slot, error) {
 		return cmp.Or(cmp.Compare(a.leader, b.leader), cmp.Compare(a.topic, b.topic),
 			cmp.Compare(a.partition, b.partition), cmp.Compare(a.msg, b.msg))
 	})
-	return slots, nil
+	return nil
 }
 
 // send writes slots round by round and returns the slots still to write,
@@ -221,14 +222,14 @@ func (w *Writer) send(ctx context.Context, msgs []kafka.Message, slots []slot) (
 		}
 		w.roundTrip(ctx, reqs)
 		var failed []partitionError
-		bad := make(map[topicPartition]bool)
 		for _, req := range reqs {
 			failed = append(failed, req.failed...)
-			for _, f := range req.failed {
-				bad[f.topicPartition] = true
-			}
 		}
 		if len(failed) > 0 {
+			bad := make(map[topicPartition]bool, len(failed))
+			for _, f := range failed {
+				bad[f.topicPartition] = true
+			}
 			// Again: the failed partitions' records of this round, and
 			// every record of the rounds that have not gone out.
 			var again []slot
