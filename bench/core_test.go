@@ -56,13 +56,14 @@ func ruleSet(b *testing.B, n int) *rules.Set {
 //
 // It measures the steady state: the first coreWarm swipes of the stream
 // (ten weeks of a 20,000-card chain under 100 rules) are folded into
-// profiles before the clock starts, the decoded-profile cache (the
-// engine's default 64 MiB) is filled by the swipes just before, and the
-// swipes measured are the ones after them, on profiles with their
-// history; about a quarter of them miss the cache. A run longer than the
-// coreWindow swipes after the warm-up starts again from the warm
+// profiles before the clock starts, stored as the engine stores them in
+// memory (compact, and decoded on every swipe), and the swipes measured
+// are the ones after them, on profiles with their history. A run longer
+// than the coreWindow swipes after the warm-up starts again from the warm
 // profiles. (Until 2026-11-27 the benchmark started from empty profiles,
-// which made every figure about twice as good as the steady state.)
+// which made every figure about twice as good as the steady state. Until
+// the in-memory store stopped caching decoded profiles, later that day,
+// the cache was filled here by the swipes just before the window.)
 //
 // Besides ns/op it prints swipes/s and allocs/swipe (heap objects counted
 // by the runtime over the whole run), and out/swipe (offers and dead
@@ -77,27 +78,13 @@ func BenchmarkCore(b *testing.B) {
 		b.Run(fmt.Sprintf("rules=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
 			newPipeline := func() *engine.Pipeline {
-				// The engine's default: 64 MiB of decoded hot profiles.
-				cache, err := engine.NewProfileCache(64 << 20)
-				if err != nil {
-					b.Fatal(err)
-				}
-				b.Cleanup(cache.Close)
-				store := engine.NewMemStore(cache)
+				store := engine.NewMemStore(nil)
 				for card, enc := range warm {
 					if err := store.Put(card, enc, nil); err != nil {
 						b.Fatal(err)
 					}
 				}
 				engine.Compact(store) // as the engine does once a restored partition serves
-				// The decoded-profile cache as a running engine has it:
-				// filled by the cards of the last swipes before the
-				// window, so it holds the hot ones.
-				for i := range msgs[coreWarm-coreWindow : coreWarm] {
-					if _, err := store.Get(string(msgs[coreWarm-coreWindow+i].Key)); err != nil {
-						b.Fatal(err)
-					}
-				}
 				return engine.NewPipeline(0, rs, store, engine.DefaultLimits, now, nil)
 			}
 			p := newPipeline()

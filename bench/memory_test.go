@@ -49,10 +49,10 @@ func liveHeap() uint64 {
 // those of historyCards cards after 90 days of shopping under fresh card
 // ids, are put into the engine's in-memory store as the engine stores them
 // (encoded), and then a tenth of them, at most 100,000, are decoded as the
-// profile cache holds them. It prints heap bytes per profile after a full
-// GC, the encoded size, and what the garbage collector did: cycles, pauses
-// and CPU share while the profiles were built, and how long one forced
-// full collection takes with all of them live. One op is the whole
+// disk store's profile cache holds them. It prints heap bytes per profile
+// after a full GC, the encoded size, and what the garbage collector did:
+// cycles, pauses and CPU share while the profiles were built, and how long
+// one forced full collection takes with all of them live. One op is the whole
 // measurement; run it once:
 //
 //	go test -run XXX -bench ProfileHeap -benchtime 1x ./bench -profiles 1000000
@@ -97,7 +97,7 @@ func measureProfileHeap(b *testing.B, templates []*loyalty.Profile, n int) {
 	runtime.GC()
 	fullGC := time.Since(began)
 
-	// The decoded form, as the profile cache holds hot cards.
+	// The decoded form, as the disk store's profile cache holds hot cards.
 	nd := min(n/10, 100_000)
 	decoded := make([]*loyalty.Profile, nd)
 	before := liveHeap()

@@ -30,12 +30,7 @@ func BenchmarkStoreRestore(b *testing.B) {
 		keys[i] = p.CardID
 		recs[i] = engine.AppendProfile(nil, &p)
 	}
-	cache, err := engine.NewProfileCache(64 << 20)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer cache.Close()
-	store := engine.NewMemStore(cache)
+	store := engine.NewMemStore(nil)
 	b.ResetTimer()
 	for i, rec := range recs {
 		if err := store.Put(keys[i], rec, nil); err != nil {

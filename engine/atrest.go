@@ -695,41 +695,62 @@ func (t *nameTable) readIDs(d *decoder, counts [3]int, ids []uint32, write bool)
 // came, so that reading it fails where it is used, as it always did). The
 // profile's lists are laid out as DecodeProfile lays them out.
 func decodeAtRest(data []byte, t *nameTable) (*loyalty.Profile, error) {
+	return decodeInto(data, t, nil, "")
+}
+
+// decodeInto is decodeAtRest into room, when it is not nil, of the
+// profile stored as card's. A record in a changelog format, which only a
+// restore's records not yet compacted are, is decoded on its own.
+func decodeInto(data []byte, t *nameTable, room *profileRoom, card string) (*loyalty.Profile, error) {
 	if len(data) == 0 || data[0] != profileAtRest {
 		return DecodeProfile(data)
 	}
 	d := decoder{b: data, off: 1}
-	blk := d.lead()
+	blk := d.lead(room, card)
 	if d.err != nil {
 		return nil, d.err
 	}
 	r := bitReader{b: d.rest()}
 	r.names(&blk.p, t)
 	r.align()
-	if r.body(blk); !r.end() {
+	if r.body(blk, room); !r.end() {
 		return nil, fmt.Errorf("%w: the at-rest form of card %q", errCorrupt, blk.p.CardID)
 	}
 	return &blk.p, nil
 }
 
 // lead reads what format 4 and the at-rest form start with after their
-// format byte (see appendLead), and makes the profile's lists.
-func (d *decoder) lead() *profileBlock {
-	card := d.string()
+// format byte (see appendLead), and makes the profile's lists: in a new
+// block, or with room not nil in room's, over the profile it held. A
+// record whose card id is card takes card as the profile's, so as not to
+// copy it.
+func (d *decoder) lead(room *profileRoom, card string) *profileBlock {
+	id := d.span()
 	n := d.counts()
 	if d.err != nil {
 		return nil
 	}
-	blk := &profileBlock{}
-	blk.lists(n[0], n[1], n[2])
-	blk.p.CardID = card
+	var blk *profileBlock
+	if room != nil {
+		blk = &room.blk
+		blk.p = loyalty.Profile{}
+	} else {
+		blk = &profileBlock{}
+	}
+	blk.lists(n[0], n[1], n[2], room)
+	if string(id) == card {
+		blk.p.CardID = card
+	} else {
+		blk.p.CardID = string(id)
+	}
 	return blk
 }
 
 // body reads the body of format 4 and of the at-rest form (see
-// appendBody) into blk's profile, whose lists are made and named. It
-// reads nothing once the stream is bad; the caller checks r.end.
-func (r *bitReader) body(blk *profileBlock) {
+// appendBody) into blk's profile, whose lists are made and named, using
+// room's arrays for the rest when room is not nil. It reads nothing once
+// the stream is bad; the caller checks r.end.
+func (r *bitReader) body(blk *profileBlock, room *profileRoom) {
 	if r.bad {
 		return
 	}
@@ -788,7 +809,11 @@ func (r *bitReader) body(blk *profileBlock) {
 	// The profile's days and every category's share one array, as in
 	// decoder.profile3.
 	var days []loyalty.DaySpend
-	if nd+ncd > 0 {
+	switch {
+	case nd+ncd == 0:
+	case room != nil:
+		days = roomList(&room.days, nd+1+ncd+nc)
+	default:
 		days = make([]loyalty.DaySpend, nd+1+ncd+nc)
 	}
 	p.LastVisit = time()
@@ -839,27 +864,54 @@ func (r *bitReader) body(blk *profileBlock) {
 		}
 	}
 	if k := r.count(kSmall); k > 0 && !r.bad {
+		r.offers(p, k, room)
+	}
+}
+
+// offers reads the k offer histories that end the body into p, using
+// room's arrays when room is not nil.
+func (r *bitReader) offers(p *loyalty.Profile, k int, room *profileRoom) {
+	if room != nil {
+		p.Offers = roomList(&room.offers, k)
+		room.sent = room.sent[:0]
+	} else {
 		p.Offers = make([]loyalty.OfferHistory, k)
-		for i := range p.Offers {
-			o := &p.Offers[i]
-			rule := make([]byte, r.count(kCount))
-			for j := range rule {
-				rule[j] = byte(r.bits(8))
-			}
+	}
+	var idBuf [64]byte
+	for i := range p.Offers {
+		o := &p.Offers[i]
+		rule := idBuf[:0]
+		if room != nil {
+			rule = room.id[:0]
+		}
+		for range r.count(kCount) {
+			rule = append(rule, byte(r.bits(8)))
+		}
+		if room != nil {
+			o.RuleID, room.id = room.ruleID(rule), rule
+		} else {
 			o.RuleID = string(rule)
-			o.Held = r.int(kSmall)
-			o.Forgot = r.int(kFirstSeen)
-			if m := r.count(kSmall); m > 0 {
-				o.Sent = make([]int64, m)
-				prev := int64(0)
-				for j := range o.Sent {
-					prev += r.int(sentK(j))
-					o.Sent[j] = prev
-				}
+		}
+		o.Held = r.int(kSmall)
+		o.Forgot = r.int(kFirstSeen)
+		if m := r.count(kSmall); m > 0 {
+			var sent []int64
+			if room != nil {
+				start := len(room.sent)
+				room.sent = append(room.sent, make([]int64, m)...)
+				sent = room.sent[start : start+m : start+m]
+			} else {
+				sent = make([]int64, m)
 			}
-			if r.bad {
-				return
+			prev := int64(0)
+			for j := range sent {
+				prev += r.int(sentK(j))
+				sent[j] = prev
 			}
+			o.Sent = sent
+		}
+		if r.bad {
+			return
 		}
 	}
 }

@@ -205,7 +205,7 @@ limits: {budget: {discount_cents: 200}}
 	if fmt.Sprint(p.b.suppressions()) != fmt.Sprint(wantSup) {
 		t.Errorf("suppressed %v, want %v", p.b.suppressions(), wantSup)
 	}
-	if h := p.b.dirty["c-2"].Offered("coffee-replenish"); h != nil {
+	if h := storedProfile(t, p, "c-2").Offered("coffee-replenish"); h != nil {
 		t.Errorf("c-2 recorded in the holdout of a spent budget: %+v", h)
 	}
 

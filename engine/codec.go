@@ -269,18 +269,28 @@ type profileBlock struct {
 }
 
 // lists makes the profile's lists of nc categories, ns SKUs and nst
-// stores, as every decoder lays them out.
-func (blk *profileBlock) lists(nc, ns, nst int) {
+// stores, as every decoder lays them out, in room's arrays when room is
+// not nil.
+func (blk *profileBlock) lists(nc, ns, nst int, room *profileRoom) {
 	p := &blk.p
 	// A spare category and two spare SKUs (up to loyalty.TopSKUs): a
 	// profile is decoded to be changed, and the swipe that changes it
 	// often adds one, which would otherwise copy the whole list into a
 	// new one twice its size.
 	if nc > 0 {
-		p.Categories = make([]loyalty.CategoryStats, nc, nc+1)
+		if room != nil {
+			p.Categories = roomList(&room.cats, nc+1)[:nc]
+		} else {
+			p.Categories = make([]loyalty.CategoryStats, nc, nc+1)
+		}
 	}
 	if ns > 0 {
-		p.SKUs = make([]loyalty.SKUStats, ns, ns+max(0, min(2, loyalty.TopSKUs-ns)))
+		spare := ns + max(0, min(2, loyalty.TopSKUs-ns))
+		if room != nil {
+			p.SKUs = roomList(&room.skus, spare)[:ns]
+		} else {
+			p.SKUs = make([]loyalty.SKUStats, ns, spare)
+		}
 	}
 	switch {
 	case nst > len(blk.stores):
@@ -292,7 +302,7 @@ func (blk *profileBlock) lists(nc, ns, nst int) {
 
 // profile reads the rest of a format 4 record.
 func (d *decoder) profile() *loyalty.Profile {
-	blk := d.lead()
+	blk := d.lead(nil, "")
 	if d.err != nil {
 		return nil
 	}
@@ -300,7 +310,7 @@ func (d *decoder) profile() *loyalty.Profile {
 		return nil
 	}
 	r := bitReader{b: d.rest()}
-	if r.body(blk); !r.end() {
+	if r.body(blk, nil); !r.end() {
 		d.fail("profile")
 		return nil
 	}
@@ -324,7 +334,7 @@ func (d *decoder) profile3() *loyalty.Profile {
 	if d.err != nil {
 		return nil
 	}
-	blk.lists(nc, ns, nst)
+	blk.lists(nc, ns, nst, nil)
 	d.names(p)
 
 	// The time table is on the stack but for the largest profiles.

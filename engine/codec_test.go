@@ -4,8 +4,10 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -128,6 +130,76 @@ func TestStoredProfileAppliesLikeTheOriginal(t *testing.T) {
 	}
 	if swipes < 1000 {
 		t.Fatalf("only %d swipes: the test covers too little", swipes)
+	}
+}
+
+// The pipeline decodes every swipe's profile into one room, whose lists
+// the previous profile used and may have grown: profiles of cards big and
+// small, one after another, with offer histories, each changed and stored
+// before the next is read, encode exactly as the same profiles kept in
+// memory throughout. Nothing of one profile shows in the next.
+func TestRoomDecodesLikeAFreshProfile(t *testing.T) {
+	start := time.Date(2026, 8, 3, 8, 0, 0, 0, time.UTC)
+	g := possim.New(possim.Config{Seed: 12, Cards: 60, Start: start})
+	store := newMemStore(&ProfileCache{})
+	var room profileRoom
+	kept := make(map[string]*loyalty.Profile)
+	end := start.AddDate(0, 0, loyalty.HistoryDays+30)
+	swipes := 0
+	for g.Clock().Before(end) {
+		m := g.Next()
+		s := m.Swipe
+		if s == nil {
+			continue
+		}
+		swipes++
+		want := kept[s.CardID]
+		if want == nil {
+			want = loyalty.NewProfile(s.CardID)
+			kept[s.CardID] = want
+		}
+		got, err := store.getInto(s.CardID, &room)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got == nil {
+			got = room.fresh(s.CardID)
+		}
+		if enc, fresh := AppendProfile(nil, got), AppendProfile(nil, want); !slices.Equal(enc, fresh) {
+			t.Fatalf("swipe %d (%s): decoded into the room as\n%x\nkept in memory as\n%x", swipes, s.SwipeID, enc, fresh)
+		}
+		for _, p := range []*loyalty.Profile{want, got} {
+			p.Apply(s)
+			// Offer histories of a few rules, some of whose ids are
+			// longer than the decoder's buffer, and sends that grow.
+			if swipes%3 == 0 {
+				h := p.AddOffered(fmt.Sprintf("rule-%d%s", swipes%7, strings.Repeat("x", swipes%5*20)))
+				h.Sent = append(h.Sent, s.TS.Unix())
+				if len(h.Sent) > loyalty.MaxOfferSends {
+					h.Forgot, h.Sent = h.Sent[0], h.Sent[1:]
+				}
+			}
+		}
+		enc := AppendProfile(nil, got)
+		if fresh := AppendProfile(nil, want); !slices.Equal(enc, fresh) {
+			t.Fatalf("swipe %d (%s): changed in the room it encodes as\n%x\nkept in memory as\n%x", swipes, s.SwipeID, enc, fresh)
+		}
+		if err := store.Put(s.CardID, enc, got); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if swipes < 1000 {
+		t.Fatalf("only %d swipes: the test covers too little", swipes)
+	}
+	cards := slices.Sorted(maps.Keys(kept))
+	i := 0
+	if allocs := testing.AllocsPerRun(len(cards), func() {
+		if _, err := store.getInto(cards[i%len(cards)], &room); err != nil {
+			t.Fatal(err)
+		}
+		i++
+	}); allocs != 0 && !raceEnabled { // the room has grown to the largest profile
+		t.Errorf("a decode into a room allocates %.1f times", allocs)
 	}
 }
 

@@ -157,8 +157,9 @@ func (e *Engine) Uncompacted() int {
 // ProfileBytes returns the bytes the profiles held in memory across owned
 // partitions take as stored: in the compact form, or in the changelog's
 // for those not compacted yet. Their map entries and the rounding of
-// their allocations (120–150 bytes a profile together) and the
-// decoded-profile cache come on top.
+// their allocations (120–150 bytes a profile together) come on top, and
+// each partition's room for the profile of the swipe in hand (see
+// profileRoom), tens of KB.
 func (e *Engine) ProfileBytes() int64 {
 	var n int64
 	e.memStores(func(s *memStore) { n += s.storedBytes() })

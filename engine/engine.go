@@ -35,7 +35,10 @@ type Config struct {
 	Limits   Limits           // default DefaultLimits
 	Clock    func() time.Time // default time.Now; only judges plausible event times
 	Logger   *zap.Logger      // default no logs
-	// CacheBytes bounds the decoded-profile cache (default 64 MiB; <0 disables).
+	// CacheBytes bounds the decoded-profile cache in front of the
+	// on-disk store (StoreDir; default 64 MiB; <0 disables). Profiles in
+	// memory have none: their compact form is decoded on every swipe,
+	// which costs less than caching them decoded (see memStore.getInto).
 	CacheBytes int64
 	// Transport is the kafka-go transport for writers and admin requests.
 	Transport kafka.RoundTripper
@@ -157,7 +160,11 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.Transport == nil {
 		cfg.Transport = kafka.DefaultTransport
 	}
-	cache, err := NewProfileCache(cfg.CacheBytes)
+	cacheBytes := cfg.CacheBytes
+	if cfg.StoreDir == "" {
+		cacheBytes = 0 // only the disk store caches decoded profiles
+	}
+	cache, err := NewProfileCache(cacheBytes)
 	if err != nil {
 		return nil, fmt.Errorf("engine: profile cache: %w", err)
 	}

@@ -33,7 +33,7 @@ var (
 	mChangeB    = descCounter("changelog_bytes_total", "Bytes of profile records written to the changelog.")
 	mProfiles   = prometheus.NewDesc("offerd_profiles", "Profiles held by this instance.", nil, nil)
 	mUncompact  = prometheus.NewDesc("offerd_profiles_uncompacted", "Profiles still in the changelog's form as a restore left them (about 2.4 times the memory of the rest); compacted in the background once their partition serves (one found corrupt on the way stays so).", nil, nil)
-	mProfBytes  = prometheus.NewDesc("offerd_profiles_bytes", "Bytes the profiles held in memory take as stored (compact, or as the changelog has them until compacted); their map entries and allocation rounding, 120-150 bytes a profile, and the decoded-profile cache come on top. Profiles on disk (--store-dir) are not counted.", nil, nil)
+	mProfBytes  = prometheus.NewDesc("offerd_profiles_bytes", "Bytes the profiles held in memory take as stored (compact, or as the changelog has them until compacted); their map entries and allocation rounding, 120-150 bytes a profile, come on top. Profiles on disk (--store-dir) are not counted.", nil, nil)
 	mResumed    = descCounter("partitions_resumed_total", "Partitions assigned again that resumed with the profiles kept from the generation before, replaying only the changelog written since.")
 	mCompacted  = descCounter("profiles_compacted_total", "Restored profiles converted to the compact in-memory form after their partition began serving.")
 	mRetries    = descCounter("produce_retries_total", "Partitions of a batch write (offers, events, dead letters, changelog) that a broker refused with a temporary error (a leader moved, too few in-sync replicas) or did not answer, and that were sent again.")

@@ -56,6 +56,14 @@ type Pipeline struct {
 	// ruleChs are the channels of each rule of the set, by ordinal: a hit
 	// compares no channel names.
 	ruleChs []offers.ChannelSet
+	// rooms, when the store can decode into a room (the in-memory store
+	// can), is that store, and room the memory every profile is decoded
+	// into: a swipe's profile lives there until the next swipe's, and the
+	// batch keeps no profiles (batch.dirty stays empty). Otherwise
+	// (the disk store, with its decoded-profile cache) the batch keeps
+	// the profiles it changed in dirty.
+	rooms roomStore
+	room  profileRoom
 }
 
 // NewPipeline returns the pipeline of partition id over store, evaluating
@@ -74,6 +82,7 @@ func NewPipeline(id int, rs *rules.Set, store Store, lim Limits, now func() time
 		names = t.names()
 	}
 	p.swipes.names = newNameCache(names)
+	p.rooms, _ = store.(roomStore)
 	p.SetRules(rs)
 	return p
 }
@@ -216,7 +225,9 @@ func (p *Pipeline) process(m *kafka.Message) (card string, changed *loyalty.Prof
 		return "", nil
 	}
 	prof.LastOffset = m.Offset
-	b.dirty[s.CardID] = prof
+	if p.rooms == nil {
+		b.dirty[s.CardID] = prof
+	}
 	if prof.Apply(s) == loyalty.Duplicate {
 		b.dups++
 		return s.CardID, prof
@@ -340,8 +351,18 @@ func (p *Pipeline) cardKey(card string) []byte {
 	return p.key
 }
 
-// profile returns the card's profile as this batch sees it.
+// profile returns the card's profile as this batch sees it. A store with
+// rooms has every profile a swipe changed already (Process stores it), so
+// it is decoded into the room again; the previous swipe's profile, which
+// the room held, is stored and done with.
 func (p *Pipeline) profile(card string, b *batch) (*loyalty.Profile, error) {
+	if p.rooms != nil {
+		prof, err := p.rooms.getInto(card, &p.room)
+		if err != nil || prof != nil {
+			return prof, err
+		}
+		return p.room.fresh(card), nil
+	}
 	if prof, ok := b.dirty[card]; ok {
 		return prof, nil
 	}

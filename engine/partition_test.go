@@ -61,7 +61,7 @@ holdout: 4.29%
 	if fmt.Sprint(p.b.suppressions()) != fmt.Sprint(wantSup) {
 		t.Errorf("suppressed %v, want %v", p.b.suppressions(), wantSup)
 	}
-	if h := p.b.dirty["c-2"].Offered("coffee-replenish"); h == nil || h.Held != 1 {
+	if h := storedProfile(t, p, "c-2").Offered("coffee-replenish"); h == nil || h.Held != 1 {
 		t.Errorf("c-2 history of coffee-replenish: %+v, want one held", h)
 	}
 
@@ -265,4 +265,14 @@ func BenchmarkProcessOffers(b *testing.B) {
 			p.StartBatch()
 		}
 	}
+}
+
+// storedProfile is the card's profile as p's store holds it, or nil.
+func storedProfile(t testing.TB, p *Pipeline, card string) *loyalty.Profile {
+	t.Helper()
+	prof, err := p.Store().Get(card)
+	if err != nil {
+		t.Fatalf("profile of %s: %v", card, err)
+	}
+	return prof
 }

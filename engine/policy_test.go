@@ -100,7 +100,7 @@ offer: {title: Late, coupon: {discount_cents: 100}}
 	}
 	dec2 := loyalty.DayOf(time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC))
 	for card, want := range map[string]int32{"c-1": dec2, "c-2": dec2 + 1} {
-		prof := p.b.dirty[card]
+		prof := storedProfile(t, p, card)
 		if prof == nil || len(prof.Days) != 1 || prof.Days[0].Day != want ||
 			len(prof.Categories) != 1 || len(prof.Categories[0].Days) != 1 || prof.Categories[0].Days[0].Day != want {
 			t.Errorf("card %s: days %+v, want one purchase on day %d", card, prof, want)

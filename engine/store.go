@@ -131,19 +131,15 @@ func (pc *ProfileCache) Close() {
 }
 
 // memStore is the in-memory Store: a map of card id to the profile in
-// its at-rest form (see profileAtRest), fronted by the shared
-// ProfileCache. Its lock is only ever contended by an operator's profile
+// its at-rest form (see profileAtRest), its names in the name table of
+// the instance's ProfileCache, whose decoded profiles it does not use
+// (see getInto). Its lock is only ever contended by an operator's profile
 // lookup, never by another partition.
 type memStore struct {
 	mu      sync.RWMutex
 	m       map[string]memEntry
 	cache   *ProfileCache
 	scratch []byte
-	// hot is the cache entry of the profile Get returned last: the Put
-	// that follows, of the same profile changed by a swipe, moves its
-	// version without looking it up in the cache again. Only the
-	// partition's goroutine calls Get and Put.
-	hot *cachedProfile
 	// raw lists the cards whose entry a restore put in the changelog's
 	// form, for compact to convert (see compact); nraw counts the entries
 	// still in that form. Both are guarded by mu.
@@ -190,7 +186,7 @@ func (s *memStore) reserve(n int) {
 func (s *memStore) clear() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.m, s.raw, s.nraw, s.bytes, s.reserved, s.hot = make(map[string]memEntry), nil, 0, 0, 0, nil
+	s.m, s.raw, s.nraw, s.bytes, s.reserved = make(map[string]memEntry), nil, 0, 0, 0
 }
 
 // fit moves the store's entries to a map of their size if reserve made
@@ -213,23 +209,30 @@ func (s *memStore) fit() {
 // pipeline's nameCache (see nameCache.table).
 func (s *memStore) names() *nameTable { return &s.cache.names }
 
+// Get decodes the card's profile from its stored form, into a profile of
+// its own: what an operator's look-up reads. The pipeline decodes into
+// its room instead (getInto).
 func (s *memStore) Get(card string) (*loyalty.Profile, error) {
+	return s.getInto(card, nil)
+}
+
+// getInto is Get decoding into room when room is not nil. The store keeps
+// no decoded profiles: a profile in memory is decoded on every swipe of
+// its card, from the at-rest form (a few hundred bytes, read in order),
+// into the pipeline's room. Keeping the decoded profiles of hot cards in
+// the ProfileCache, as the store did until 2026-11-27, cost more than
+// decoding: ristretto's bookkeeping on every swipe, and the garbage
+// collector's scans of tens of MiB of decoded profiles, full of pointers,
+// outweighed the decodes it spared even when three swipes in four found
+// their profile cached (see bench/README.md).
+func (s *memStore) getInto(card string, room *profileRoom) (*loyalty.Profile, error) {
 	s.mu.RLock()
 	e, ok := s.m[card]
 	s.mu.RUnlock()
 	if !ok {
 		return nil, nil
 	}
-	if cp := s.cache.entry(card, e.ver); cp != nil {
-		s.hot = cp
-		return cp.p, nil
-	}
-	p, err := decodeAtRest(view(e.data), &s.cache.names)
-	if err != nil {
-		return nil, err
-	}
-	s.hot = s.cache.put(card, e.ver, p, decodedCost(p, isRaw(e.data)))
-	return p, nil
+	return decodeInto(view(e.data), &s.cache.names, room, card)
 }
 
 // Put keeps a profile changed by a swipe (p not nil) in the at-rest form,
@@ -254,12 +257,6 @@ func (s *memStore) Put(card string, encoded []byte, p *loyalty.Profile) error {
 		s.raw = append(s.raw, card)
 	}
 	s.mu.Unlock()
-	if p != nil {
-		cost := decodedCost(p, false)
-		if h := s.hot; h == nil || !h.moved(p, e.ver, cost) {
-			s.hot = s.cache.put(card, e.ver, p, cost)
-		}
-	}
 	return nil
 }
 
@@ -381,10 +378,6 @@ func (s *memStore) Delete(card string) error {
 	s.mu.Lock()
 	s.set(card, memEntry{}, false)
 	s.mu.Unlock()
-	s.hot = nil
-	if c := s.cache.c; c != nil {
-		c.Del(card)
-	}
 	return nil
 }
 
@@ -413,7 +406,8 @@ func (s *memStore) Encoded(card string) ([]byte, bool) {
 	return AppendProfile(nil, p), true
 }
 
-// NewMemStore returns an in-memory Store fronted by cache (nil: none).
+// NewMemStore returns an in-memory Store keeping names in cache's name
+// table, shared by the stores of an instance (nil: one of its own).
 func NewMemStore(cache *ProfileCache) Store {
 	if cache == nil {
 		cache = &ProfileCache{}

@@ -484,49 +484,6 @@ func TestProfileCacheRechargesGrowth(t *testing.T) {
 	}
 }
 
-// The store of the profile Get just returned, changed by a swipe, moves
-// its cache entry to the new version, so the next Get serves it from the
-// cache; another profile stored for the card replaces it there.
-func TestMemStorePutOfCachedProfile(t *testing.T) {
-	pc, err := NewProfileCache(1 << 20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	s := newMemStore(pc)
-	put := func(p *loyalty.Profile) {
-		t.Helper()
-		if err := s.Put(p.CardID, AppendProfile(nil, p), p); err != nil {
-			t.Fatal(err)
-		}
-		pc.c.Wait()
-	}
-	get := func(card string) *loyalty.Profile {
-		t.Helper()
-		p, err := s.Get(card)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	p := sampleProfile()
-	put(p)
-	for round := range 3 {
-		got := get(p.CardID)
-		if got != p {
-			t.Fatalf("round %d: Get decoded the profile instead of serving it from the cache", round)
-		}
-		got.Visits++
-		put(got)
-	}
-	q := sampleProfile()
-	q.Visits = 99
-	put(q)
-	if got := get(p.CardID); got.Visits != 99 {
-		t.Fatalf("after another profile was stored for the card, Get returned one with %d visits, want 99", got.Visits)
-	}
-}
-
 // Many profiles, with names of every length, prefixes shared over more
 // bytes than are left in the record, names used both as a category and
 // as a SKU, and names new to the table, come back from the at-rest form

@@ -80,7 +80,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o.policy.Register(fs, "a card without a consent record in identities")
 	fs.StringVar(&o.storeDir, "store-dir", "", "keep profiles on disk in this directory (Pebble) instead of in memory; for more profiles than RAM holds")
 	fs.BoolVar(&o.compactOnRestore, "compact-on-restore", false, "convert each restored profile to the compact in-memory form as it is read: restores take about twice as long, and memory never holds the changelog's form (about 2.4 times the compact one) while they are compacted in the background; with GOMEMLIMIT set, a restore does so by itself past half of it")
-	fs.IntVar(&o.cacheMB, "profile-cache-mb", 64, "MiB of decoded profiles of hot cards kept in front of the store (about 10 KB a regular card); 0 turns the cache off")
+	fs.IntVar(&o.cacheMB, "profile-cache-mb", 64, "with --store-dir: MiB of decoded profiles of hot cards kept in front of the disk (about 10 KB a regular card); 0 turns the cache off. Profiles in memory are decoded on every swipe and need no cache")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.Float64Var(&o.rate, "rate", 200, "demo: simulated swipes per second")
 	fs.IntVar(&o.cards, "cards", 2000, "demo: simulated loyalty cards")
