@@ -135,6 +135,61 @@ func TestIndexMatchesBruteForce(t *testing.T) {
 	t.Logf("%d hits; index ran %d of %d conditions", hits, runs, total)
 }
 
+// A swipe that looks up more categories than a quarter of its profile's
+// has them all filled in at once (see catStats); one that looks up fewer
+// searches for each. Over profiles of 0 to 60 categories and rule sets of
+// 5 to 300 category terms, both ways give what running every condition
+// gives, and both are taken.
+func TestCategoryLookupsMatchBruteForce(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	cats := make([]string, 80)
+	for i := range cats {
+		cats[i] = fmt.Sprintf("cat-%02d", i)
+	}
+	filled, searched := 0, 0
+	for round := range 12 {
+		nrules := []int{5, 20, 80, 300}[round%4]
+		var b strings.Builder
+		for i := range nrules {
+			c := pick(rng, cats)
+			cond := fmt.Sprintf(`categorySpend(%q, "lifetime") > %d`, c, rng.IntN(300))
+			if rng.IntN(3) == 0 {
+				cond = fmt.Sprintf(`daysSinceBought(%q) < %d`, c, 1+rng.IntN(10))
+			}
+			fmt.Fprintf(&b, "---\nid: r%d\nwhen: '%s'\nchannels: [pos]\noffer: {title: T}\n", i, cond)
+		}
+		rs, err := Parse("cats.yaml", []byte(b.String()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		set, err := NewSet(rs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, brute := set.NewEvaluator(), set.NewEvaluator()
+		for range 40 {
+			p := loyalty.NewProfile("c")
+			for d := range rng.IntN(60) {
+				p.Apply(purchase(fmt.Sprint(d), at(1+d%9, 9, 0), item("x", pick(rng, cats), int64(1+rng.IntN(200)))))
+			}
+			s := purchase("now", at(10, 9, 0), item("y", pick(rng, cats), 100))
+			got := ids(e.Match(s, p, nil, func(r *Rule, err error) { t.Errorf("rule %s: %v", r.ID, err) }))
+			if want := ids(bruteMatch(t, brute, s, p)); got != want {
+				t.Fatalf("round %d, %d categories:\nindexed Match = %s\nevery rule    = %s", round, len(p.Categories), got, want)
+			}
+			if e.facts.catsAll == e.facts.epoch {
+				filled++
+			} else if e.facts.catSearches > 0 {
+				searched++
+			}
+		}
+	}
+	if filled == 0 || searched == 0 {
+		t.Errorf("%d swipes filled every category in, %d searched: the test misses a way", filled, searched)
+	}
+	t.Logf("%d swipes filled every category in, %d searched", filled, searched)
+}
+
 // bruteMatch runs every condition of e's set.
 func bruteMatch(t *testing.T, e *Evaluator, s *loyalty.Swipe, p *loyalty.Profile) []*Rule {
 	t.Helper()
