@@ -88,27 +88,11 @@ func TestDecodedCategoryDaysGrowApart(t *testing.T) {
 // histories sharing one array) never changes what later swipes make of it,
 // and the changelog bytes stay the same.
 func TestStoredProfileAppliesLikeTheOriginal(t *testing.T) {
-	start := time.Date(2026, 8, 3, 8, 0, 0, 0, time.UTC)
-	g := possim.New(possim.Config{Seed: 11, Cards: 40, Start: start})
-	store := NewMemStore(nil) // no cache: every Get decodes the at-rest form
-	kept := make(map[string]*loyalty.Profile)
-	decoded := make(map[string]*loyalty.Profile)       // read back from store, then changed in place
-	end := start.AddDate(0, 0, loyalty.HistoryDays+30) // past the horizon: pruning too
-	swipes := 0
-	for g.Clock().Before(end) {
-		m := g.Next()
-		s := m.Swipe
-		if s == nil {
-			continue
-		}
-		swipes++
-		want := kept[s.CardID]
-		if want == nil {
-			want = loyalty.NewProfile(s.CardID)
-			kept[s.CardID] = want
-		}
+	store := NewMemStore(nil)                    // no cache: every Get decodes the at-rest form
+	decoded := make(map[string]*loyalty.Profile) // read back from store, then changed in place
+	simulate(t, 11, 40, func(n int, s *loyalty.Swipe, want *loyalty.Profile) {
 		got := decoded[s.CardID]
-		if got == nil || swipes%4 == 0 { // a miss: read it back
+		if got == nil || n%4 == 0 { // a miss: read it back
 			var err error
 			if got, err = store.Get(s.CardID); err != nil {
 				t.Fatal(err)
@@ -122,15 +106,42 @@ func TestStoredProfileAppliesLikeTheOriginal(t *testing.T) {
 		got.Apply(s)
 		enc, fresh := AppendProfile(nil, got), AppendProfile(nil, want)
 		if !slices.Equal(enc, fresh) {
-			t.Fatalf("swipe %d (%s): the stored profile encodes as\n%x\nthe one kept in memory as\n%x", swipes, s.SwipeID, enc, fresh)
+			t.Fatalf("swipe %d (%s): the stored profile encodes as\n%x\nthe one kept in memory as\n%x", n, s.SwipeID, enc, fresh)
 		}
 		if err := store.Put(s.CardID, enc, got); err != nil {
 			t.Fatal(err)
 		}
+	})
+}
+
+// simulate runs about 120 days of a chain of cards through f, swipe by
+// swipe (past the history horizon, so that histories are pruned too),
+// with the nth swipe's card's profile as kept in memory from its first
+// swipe on; f applies the swipe to it. It returns those profiles by card.
+func simulate(t *testing.T, seed int64, cards int, f func(n int, s *loyalty.Swipe, kept *loyalty.Profile)) map[string]*loyalty.Profile {
+	t.Helper()
+	start := time.Date(2026, 8, 3, 8, 0, 0, 0, time.UTC)
+	g := possim.New(possim.Config{Seed: seed, Cards: cards, Start: start})
+	kept := make(map[string]*loyalty.Profile)
+	end := start.AddDate(0, 0, loyalty.HistoryDays+30)
+	n := 0
+	for g.Clock().Before(end) {
+		s := g.Next().Swipe
+		if s == nil {
+			continue
+		}
+		n++
+		p := kept[s.CardID]
+		if p == nil {
+			p = loyalty.NewProfile(s.CardID)
+			kept[s.CardID] = p
+		}
+		f(n, s, p)
 	}
-	if swipes < 1000 {
-		t.Fatalf("only %d swipes: the test covers too little", swipes)
+	if n < 1000 {
+		t.Fatalf("only %d swipes: the test covers too little", n)
 	}
+	return kept
 }
 
 // The pipeline decodes every swipe's profile into one room, whose lists
@@ -139,25 +150,9 @@ func TestStoredProfileAppliesLikeTheOriginal(t *testing.T) {
 // before the next is read, encode exactly as the same profiles kept in
 // memory throughout. Nothing of one profile shows in the next.
 func TestRoomDecodesLikeAFreshProfile(t *testing.T) {
-	start := time.Date(2026, 8, 3, 8, 0, 0, 0, time.UTC)
-	g := possim.New(possim.Config{Seed: 12, Cards: 60, Start: start})
 	store := newMemStore(&ProfileCache{})
 	var room profileRoom
-	kept := make(map[string]*loyalty.Profile)
-	end := start.AddDate(0, 0, loyalty.HistoryDays+30)
-	swipes := 0
-	for g.Clock().Before(end) {
-		m := g.Next()
-		s := m.Swipe
-		if s == nil {
-			continue
-		}
-		swipes++
-		want := kept[s.CardID]
-		if want == nil {
-			want = loyalty.NewProfile(s.CardID)
-			kept[s.CardID] = want
-		}
+	kept := simulate(t, 12, 60, func(n int, s *loyalty.Swipe, want *loyalty.Profile) {
 		got, err := store.getInto(s.CardID, &room)
 		if err != nil {
 			t.Fatal(err)
@@ -166,14 +161,14 @@ func TestRoomDecodesLikeAFreshProfile(t *testing.T) {
 			got = room.fresh(s.CardID)
 		}
 		if enc, fresh := AppendProfile(nil, got), AppendProfile(nil, want); !slices.Equal(enc, fresh) {
-			t.Fatalf("swipe %d (%s): decoded into the room as\n%x\nkept in memory as\n%x", swipes, s.SwipeID, enc, fresh)
+			t.Fatalf("swipe %d (%s): decoded into the room as\n%x\nkept in memory as\n%x", n, s.SwipeID, enc, fresh)
 		}
 		for _, p := range []*loyalty.Profile{want, got} {
 			p.Apply(s)
 			// Offer histories of a few rules, some of whose ids are
 			// longer than the decoder's buffer, and sends that grow.
-			if swipes%3 == 0 {
-				h := p.AddOffered(fmt.Sprintf("rule-%d%s", swipes%7, strings.Repeat("x", swipes%5*20)))
+			if n%3 == 0 {
+				h := p.AddOffered(fmt.Sprintf("rule-%d%s", n%7, strings.Repeat("x", n%5*20)))
 				h.Sent = append(h.Sent, s.TS.Unix())
 				if len(h.Sent) > loyalty.MaxOfferSends {
 					h.Forgot, h.Sent = h.Sent[0], h.Sent[1:]
@@ -182,15 +177,12 @@ func TestRoomDecodesLikeAFreshProfile(t *testing.T) {
 		}
 		enc := AppendProfile(nil, got)
 		if fresh := AppendProfile(nil, want); !slices.Equal(enc, fresh) {
-			t.Fatalf("swipe %d (%s): changed in the room it encodes as\n%x\nkept in memory as\n%x", swipes, s.SwipeID, enc, fresh)
+			t.Fatalf("swipe %d (%s): changed in the room it encodes as\n%x\nkept in memory as\n%x", n, s.SwipeID, enc, fresh)
 		}
 		if err := store.Put(s.CardID, enc, got); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if swipes < 1000 {
-		t.Fatalf("only %d swipes: the test covers too little", swipes)
-	}
+	})
 	cards := slices.Sorted(maps.Keys(kept))
 	i := 0
 	if allocs := testing.AllocsPerRun(len(cards), func() {
