@@ -114,14 +114,15 @@ func (e *Evaluator) endFacts() {
 // Each category is searched for in the profile on first use, a binary
 // search comparing some six names. A swipe that needs more searches than
 // a quarter of the profile's categories (a set of thousands of rules
-// computes dozens of category terms a swipe) has every category of the profile
-// looked up in the set's numbering instead, one map look-up each, after
-// which a category not filled in is one the card never bought in. The
-// look-ups of all of a profile's categories cost about what searches for
-// a quarter of them do, so the swipe pays at most about twice what the
-// better of the two ways would have cost it (as renting skis until their
-// price is paid). At 100 generated rules a swipe searches about three
-// times, and never fills; at 1,000 about 21 and at 10,000 about 63 times.
+// computes dozens of category terms a swipe) has every category of the
+// profile looked up in the set's numbering instead, one map look-up each,
+// after which a category not filled in is one the card never bought in.
+// The look-ups of all of a profile's categories cost about what searches
+// for a quarter of them do, so the swipe pays at most about twice what
+// the better of the two ways would have cost it (as renting skis until
+// their price is paid). At 100 generated rules a swipe searches about
+// three times, and never fills; at 1,000 about 21 and at 10,000 about 63
+// times.
 func (e *Evaluator) catStats(id int32) *loyalty.CategoryStats {
 	f := &e.facts
 	if f.catSeen[id] == f.epoch {
