@@ -28,10 +28,12 @@ type Store interface {
 }
 
 // ProfileCache keeps decoded profiles of hot cards across all partitions
-// of an instance, so a card's next swipe skips decoding. It is a cache in
-// the strict sense: ristretto may drop any write, and every entry carries
-// the version of the stored bytes it was decoded from, so a stale or
-// dropped entry only costs a decode.
+// of an instance whose profiles are on disk (DiskStore), so a card's next
+// swipe skips the read and the decode; the in-memory store uses only its
+// name table (see memStore.getInto). It is a cache in the strict sense:
+// ristretto may drop any write, and every entry carries the version of
+// the stored bytes it was decoded from, so a stale or dropped entry only
+// costs a read and a decode.
 type ProfileCache struct {
 	c   *ristretto.Cache[string, *cachedProfile]
 	ver atomic.Uint64
