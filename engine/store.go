@@ -56,19 +56,11 @@ type cachedProfile struct {
 // get returns the card's cached profile if it matches version ver of the
 // stored bytes, or nil.
 func (pc *ProfileCache) get(card string, ver uint64) *loyalty.Profile {
-	if cp := pc.entry(card, ver); cp != nil {
-		return cp.p
-	}
-	return nil
-}
-
-// entry is get's cache entry, or nil.
-func (pc *ProfileCache) entry(card string, ver uint64) *cachedProfile {
 	if pc.c == nil {
 		return nil
 	}
 	if cp, ok := pc.c.Get(card); ok && cp.ver.Load() == ver {
-		return cp
+		return cp.p
 	}
 	return nil
 }
@@ -79,21 +71,17 @@ func (pc *ProfileCache) entry(card string, ver uint64) *cachedProfile {
 // hot cards, and this spares them ristretto's Set (a channel send and the
 // admission policy's work) on every swipe. Once the profile has grown a
 // quarter beyond what the cache was charged, it is set again at its new
-// cost, so that the cache keeps to its size as hot profiles grow. It
-// returns the entry, or nil when the cache refused it.
-func (pc *ProfileCache) put(card string, ver uint64, p *loyalty.Profile, cost int64) *cachedProfile {
+// cost, so that the cache keeps to its size as hot profiles grow.
+func (pc *ProfileCache) put(card string, ver uint64, p *loyalty.Profile, cost int64) {
 	if pc.c == nil {
-		return nil
+		return
 	}
 	if cp, ok := pc.c.Get(card); ok && cp.moved(p, ver, cost) {
-		return cp
+		return
 	}
 	cp := &cachedProfile{p: p, cost: cost}
 	cp.ver.Store(ver)
-	if !pc.c.Set(card, cp, cost) {
-		return nil
-	}
-	return cp
+	pc.c.Set(card, cp, cost)
 }
 
 // moved moves the entry to version ver if it holds p and p has not grown
