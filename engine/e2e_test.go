@@ -65,11 +65,21 @@ type fixture struct {
 	// run stops the engine only once no restored profile is left to
 	// compact.
 	compactOnRestore, waitCompacted bool
+	// midway, if set, is called once while run's engine runs, when it
+	// has processed half the swipes it is to process.
+	midway func()
 }
 
+// newFixture returns a fixture on a one-broker cluster with n swipes
+// generated, a fraction bad of them bad.
 func newFixture(t *testing.T, n int, bad float64) *fixture {
+	return newFixtureOn(t, 1, n, bad)
+}
+
+// newFixtureOn is newFixture on a cluster of brokers brokers.
+func newFixtureOn(t *testing.T, brokers, n int, bad float64) *fixture {
 	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	c, err := kfake.NewCluster(kfake.NumBrokers(brokers))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +138,12 @@ func (f *fixture) run(want int64) *engine.Stats {
 	done := make(chan error, 1)
 	go func() { done <- e.Run(ctx) }()
 	deadline := time.Now().Add(60 * time.Second)
+	midway := f.midway
 	for e.Stats().Swipes.Load() < want && time.Now().Before(deadline) {
+		if midway != nil && e.Stats().Swipes.Load() >= want/2 {
+			midway()
+			midway = nil
+		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	for f.waitCompacted && e.Uncompacted() > 0 && time.Now().Before(deadline) {
@@ -393,6 +408,32 @@ func TestEndToEnd(t *testing.T) {
 	}
 	sort.Strings(reasons)
 	t.Logf("stats: swipes %d applied %d dups %d dlq %d %v offers %d", st.Swipes.Load(), st.Applied.Load(), st.Duplicates.Load(), st.DLQ.Load(), reasons, st.Offers.Load())
+	f.check(len(f.msgs))
+}
+
+// TestLeadersMove runs the engine on a three-broker cluster and moves the
+// leader of every partition of every topic to another broker halfway
+// through: the partitions' writes are refused by the brokers that no
+// longer lead them, and must reach the new leaders with nothing lost or
+// counted twice (the oracle's check), as in a broker's rolling restart.
+func TestLeadersMove(t *testing.T) {
+	f := newFixtureOn(t, 3, 4000, 0.05)
+	f.produce(0, len(f.msgs))
+	f.midway = func() {
+		for _, ts := range engine.Topics(4) {
+			for p := range int32(ts.Partitions) {
+				if err := f.cluster.MoveTopicPartition(ts.Name, p, (f.cluster.LeaderFor(ts.Name, p)+1)%3); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	start := time.Now()
+	st := f.run(int64(len(f.msgs)))
+	t.Logf("%d swipes in %v, %d partitions of writes sent again", len(f.msgs), time.Since(start).Round(time.Millisecond), st.ProduceRetries.Load())
+	if st.ProduceRetries.Load() == 0 {
+		t.Error("no write was refused: the moves test nothing")
+	}
 	f.check(len(f.msgs))
 }
 

@@ -48,7 +48,10 @@ const layoutTTL = time.Second
 // and concurrent calls go out as concurrent requests.
 type Writer struct {
 	// Transport carries the requests (a *kafka.Transport; its metadata
-	// cache gives the partitions and their leaders).
+	// cache gives the partitions and their leaders). After a refusal that
+	// says a leader moved, the Writer drops the transport's connection
+	// pools, if it can (CloseIdleConnections), so that the cache is read
+	// anew before the partition is sent again (see refresh).
 	Transport kafka.RoundTripper
 	// Addr is the brokers' bootstrap address.
 	Addr net.Addr
@@ -137,6 +140,9 @@ func (w *Writer) WriteMessages(ctx context.Context, msgs ...kafka.Message) error
 		w.mu.Lock()
 		w.fetched = time.Time{}
 		w.mu.Unlock()
+		if stale(failed) {
+			w.refresh()
+		}
 		layout, err := w.layoutOf(ctx, topicsOf(again, func(s *slot) string { return s.topic }))
 		if err == nil {
 			err = lead(layout, again)
@@ -344,6 +350,41 @@ func (w *Writer) roundTrip(ctx context.Context, reqs []request) {
 		wg.Go(func() { one(&reqs[i]) })
 	}
 	wg.Wait()
+}
+
+// stale reports whether a failure says that the leaders the writer sent
+// to may have moved: a broker that no longer (or not yet) leads a
+// partition, or no answer at all (a broker restarting, a connection
+// lost). Other refusals (too few in-sync replicas, a timeout waiting for
+// them) come from the right leader.
+func stale(failed []partitionError) bool {
+	for _, f := range failed {
+		var ke kafka.Error
+		if !errors.As(f.err, &ke) {
+			return true
+		}
+		switch ke {
+		case kafka.NotLeaderForPartition, kafka.LeaderNotAvailable, kafka.UnknownTopicOrPartition:
+			return true
+		}
+	}
+	return false
+}
+
+// refresh makes the transport read the cluster's metadata again before
+// its next request. kafka-go's Transport answers metadata requests from a
+// cache it refreshes on a timer (every 6 s by default) and routes each
+// produce request to the leader that cache names; it has no call to
+// refresh the cache, but CloseIdleConnections drops its connection pools
+// (requests in flight keep theirs to the end), and the pool the next
+// request makes starts by fetching the metadata. Without it a write after
+// a leader moved (a broker restarting in a rolling upgrade) was refused
+// on every attempt and failed, and the engine's retries stalled the
+// partition until the timer fired.
+func (w *Writer) refresh() {
+	if t, ok := w.Transport.(interface{ CloseIdleConnections() }); ok {
+		t.CloseIdleConnections()
+	}
 }
 
 // temporary reports whether sending again may succeed: a refusal the

@@ -381,3 +381,36 @@ func TestUnansweredPartitionsProperty(t *testing.T) {
 		})
 	}
 }
+
+// A write after the leaders of its partitions moved to other brokers goes
+// to the new leaders within the call: the writer does not wait for the
+// transport's periodic metadata refresh (every 6 s by default, longer
+// than the attempts of one call last).
+func TestLeadersMoved(t *testing.T) {
+	c := newCluster(t, 3)
+	w := c.writer(t, &kafka.Murmur2Balancer{})
+	msgs := batch(600)
+	first, second := msgs[:300], msgs[300:]
+	if err := w.WriteMessages(context.Background(), first...); err != nil {
+		t.Fatal(err)
+	}
+	for topic, n := range map[string]int32{"a": 6, "b": 3} {
+		for p := range n {
+			to := (c.LeaderFor(topic, p) + 1) % 3
+			if err := c.MoveTopicPartition(topic, p, to); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	retrying := 0
+	w.Retrying = func(string, int32, error) { retrying++ }
+	start := time.Now()
+	if err := w.WriteMessages(context.Background(), second...); err != nil {
+		t.Fatalf("write after the leaders moved: %v", err)
+	}
+	t.Logf("write after the leaders moved: %v, %d partitions sent again", time.Since(start).Round(time.Millisecond), retrying)
+	if retrying == 0 {
+		t.Fatal("no partition was refused: the moves test nothing")
+	}
+	checkRead(t, msgs, c.readAll(t, len(msgs), "a", "b"))
+}
