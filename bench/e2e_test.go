@@ -40,8 +40,8 @@ func TestThroughputEmbedded(t *testing.T) {
 			t.Errorf("run %d: engine dead-lettered %d swipes, want the %d bad ones", i+1, run.DLQ, res.Mix.Bad)
 		}
 	}
-	if res.Warmup == nil || res.Warmup.Swipes != n {
-		t.Errorf("warm-up relay pass missing or short: %+v", res.Warmup)
+	if len(res.Warmup) != 2 || res.Warmup[0].Side != "relay" || res.Warmup[1].Side != "engine" || res.Warmup[0].Swipes != n || res.Warmup[1].Swipes != n {
+		t.Errorf("warm-up passes (relay, engine) missing or short: %+v", res.Warmup)
 	}
 	if r := res.MedianRatio(); !(r > 0) {
 		t.Errorf("median ratio %v, want a positive number", r)
