@@ -312,9 +312,12 @@ func checkAtRest(t *testing.T, enc []byte, p *loyalty.Profile) {
 }
 
 // The at-rest form reads anything it is given without panicking, and what
-// it reads is a profile it can store again.
+// it reads is a profile it can store again. Read into a room that every
+// input of the run shares, as a pipeline's is, it reads the same: refused
+// alike, or stored as the same bytes.
 func FuzzDecodeAtRest(f *testing.F) {
 	var table nameTable
+	var room profileRoom
 	for _, p := range []*loyalty.Profile{sampleProfile(), loyalty.NewProfile("x")} {
 		f.Add(table.appendProfile(nil, p))
 	}
@@ -323,10 +326,17 @@ func FuzzDecodeAtRest(f *testing.F) {
 			data = append([]byte{profileAtRest}, data[1:]...) // the input is not ours to change
 		}
 		p, err := decodeAtRest(data, &table)
+		inRoom, roomErr := decodeInto(data, &table, &room, "x")
+		if (err == nil) != (roomErr == nil) {
+			t.Fatalf("%x: read alone: %v; read into the room: %v", data, err, roomErr)
+		}
 		if err != nil {
 			return
 		}
 		again := table.appendProfile(nil, p)
+		if fromRoom := table.appendProfile(nil, inRoom); string(fromRoom) != string(again) {
+			t.Fatalf("%x: read alone and stored as %x; read into the room and stored as %x", data, again, fromRoom)
+		}
 		if q, err := decodeAtRest(again, &table); err != nil || !reflect.DeepEqual(q, p) {
 			t.Fatalf("%x read as %+v, stored as %x, read back as %+v, %v", data, p, again, q, err)
 		}
