@@ -113,11 +113,12 @@ type LatencyResult struct {
 // relay and through the engine to warm the broker (not measured), to
 // nothing (the broker side: the swipes read back from swipes itself, the
 // floor under both), through the relay again and then through the engine,
-// each on freshly created topics, and records when it handed each swipe to the writer. A reader
-// of offers.mobile (swipes for the broker side), from its end, records
-// when the output of each swipe arrives: the relayed swipe itself, or the
-// engine's offer of the probe rule (matched by trigger_swipe_id). Only good swipes sent after the
-// warm-up count; a POS retry counts as its first send.
+// each on freshly created topics, and records when it handed each swipe
+// to the writer. A reader of offers.mobile (swipes for the broker side),
+// from its end, records when the output of each swipe arrives: the
+// relayed swipe itself, or the engine's offer of the probe rule (matched
+// by trigger_swipe_id). Only good swipes sent after the warm-up count; a
+// POS retry counts as its first send.
 func Latency(ctx context.Context, b *Broker, cfg LatencyConfig) (*LatencyResult, error) {
 	cfg.defaults()
 	res := &LatencyResult{Config: cfg, Machine: ThisMachine(b)}
