@@ -364,18 +364,17 @@ type ruleIndex struct {
 	other *kindIndex
 }
 
-// kindIndex files the rules that can fire for one swipe kind. A rule with
-// one need worth filing under is in single; a rule with two is in first
-// under one and in second under the other, and is a candidate only when
-// both hold.
+// kindIndex files the rules that can fire for one swipe kind, each under
+// its most selective need. A candidate's other needs are checked one by
+// one (needsHold). Until 2026-11-27 a rule with a second selective need
+// was also filed under it, and was a candidate only when both filings had
+// it; gathering that second filing scanned the rules of every range group
+// for one among the first's, and at 10,000 rules the core benchmark ran
+// about a tenth faster without it (bench/README.md).
 type kindIndex struct {
-	always                []int32 // rules with no need worth filing under
-	single, first, second filing
-	paired                bool // whether first and second hold any rule
+	always []int32 // rules with no need worth filing under
+	filed  filing
 }
-
-// pairCost is the highest cost of a second need worth filing under.
-const pairCost = 0.5
 
 // filing holds rules filed under needs: by value of a fact, or by range of
 // a term.
@@ -440,29 +439,19 @@ func (f *filing) fileRange(ord int32, nd *need) {
 	g.ords = append(g.ords, ord)
 }
 
-// add files rule ord under its most selective need, and under the next
-// one too when that is selective enough.
+// add files rule ord under its most selective need.
 func (ki *kindIndex) add(ord int32, needs []need) {
-	best, next := -1, -1
+	best := -1
 	for i := range needs {
-		switch c := needs[i].cost(); {
-		case c >= 1:
-		case best < 0 || c < needs[best].cost():
-			best, next = i, best
-		case next < 0 || c < needs[next].cost():
-			next = i
+		if c := needs[i].cost(); c < 1 && (best < 0 || c < needs[best].cost()) {
+			best = i
 		}
 	}
-	switch {
-	case best < 0:
+	if best < 0 {
 		ki.always = append(ki.always, ord)
-	case next < 0 || needs[next].cost() > pairCost:
-		ki.single.add(ord, &needs[best])
-	default:
-		ki.first.add(ord, &needs[best])
-		ki.second.add(ord, &needs[next])
-		ki.paired = true
+		return
 	}
+	ki.filed.add(ord, &needs[best])
 }
 
 func (f *filing) add(ord int32, nd *need) {
@@ -530,12 +519,10 @@ func newIndex(rs []*Rule, nc *nativeCompiler) *ruleIndex {
 	}
 	ix.pack()
 	for _, ki := range append(slices.Collect(maps.Values(ix.byKind)), ix.other) {
-		for _, f := range []*filing{&ki.single, &ki.first, &ki.second} {
-			for _, g := range f.ranges {
-				sort.Stable(g)
-			}
-			f.byTerm = nil
+		for _, g := range ki.filed.ranges {
+			sort.Stable(g)
 		}
+		ki.filed.byTerm = nil
 	}
 	return ix
 }
@@ -590,15 +577,6 @@ type ruleBits struct {
 	lo, hi int
 }
 
-func (b *ruleBits) anyOf(ords []int32) bool {
-	for _, o := range ords {
-		if b.w[o>>6]&(1<<(o&63)) != 0 {
-			return true
-		}
-	}
-	return false
-}
-
 func (b *ruleBits) addAll(ords []int32) {
 	for _, o := range ords {
 		i := int(o >> 6)
@@ -613,35 +591,23 @@ func (b *ruleBits) addAll(ords []int32) {
 func (e *Evaluator) candidates(s *loyalty.Swipe, p *loyalty.Profile) []int32 {
 	ki := e.set.index.forKind(s.Kind)
 	b := &e.cand
-	for i := range b {
-		b[i].lo, b[i].hi = len(b[i].w), -1
-	}
-	b[0].addAll(ki.always)
-	ki.single.gather(e, s, p, &b[0], nil)
-	if ki.paired {
-		ki.first.gather(e, s, p, &b[1], nil)
-		ki.second.gather(e, s, p, &b[2], &b[1])
-	}
+	b.lo, b.hi = len(b.w), -1
+	b.addAll(ki.always)
+	ki.filed.gather(e, s, p, b)
 	ords := e.ords[:0]
-	lo, hi := min(b[0].lo, max(b[1].lo, b[2].lo)), max(b[0].hi, min(b[1].hi, b[2].hi))
-	for i := lo; i <= hi; i++ {
-		for w := b[0].w[i] | b[1].w[i]&b[2].w[i]; w != 0; w &= w - 1 {
+	for i := b.lo; i <= b.hi; i++ {
+		for w := b.w[i]; w != 0; w &= w - 1 {
 			ords = append(ords, int32(i<<6+bits.TrailingZeros64(w)))
 		}
-	}
-	for k := range b {
-		for i := b[k].lo; i <= b[k].hi; i++ {
-			b[k].w[i] = 0
-		}
+		b.w[i] = 0
 	}
 	e.ords = ords
 	return ords
 }
 
 // gather adds to b the rules of f filed under what swipe s and profile p
-// have. With only set, it skips the ranges none of whose rules is in only:
-// their term, unlike a map look-up, costs a computation.
-func (f *filing) gather(e *Evaluator, s *loyalty.Swipe, p *loyalty.Profile, b, only *ruleBits) {
+// have.
+func (f *filing) gather(e *Evaluator, s *loyalty.Swipe, p *loyalty.Profile, b *ruleBits) {
 	if m := f.filed[factStore]; m != nil {
 		b.addAll(m[s.StoreID])
 	}
@@ -682,9 +648,7 @@ func (f *filing) gather(e *Evaluator, s *loyalty.Swipe, p *loyalty.Profile, b, o
 		}
 	}
 	for _, g := range f.ranges {
-		if only == nil || only.anyOf(g.ords) {
-			b.addAll(g.inRange(g.val(e)))
-		}
+		b.addAll(g.inRange(g.val(e)))
 	}
 }
 

@@ -74,7 +74,7 @@ type Evaluator struct {
 	env   env
 	day   int32           // the swipe's local day, for windows
 	empty loyalty.Profile // stands in for a nil profile
-	cand  [3]ruleBits     // candidate rules of the swipe in hand: single, first, second
+	cand  ruleBits        // candidate rules of the swipe in hand
 	ords  []int32         // the same, in Rules order
 	// hitOrds is Match's buffer for MatchOrdinals.
 	hitOrds []int32
@@ -84,7 +84,7 @@ type Evaluator struct {
 
 // NewEvaluator returns an Evaluator for s.
 func (s *Set) NewEvaluator() *Evaluator {
-	e := &Evaluator{set: s, empty: loyalty.Profile{LastOffset: -1}, cand: [3]ruleBits{{w: make([]uint64, (len(s.rules)+63)/64)}, {w: make([]uint64, (len(s.rules)+63)/64)}, {w: make([]uint64, (len(s.rules)+63)/64)}},
+	e := &Evaluator{set: s, empty: loyalty.Profile{LastOffset: -1}, cand: ruleBits{w: make([]uint64, (len(s.rules)+63)/64)},
 		facts: newSwipeFacts(len(s.cats.list), len(s.skus.list), len(s.terms.list))}
 	e.env = env{
 		CategorySpend:     e.categorySpend,
