@@ -352,7 +352,8 @@ func profileCatNeed(n *ast.BinaryNode) (need, bool) {
 
 // ruleIndex files the rules of a Set, by ordinal in Set.rules.
 type ruleIndex struct {
-	needs [][]need // per rule
+	needs   [][]need // per rule
+	filedBy []int    // per rule: the index in needs of the need it is filed under, or -1
 	// hot holds the needs of rule ord as hot[at[ord]:at[ord+1]], and ids
 	// their ids (see pack).
 	hot    []hotNeed
@@ -439,19 +440,35 @@ func (f *filing) fileRange(ord int32, nd *need) {
 	g.ords = append(g.ords, ord)
 }
 
-// add files rule ord under its most selective need.
-func (ki *kindIndex) add(ord int32, needs []need) {
+// bestNeed returns the index of the most selective of needs, the one its
+// rule is filed under, or -1 if none is worth filing under.
+func bestNeed(needs []need) int {
 	best := -1
 	for i := range needs {
 		if c := needs[i].cost(); c < 1 && (best < 0 || c < needs[best].cost()) {
 			best = i
 		}
 	}
+	return best
+}
+
+// add files rule ord under needs[best], or with best -1 with the rules
+// that have no need worth filing under.
+func (ki *kindIndex) add(ord int32, needs []need, best int) {
 	if best < 0 {
 		ki.always = append(ki.always, ord)
 		return
 	}
 	ki.filed.add(ord, &needs[best])
+}
+
+// gathered reports whether a rule filed under nd is gathered only when nd
+// holds, so that its candidates need not check it again: a need on a
+// value always, and a range with one open end, whose group is sorted by
+// the other; a range closed at both ends is filed by its lower bound
+// alone (see fileRange).
+func (nd *need) gathered() bool {
+	return nd.fact != factRange || nd.lo == math.MinInt || nd.hi == math.MaxInt
 }
 
 func (f *filing) add(ord int32, nd *need) {
@@ -508,12 +525,14 @@ func newIndex(rs []*Rule, nc *nativeCompiler) *ruleIndex {
 				nd.ids[k] = n.id(v)
 			}
 		}
+		best := bestNeed(ix.needs[i])
+		ix.filedBy = append(ix.filedBy, best)
 		if r.kinds == nil {
-			ix.other.add(ord, ix.needs[i])
+			ix.other.add(ord, ix.needs[i], best)
 		}
 		for _, k := range kinds {
 			if r.kinds == nil || containsKind(r.kinds, k) {
-				ix.byKind[k].add(ord, ix.needs[i])
+				ix.byKind[k].add(ord, ix.needs[i], best)
 			}
 		}
 	}
@@ -527,10 +546,12 @@ func newIndex(rs []*Rule, nc *nativeCompiler) *ruleIndex {
 	return ix
 }
 
-// pack lays the needs of all rules out for Match, in rule order: what
-// it reads of each in hot, their ids in ids. Match checks the needs of
-// thousands of candidates per swipe in that order; in one place they cost
-// far fewer cache misses.
+// pack lays the needs that Match checks out, in rule order: what it reads
+// of each in hot, their ids in ids. Match checks the needs of thousands of
+// candidates per swipe in that order; in one place they cost far fewer
+// cache misses. The need a rule is filed under is left out when gathering
+// the rule already means it holds (see need.gathered): every candidate
+// comes from its filing or has no need filed.
 func (ix *ruleIndex) pack() {
 	var n, nids int
 	for _, nds := range ix.needs {
@@ -540,9 +561,12 @@ func (ix *ruleIndex) pack() {
 		}
 	}
 	ix.hot, ix.ids, ix.at = make([]hotNeed, 0, n), make([]int32, 0, nids), make([]int32, 0, len(ix.needs)+1)
-	for _, nds := range ix.needs {
+	for r, nds := range ix.needs {
 		ix.at = append(ix.at, int32(len(ix.hot)))
-		for _, nd := range nds {
+		for j, nd := range nds {
+			if j == ix.filedBy[r] && nd.gathered() {
+				continue
+			}
 			ix.hot = append(ix.hot, hotNeed{val: nd.val, lo: nd.lo, hi: nd.hi, ids: int32(len(ix.ids)), n: int32(len(nd.ids)), fact: nd.fact})
 			ix.ids = append(ix.ids, nd.ids...)
 		}
@@ -550,8 +574,8 @@ func (ix *ruleIndex) pack() {
 	ix.at = append(ix.at, int32(len(ix.hot)))
 }
 
-// needsHold reports whether every need of rule ord holds for the swipe in
-// hand.
+// needsHold reports whether every need of rule ord that its gathering
+// does not already vouch for holds for the swipe in hand.
 func (e *Evaluator) needsHold(ord int32) bool {
 	ix := e.set.index
 	for i := ix.at[ord]; i < ix.at[ord+1]; i++ {

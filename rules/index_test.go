@@ -118,10 +118,14 @@ func TestIndexMatchesBruteForce(t *testing.T) {
 		e, brute := set.NewEvaluator(), set.NewEvaluator()
 		for range 50 {
 			s, p := randSwipe(rng), randProfile(rng)
+			before := e.Runs()
 			got := ids(e.Match(s, p, nil, func(r *Rule, err error) { t.Errorf("rule %s: %v", r.ID, err) }))
 			want := ids(bruteMatch(t, brute, s, p))
 			if got != want {
 				t.Fatalf("swipe %+v:\nindexed Match = %s\nevery rule    = %s", s, got, want)
+			}
+			if ran, allowed := int(e.Runs()-before), allowedRuns(brute, s, p); ran != allowed {
+				t.Fatalf("swipe %+v: %d conditions run, but the needs of %d rules of its kind hold", s, ran, allowed)
 			}
 			hits += len(strings.Fields(got))
 			total += set.Len()
@@ -205,6 +209,34 @@ func bruteMatch(t *testing.T, e *Evaluator, s *loyalty.Swipe, p *loyalty.Profile
 		}
 	}
 	return hits
+}
+
+// allowedRuns is how many rules for s's kind have every need hold for s
+// and p: the conditions Match runs, since the index must gather every
+// such rule (or it would miss hits) and run no other (or its needs would
+// prune nothing). Candidates do not check again the need they were
+// gathered by (ruleIndex.pack); had one been dropped that gathering does
+// not vouch for, more would run.
+func allowedRuns(e *Evaluator, s *loyalty.Swipe, p *loyalty.Profile) int {
+	e.bind(s, p)
+	e.startFacts(s)
+	defer e.endFacts()
+	_, v1 := e.set.index.byKind[s.Kind]
+	n := 0
+	for ord, r := range e.set.rules {
+		if r.kinds != nil && (!v1 || !containsKind(r.kinds, s.Kind)) {
+			continue
+		}
+		all := true
+		for _, nd := range e.set.index.needs[ord] {
+			hot := hotNeed{val: nd.val, lo: nd.lo, hi: nd.hi, n: int32(len(nd.ids)), fact: nd.fact}
+			all = all && e.needHolds(&hot, nd.ids)
+		}
+		if all {
+			n++
+		}
+	}
+	return n
 }
 
 // The small worlds of random rules and swipes, so that they meet often.
