@@ -19,11 +19,11 @@ import (
 // (the one that holds for the fewest swipes), per swipe kind; Match gathers
 // the rules filed under what the swipe has (its store, the categories and
 // SKUs of its basket, the card's categories and SKUs) plus the rules with
-// no need, checks all their needs, which is cheap, and runs only the
+// no need, checks their other needs, which is cheap, and runs only the
 // conditions that pass. A need is necessary, never a guess: a condition
 // whose need fails is false, so the index changes no result (the
 // differential test in index_test.go checks this against running every
-// rule).
+// rule, and that exactly the rules whose needs all hold run).
 
 // fact is what a need is about.
 type fact uint8
