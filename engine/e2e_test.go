@@ -670,3 +670,35 @@ func TestCooldownEndToEnd(t *testing.T) {
 	}
 	t.Logf("%d offers, %d suppressed by the cooldown (%d late swipes), %d cards with several offers", len(want), suppressed, late, repeat)
 }
+
+// TestCoordinatorMoves moves the group's coordinator to another broker
+// halfway through, as a broker's restart does: the engine's heartbeats and
+// commits are refused by the old one, the group is joined again through
+// the new one, and the second half is processed with nothing lost or
+// counted twice.
+func TestCoordinatorMoves(t *testing.T) {
+	f := newFixtureOn(t, 3, 4000, 0.05)
+	half := len(f.msgs) / 2
+	f.produce(0, half)
+	var before int32
+	f.midway = func() {
+		before = f.cluster.CoordinatorFor("e2e")
+		for f.cluster.CoordinatorFor("e2e") == before {
+			f.cluster.RehashCoordinators()
+		}
+		// The next heartbeat (every 3 s) is refused, and the group is
+		// joined again through the new coordinator: the partitions
+		// resume with the profiles they hold.
+		deadline := time.Now().Add(30 * time.Second)
+		for f.last.Stats().Resumed.Load() == 0 && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if f.last.Stats().Resumed.Load() == 0 {
+			t.Fatal("the group was not joined again within 30 s of its coordinator moving")
+		}
+		f.produce(half, len(f.msgs))
+	}
+	st := f.run(int64(len(f.msgs)))
+	t.Logf("coordinator %d -> %d; partitions resumed %d", before, f.cluster.CoordinatorFor("e2e"), st.Resumed.Load())
+	f.check(len(f.msgs))
+}
