@@ -543,31 +543,23 @@ func TestRebalanceKeepsProfiles(t *testing.T) {
 		}
 		return n
 	}
-	waitFor := func(what string, done func() bool) {
-		t.Helper()
-		for deadline := time.Now().Add(60 * time.Second); !done(); time.Sleep(20 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-		}
-	}
 	third := len(f.msgs) / 3
 	a, stopA := start()
 	defer stopA()
 	engines = append(engines, a)
 	f.produce(0, third)
-	waitFor("the first third", func() bool { return processed() >= int64(third) })
+	waitFor(t, "the first third", func() bool { return processed() >= int64(third) })
 
 	b, stopB := start()
 	engines = append(engines, b)
-	waitFor("the first rebalance", func() bool { return a.Stats().Resumed.Load() >= 1 && b.Ready() && a.Ready() })
+	waitFor(t, "the first rebalance", func() bool { return a.Stats().Resumed.Load() >= 1 && b.Ready() && a.Ready() })
 	f.produce(third, 2*third)
-	waitFor("the second third", func() bool { return processed() >= int64(2*third) })
+	waitFor(t, "the second third", func() bool { return processed() >= int64(2*third) })
 	stopB()
 	resumed := a.Stats().Resumed.Load()
-	waitFor("the second rebalance", func() bool { return a.Stats().Resumed.Load() > resumed && a.Ready() })
+	waitFor(t, "the second rebalance", func() bool { return a.Stats().Resumed.Load() > resumed && a.Ready() })
 	f.produce(2*third, len(f.msgs))
-	waitFor("the rest", func() bool { return processed() >= int64(len(f.msgs)) })
+	waitFor(t, "the rest", func() bool { return processed() >= int64(len(f.msgs)) })
 	stopA()
 	st := a.Stats()
 	t.Logf("instance A: %d partitions resumed, %d profiles restored in full, %d changelog records read", st.Resumed.Load(), st.Restored.Load(), st.RestoreRecords.Load())
@@ -689,13 +681,7 @@ func TestCoordinatorMoves(t *testing.T) {
 		// The next heartbeat (every 3 s) is refused, and the group is
 		// joined again through the new coordinator: the partitions
 		// resume with the profiles they hold.
-		deadline := time.Now().Add(30 * time.Second)
-		for f.last.Stats().Resumed.Load() == 0 && time.Now().Before(deadline) {
-			time.Sleep(20 * time.Millisecond)
-		}
-		if f.last.Stats().Resumed.Load() == 0 {
-			t.Fatal("the group was not joined again within 30 s of its coordinator moving")
-		}
+		waitFor(t, "the group joined again through its new coordinator", func() bool { return f.last.Stats().Resumed.Load() > 0 })
 		f.produce(half, len(f.msgs))
 	}
 	st := f.run(int64(len(f.msgs)))

@@ -84,15 +84,3 @@ func TestNoCommitPassesAnUnackedChangelogWrite(t *testing.T) {
 		t.Fatalf("changelog holds %d records, the engine counted %d written", got, want)
 	}
 }
-
-// waitFor polls cond until it holds, failing the test after a minute.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting: %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}

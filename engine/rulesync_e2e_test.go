@@ -51,20 +51,6 @@ func applyRules(t *testing.T, f *fixture, text string, deletes ...string) {
 	}
 }
 
-// waitUntil polls cond for up to a minute; the limit only keeps a broken
-// engine from hanging the test, nothing asserts a duration.
-func waitUntil(t *testing.T, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > time.Minute {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-	return time.Since(start)
-}
-
 // TestHotReloadThroughOfferRules runs one engine without restarting it
 // while a rule is applied, changed and deleted through offer-rules: the
 // swipes produced after each change get offers of exactly the rule's
@@ -91,7 +77,7 @@ func TestHotReloadThroughOfferRules(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	waitUntil(t, "the engine to be ready", e.Ready)
+	waitFor(t, "the engine to be ready", e.Ready)
 
 	// The swipes of each phase, and the rule version their offers must
 	// carry (0: no offer).
@@ -114,7 +100,7 @@ func TestHotReloadThroughOfferRules(t *testing.T) {
 		published := time.Now()
 		ph.change()
 		acked := time.Since(published)
-		seen := waitUntil(t, ph.name+" to reach the engine", func() bool {
+		seen := waitFor(t, ph.name+" to reach the engine", func() bool {
 			for _, r := range e.Rules().Rules() {
 				if r.ID == "reload-thanks" {
 					return r.Version == ph.version
@@ -124,7 +110,7 @@ func TestHotReloadThroughOfferRules(t *testing.T) {
 		}) + acked
 		from, to := i*per, (i+1)*per
 		f.produce(from, to)
-		took := waitUntil(t, ph.name+": swipes processed", func() bool { return e.Stats().Swipes.Load() >= int64(to) })
+		took := waitFor(t, ph.name+": swipes processed", func() bool { return e.Stats().Swipes.Load() >= int64(to) })
 		swap := "-"
 		if i > 0 {
 			// The engine logs how long after the record's timestamp it
@@ -198,7 +184,7 @@ func TestRuleSyncSeedsAndReadsBeforeSwipes(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- e.Run(ctx) }()
-	waitUntil(t, "all swipes processed", func() bool { return e.Stats().Swipes.Load() >= int64(len(f.msgs)) })
+	waitFor(t, "all swipes processed", func() bool { return e.Stats().Swipes.Load() >= int64(len(f.msgs)) })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
