@@ -73,7 +73,17 @@ type Profile struct {
 	// cap or holdout), sorted by rule id. Package offers keeps it; rules do
 	// not see it.
 	Offers []OfferHistory `expr:"-"`
+
+	// spareDays is room for the first day of the categories Apply adds
+	// (see SpareDays).
+	spareDays []DaySpend
 }
+
+// SpareDays gives p room for the first day of each category Apply adds
+// to it, one element of buf each, so that adding a category allocates
+// nothing for its days until buf is used up. The caller keeps buf for p
+// alone while p is in use.
+func (p *Profile) SpareDays(buf []DaySpend) { p.spareDays = buf }
 
 // OfferHistory is what one rule sent to one card, as far as its policy
 // needs to remember.
@@ -368,6 +378,10 @@ func (p *Profile) category(name string) *CategoryStats {
 		p.Categories = append(p.Categories, CategoryStats{})
 		copy(p.Categories[i+1:], p.Categories[i:])
 		p.Categories[i] = CategoryStats{Name: name}
+		if len(p.spareDays) > 0 {
+			p.Categories[i].Days = p.spareDays[:0:1]
+			p.spareDays = p.spareDays[1:]
+		}
 	}
 	return &p.Categories[i]
 }

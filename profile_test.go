@@ -289,3 +289,37 @@ func TestSwipeHashesAreBounded(t *testing.T) {
 		}
 	}
 }
+
+// SpareDays: the categories Apply adds take their first day from the
+// spare room while it lasts, and the profile comes out the same as
+// without it; a second day in such a category moves out of the room.
+func TestSpareDays(t *testing.T) {
+	plain := loyalty.NewProfile("c1")
+	spared := loyalty.NewProfile("c1")
+	var room [2]loyalty.DaySpend
+	spared.SpareDays(room[:])
+	same := func(after string) {
+		t.Helper()
+		// Printed whole, once the room is used up (printing shows the
+		// unexported room too).
+		if a, b := fmt.Sprintf("%+v", *plain), fmt.Sprintf("%+v", *spared); a != b {
+			t.Fatalf("after %s:\n without spare days %s\n with them          %s", after, a, b)
+		}
+	}
+	first := purchase("a", day(1, 10), "coffee", 1000, "dairy", 300, "bakery", 250)
+	plain.Apply(first)
+	spared.Apply(first)
+	same("three categories added")
+	if room[0].Cents != 1000 || room[1].Cents != 300 {
+		t.Fatalf("room holds %+v: want the first day of the first two categories added (coffee, dairy)", room)
+	}
+	second := purchase("b", day(2, 10), "coffee", 500, "dairy", 200)
+	plain.Apply(second)
+	spared.Apply(second)
+	same("a second day in two of them")
+	for _, c := range spared.Categories {
+		if &c.Days[0] == &room[0] || &c.Days[0] == &room[1] {
+			t.Errorf("%s has %d days and still the room's", c.Name, len(c.Days))
+		}
+	}
+}

@@ -716,6 +716,9 @@ func decodeInto(data []byte, t *nameTable, room *profileRoom, card string) (*loy
 	if r.body(blk, room); !r.end() {
 		return nil, fmt.Errorf("%w: the at-rest form of card %q", errCorrupt, blk.p.CardID)
 	}
+	if room != nil {
+		blk.p.SpareDays(room.spare[:])
+	}
 	return &blk.p, nil
 }
 

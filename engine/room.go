@@ -23,6 +23,9 @@ type profileRoom struct {
 	// a policy, and each decode would otherwise allocate its ids again.
 	ruleIDs map[string]string
 	id      []byte // room for reading a rule id
+	// spare is room for the first day of the categories a swipe adds
+	// (loyalty.Profile.SpareDays): more than most swipes add.
+	spare [16]loyalty.DaySpend
 }
 
 // roomStore is a Store that can decode a profile into a pipeline's room.
@@ -35,6 +38,7 @@ type roomStore interface {
 // fresh returns the room's profile made the empty profile of card.
 func (r *profileRoom) fresh(card string) *loyalty.Profile {
 	r.blk.p = loyalty.Profile{CardID: card, LastOffset: -1}
+	r.blk.p.SpareDays(r.spare[:])
 	return &r.blk.p
 }
 
