@@ -1,7 +1,6 @@
 package offers
 
 import (
-	"encoding/hex"
 	"fmt"
 	"strconv"
 
@@ -19,8 +18,7 @@ func Build(r *rules.Rule, ch string, s *loyalty.Swipe, p *loyalty.Profile) (loya
 	if err != nil {
 		return loyalty.Offer{}, fmt.Errorf("rule %s: render offer: %w", r.ID, err)
 	}
-	sum := idSum(r.ID, r.Version, s.SwipeID)
-	id := hex.EncodeToString(sum[:16]) // ID, from the sum the coupon code also needs
+	id, code := idAndCode(r.ID, r.Version, s.SwipeID)
 	return loyalty.Offer{
 		OfferID:     id,
 		CardID:      s.CardID,
@@ -30,7 +28,7 @@ func Build(r *rules.Rule, ch string, s *loyalty.Swipe, p *loyalty.Profile) (loya
 		Title:       title,
 		Body:        body,
 		Coupon: loyalty.Coupon{
-			Code:            couponCode(sum[:7]), // CouponCode(id)
+			Code:            code,
 			DiscountPercent: r.Coupon.DiscountPercent,
 			DiscountCents:   r.Coupon.DiscountCents,
 			SKUs:            r.Coupon.SKUs,

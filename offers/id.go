@@ -45,7 +45,24 @@ func CouponCode(offerID string) string {
 // couponCode is the code of the offer whose id starts with the seven bytes
 // raw.
 func couponCode(raw []byte) string {
+	var code [12]byte
+	return string(appendCode(code[:0], raw))
+}
+
+// appendCode appends the coupon code of the offer whose id starts with the
+// seven bytes raw.
+func appendCode(dst, raw []byte) []byte {
 	var code [12]byte // base32 of seven bytes: 12 characters
 	couponAlphabet.Encode(code[:], raw[:7])
-	return string(code[:10])
+	return append(dst, code[:10]...)
+}
+
+// idAndCode returns ID(ruleID, version, swipeID) and its CouponCode, from
+// one hash and in one allocation: Build makes both for every offer.
+func idAndCode(ruleID string, version int, swipeID string) (id, code string) {
+	sum := idSum(ruleID, version, swipeID)
+	var buf [2*16 + 10]byte
+	b := hex.AppendEncode(buf[:0], sum[:16])
+	both := string(appendCode(b, sum[:7]))
+	return both[:2*16], both[2*16:]
 }
