@@ -79,6 +79,12 @@ holdout: 4.29%
 // with a clock on 2026-12-10.
 func testPipeline(t testing.TB, id int, src string) *Pipeline {
 	t.Helper()
+	return testPipelineOn(t, id, src, nil)
+}
+
+// testPipelineOn is testPipeline over store (nil: a fresh in-memory one).
+func testPipelineOn(t testing.TB, id int, src string, store Store) *Pipeline {
+	t.Helper()
 	rs, err := rules.Parse("p.yaml", []byte(src))
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +94,7 @@ func testPipeline(t testing.TB, id int, src string) *Pipeline {
 		t.Fatal(err)
 	}
 	now := time.Date(2026, 12, 10, 0, 0, 0, 0, time.UTC)
-	return NewPipeline(id, set, nil, DefaultLimits, func() time.Time { return now }, nil)
+	return NewPipeline(id, set, store, DefaultLimits, func() time.Time { return now }, nil)
 }
 
 // describeOffers describes each offer of out as "<trigger swipe id>
