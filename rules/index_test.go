@@ -267,7 +267,8 @@ func randCond(rng *rand.Rand, d int) string {
 	}
 	ops := []string{"<", "<=", ">", ">=", "==", "!="}
 	ks := []int{-2, -1, 0, 1, 10, 500}
-	switch rng.IntN(20) {
+	terms := []string{"swipe.total_cents", "profile.visits", `daysSinceBought("tea")`, `categorySpend("coffee", "lifetime")`, "-swipe.total_cents"}
+	switch rng.IntN(23) {
 	case 0:
 		return fmt.Sprintf(`swipe.kind == %q`, pick(rng, rndKinds))
 	case 1:
@@ -310,6 +311,13 @@ func randCond(rng *rand.Rand, d int) string {
 		return fmt.Sprintf(`inBasket(%q) == hasBought(%q)`, pick(rng, rndCats), pick(rng, rndSKUs))
 	case 18:
 		return fmt.Sprintf(`swipe.total_cents / 2 > %d`, pick(rng, ks)) // a float: runs on the VM
+	case 19: // a range closed at both ends, filed by its lower bound only
+		t, lo := pick(rng, terms), rng.IntN(1200)-200
+		return fmt.Sprintf(`(%s >= %d && %s <= %d)`, t, lo, t, lo+rng.IntN(600))
+	case 20:
+		return fmt.Sprintf(`%s in %d..%d`, pick(rng, terms), rng.IntN(800)-100, rng.IntN(800))
+	case 21: // the ends of int64
+		return fmt.Sprintf(`%s %s %s`, pick(rng, terms), pick(rng, ops), pick(rng, []string{"-9223372036854775807", "9223372036854775807"}))
 	default:
 		return pick(rng, []string{"true", "false"})
 	}
