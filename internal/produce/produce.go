@@ -421,6 +421,13 @@ func (w *Writer) layoutOf(ctx context.Context, topics []string) (map[string]*top
 	}
 	res, err := w.Transport.RoundTrip(ctx, w.Addr, &meta.Request{TopicNames: want})
 	if err != nil {
+		// A pool whose first lookup failed (a refresh while the broker
+		// was down) answers every lookup with that failure until its
+		// metadata timer fires, up to 6 s after the broker is back: the
+		// next lookup starts a new one.
+		if ctx.Err() == nil {
+			w.refresh()
+		}
 		return nil, fmt.Errorf("produce: partitions of %v: %w", want, err)
 	}
 	mr, ok := res.(*meta.Response)

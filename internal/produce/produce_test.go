@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -412,5 +413,42 @@ func TestLeadersMoved(t *testing.T) {
 	if retrying == 0 {
 		t.Fatal("no partition was refused: the moves test nothing")
 	}
+	checkRead(t, msgs, c.readAll(t, len(msgs), "a", "b"))
+}
+
+// TestBrokerBack: while the broker does not answer, a write fails, and
+// the transport's fresh connection pool, which a failed write makes it
+// start, records that its first metadata lookup failed: kafka-go's pool
+// then answers every lookup with that failure until its metadata timer
+// fires, any time in the next 6 s (a loop of writes 100 ms apart first
+// succeeded after 1.6-6.0 s). The first write after the broker answers
+// again must succeed.
+func TestBrokerBack(t *testing.T) {
+	c := newCluster(t, 1)
+	w := c.writer(t, &kafka.Murmur2Balancer{})
+	msgs := batch(300)
+	first, second := msgs[:100], msgs[100:]
+	if err := w.WriteMessages(context.Background(), first...); err != nil {
+		t.Fatal(err)
+	}
+	var down atomic.Bool // the broker drops every connection
+	var refused atomic.Int32
+	down.Store(true)
+	c.ControlKey(-1, func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		if down.Load() {
+			refused.Add(1)
+			return nil, errors.New("down"), true // the connection is closed
+		}
+		return nil, nil, false
+	})
+	if err := w.WriteMessages(context.Background(), second...); err == nil {
+		t.Fatal("a write succeeded while the broker dropped every connection")
+	}
+	down.Store(false)
+	if err := w.WriteMessages(context.Background(), second...); err != nil {
+		t.Fatalf("the first write after the broker answered again: %v", err)
+	}
+	t.Logf("%d requests refused while the broker was down", refused.Load())
 	checkRead(t, msgs, c.readAll(t, len(msgs), "a", "b"))
 }
