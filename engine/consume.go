@@ -14,9 +14,28 @@ import (
 	"go.uber.org/zap"
 )
 
-// flushGrace is how long a batch in hand may take to publish and commit
-// after shutdown or revocation was asked for.
-const flushGrace = 15 * time.Second
+// The group's timeouts: a member that has not heartbeated for
+// groupSessionTimeout, or has not joined a rebalance within
+// groupRebalanceTimeout, is dropped from the group, and its partitions go
+// to other members.
+const (
+	groupSessionTimeout   = 10 * time.Second
+	groupRebalanceTimeout = 10 * time.Second
+)
+
+// flushGrace is how long the batches in hand may take to publish and
+// commit once the partition is released (a rebalance, or shutdown); past
+// it the flusher gives up and its writes stop. The member rejoins the
+// group only once every partition is released, and sends no heartbeat
+// from the generation's end until then (kafka-go), so the group may hand
+// the partition to another member once either timeout has run. Writes
+// after that would land after the new owner's, and a card's last
+// changelog value, which restore trusts, would go back in time: the 15 s
+// this was, longer than both, allowed it. Half the shorter timeout leaves
+// the rest for a write already on its way. Giving up is safe: the next
+// owner replays the uncommitted swipes and re-sends their offers with the
+// same ids.
+const flushGrace = min(groupSessionTimeout, groupRebalanceTimeout) / 2
 
 // newOffersWriter returns the writer of offers, decision events and dead
 // letters. The engine hands it each batch in one call and waits for the

@@ -332,8 +332,8 @@ func (e *Engine) Run(ctx context.Context) error {
 		Topics:            []string{TopicSwipes},
 		StartOffset:       kafka.FirstOffset,
 		HeartbeatInterval: time.Second,
-		SessionTimeout:    10 * time.Second,
-		RebalanceTimeout:  10 * time.Second,
+		SessionTimeout:    groupSessionTimeout,
+		RebalanceTimeout:  groupRebalanceTimeout,
 		JoinGroupBackoff:  time.Second,
 		ErrorLogger:       kafka.LoggerFunc(e.log.Sugar().Named("group").Debugf),
 	})
