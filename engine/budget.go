@@ -34,7 +34,9 @@ const TopicBudget = "offer-budget"
 // of any other partition is the latest record read from TopicBudget, which
 // lags its owner by at most the batch in hand and the time to read the
 // record. A spend only grows, so a record lower than what is known (written
-// late by a former owner, or before a replay) is ignored.
+// late by a former owner, or before a replay) is ignored; but a partition
+// whose batches were given up goes back to its last published spend
+// (rollback), since its next owner reserves again for their offers.
 //
 // The pipelines of the partitions an instance owns reserve budget under one
 // lock, so they never overspend among themselves; instances overspend at
@@ -53,6 +55,9 @@ type Budgets struct {
 type ruleSpend struct {
 	total offers.Spend
 	parts map[int]offers.Spend
+	// published is each partition's spend as TopicBudget has it: the
+	// latest record this instance read there or had acked.
+	published map[int]offers.Spend
 	// out is set once the rule's budget turned an offer down, so that
 	// running out is logged once and not per swipe.
 	out bool
@@ -69,7 +74,7 @@ func NewBudgets(log *zap.Logger) *Budgets {
 func (b *Budgets) rule(id string) *ruleSpend {
 	rs := b.rules[id]
 	if rs == nil {
-		rs = &ruleSpend{parts: make(map[int]offers.Spend)}
+		rs = &ruleSpend{parts: make(map[int]offers.Spend), published: make(map[int]offers.Spend)}
 		b.rules[id] = rs
 	}
 	return rs
@@ -119,6 +124,33 @@ func (b *Budgets) observe(rule string, part int, s offers.Spend) {
 	m := offers.Spend{Count: max(old.Count, s.Count), Cents: max(old.Cents, s.Cents)}
 	rs.parts[part] = m
 	rs.total = rs.total.Add(offers.Spend{Count: m.Count - old.Count, Cents: m.Cents - old.Cents})
+	b.publishedLocked(rs, part, s)
+}
+
+// published notes that a partition's spend record, s, is acked.
+func (b *Budgets) published(rule string, part int, s offers.Spend) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.publishedLocked(b.rule(rule), part, s)
+}
+
+func (b *Budgets) publishedLocked(rs *ruleSpend, part int, s offers.Spend) {
+	old := rs.published[part]
+	rs.published[part] = offers.Spend{Count: max(old.Count, s.Count), Cents: max(old.Cents, s.Cents)}
+}
+
+// rollback takes a partition's spend back to what TopicBudget has of it,
+// giving back what its batches reserved and never published: the
+// partition's state was dropped, and whoever owns it next replays those
+// swipes and reserves for their offers again.
+func (b *Budgets) rollback(part int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, rs := range b.rules {
+		old, pub := rs.parts[part], rs.published[part]
+		rs.parts[part] = pub
+		rs.total = rs.total.Add(offers.Spend{Count: pub.Count - old.Count, Cents: pub.Cents - old.Cents})
+	}
 }
 
 // Spent returns what the rule's offers have spent in all, as this instance
@@ -238,6 +270,19 @@ func (p *Pipeline) appendBudgetRecords(out []kafka.Message) []kafka.Message {
 		out = append(out, p.budget.record(rule, p.id))
 	}
 	return out
+}
+
+// budgetsPublished tells the ledger which spend records of out, a batch's
+// acked output, are now in TopicBudget.
+func (e *Engine) budgetsPublished(out []kafka.Message) {
+	for i := range out {
+		if out[i].Topic != TopicBudget {
+			continue
+		}
+		if rule, part, s, err := parseBudgetRecord(out[i].Key, out[i].Value); err == nil {
+			e.budgets.published(rule, part, s)
+		}
+	}
 }
 
 // tailBudgets reads TopicBudget from its first offset and follows it until

@@ -174,6 +174,7 @@ func (e *Engine) runPartition(ctx, gctx context.Context, gen *kafka.Generation, 
 	e.process(p, msgs, f)
 	if err := f.wait(); err != nil {
 		log.Error("batch not committed; dropping the partition's state so it is rebuilt from the changelog", zap.Error(err))
+		e.budgets.rollback(a.ID)
 		return
 	}
 	committed := a.Offset
@@ -404,6 +405,7 @@ func (f *flusher) publish() {
 			f.fail(err)
 			return
 		}
+		f.e.budgetsPublished(u.b.out)
 		select {
 		case f.acked <- u:
 		case <-f.ctx.Done():
