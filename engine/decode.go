@@ -109,6 +109,14 @@ func (r *swipeReader) read(key, value []byte, now time.Time, lim Limits) (*loyal
 	if err != nil {
 		return nil, reject("malformed", "malformed JSON: %v", err)
 	}
+	if d.null {
+		return nil, reject("malformed", "a swipe must be a JSON object, not null")
+	}
+	// encoding/json reads such strings as U+FFFD, and two distinct swipe
+	// ids, say, would read as the same one.
+	if d.replaced {
+		return nil, reject("malformed", "a string is not valid UTF-8 (or escapes half a surrogate pair)")
+	}
 	if w.V == nil {
 		return nil, reject("version", "missing schema version \"v\" (this engine reads v=%d)", loyalty.SchemaVersion)
 	}

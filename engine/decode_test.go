@@ -35,6 +35,7 @@ func TestDecodeAccepts(t *testing.T) {
 		{"UTC zone", "c-1", edit("2026-11-25T10:00:00-05:00", "2026-11-25T15:00:00Z")},
 		{"checkin without money", "c-1", `{"v":1,"swipe_id":"s-2","card_id":"c-1","kind":"checkin","store_id":"st-1","ts":"2026-11-25T10:00:00-05:00","total_cents":0}`},
 		{"a day ahead is clock skew", "c-1", edit("2026-11-25T10:00:00-05:00", "2026-11-27T06:00:00-05:00")},
+		{"U+FFFD itself, escaped and not", "c-1", edit(`"swipe_id":"s-1"`, `"swipe_id":"s-\ufffd-\uFFFD-�"`)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -85,6 +86,12 @@ func TestDecodeRejects(t *testing.T) {
 		{"item without sku", "c-1", edit(`"sku":"milk-1",`, ``), "item", "item 2: missing sku"},
 		{"item without category", "c-1", edit(`"category":"dairy",`, ``), "item", "item 2 (sku milk-1): missing category"},
 		{"wrong type", "c-1", edit(`"total_cents":2048`, `"total_cents":"2048"`), "malformed", "malformed JSON"},
+		{"null", "c-1", ` null `, "malformed", "not null"},
+		// Both would read as "s-\uFFFD" (encoding/json's reading), the
+		// same swipe id as a third such swipe of the card's.
+		{"swipe id not UTF-8", "c-1", edit(`"swipe_id":"s-1"`, "\"swipe_id\":\"s-\xff\""), "malformed", "not valid UTF-8"},
+		{"half a surrogate pair", "c-1", edit(`"store_id":"st-1"`, `"store_id":"st-\ud800"`), "malformed", "not valid UTF-8"},
+		{"card id not UTF-8", "c\xff", edit(`"card_id":"c-1"`, "\"card_id\":\"c\xff\""), "malformed", "not valid UTF-8"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -56,6 +56,7 @@ func (d *swipeDecoder) decode(w *wireSwipe) error {
 		if err := d.literal("null"); err != nil {
 			return err
 		}
+		d.null = true
 	default:
 		return d.typeError("a swipe object")
 	}
@@ -87,6 +88,12 @@ type swipeDecoder struct {
 	itemBuf  []loyalty.Item
 	offerBuf []string
 	v        *int
+
+	// null is set when the message is JSON's null, which encoding/json
+	// decodes as nothing at all; replaced, when a string held bytes that
+	// are not UTF-8 or a lone surrogate escape, which both decode to
+	// U+FFFD. The swipe reader rejects either (see swipeReader.read).
+	null, replaced bool
 }
 
 func (d *swipeDecoder) swipe(w *wireSwipe) error {
@@ -628,10 +635,10 @@ func (d *swipeDecoder) unquote(start int) ([]byte, error) {
 							r = pair
 							i += 6
 						} else {
-							r = utf8.RuneError
+							r, d.replaced = utf8.RuneError, true
 						}
 					} else {
-						r = utf8.RuneError
+						r, d.replaced = utf8.RuneError, true
 					}
 				}
 				b = utf8.AppendRune(b, r)
@@ -646,6 +653,9 @@ func (d *swipeDecoder) unquote(start int) ([]byte, error) {
 			i++
 		default:
 			r, size := utf8.DecodeRune(d.data[i:])
+			if r == utf8.RuneError && size == 1 {
+				d.replaced = true
+			}
 			b = utf8.AppendRune(b, r)
 			i += size
 		}
