@@ -62,8 +62,9 @@ type fileSource struct {
 // NewFileSource returns a Source of the JSON lines in r, each one message
 // of the swipes topic in the order the point of sale sent them: either a
 // Record (a line of offerctl tail swipes or swipegen --out), whose key,
-// value and time are used, or a bare swipe object (a line without a
-// "value" field), keyed by its card_id and sent at its own ts. Blank lines
+// value and time are used, or a bare swipe object (a line with a "v"
+// field, or without a "value" one), keyed by its card_id and sent at its
+// own ts. Blank lines
 // are skipped. A line that is not JSON is a malformed swipe, dead-lettered
 // like the engine would. The messages are numbered from 0 in file order,
 // as one partition's offsets: a file is one partition, which is
@@ -88,8 +89,13 @@ func (f *fileSource) Next(context.Context) (kafka.Message, error) {
 			continue
 		}
 		m := kafka.Message{Topic: engine.TopicSwipes, Offset: f.n}
-		var rec Record
-		if line[0] == '{' && json.Unmarshal(line, &rec) == nil && rec.Value != nil {
+		// A swipe may carry a "value" field of its own (unknown fields
+		// are allowed), but never lacks "v", which a record never has.
+		var rec struct {
+			Record
+			V json.RawMessage `json:"v"`
+		}
+		if line[0] == '{' && json.Unmarshal(line, &rec) == nil && rec.Value != nil && rec.V == nil {
 			m.Key, m.Value, m.Time = []byte(rec.Key), rec.value(), rec.Time
 		} else {
 			m.Value = line

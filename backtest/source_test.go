@@ -13,12 +13,14 @@ import (
 
 func TestFileSource(t *testing.T) {
 	swipe := `{"v":1,"swipe_id":"s1","card_id":"c-1","kind":"checkin","store_id":"s","ts":"2026-11-02T10:00:00-05:00","total_cents":0}`
+	withValue := strings.Replace(swipe, `"total_cents":0`, `"total_cents":0,"value":{"tier":"gold"}`, 1)
 	lines := strings.Join([]string{
 		`{"topic":"swipes","partition":2,"offset":9,"time":"2026-11-02T15:00:07Z","key":"c-1","value":` + swipe + `}`, // offerctl tail
 		``, // blank: skipped
 		`{"topic":"swipes","partition":0,"offset":0,"time":"2026-11-02T15:00:08Z","key":"c-2","value":"{\"v\":1,"}`, // not JSON: kept as a string
 		`{"topic":"swipes","partition":0,"offset":1,"time":"0001-01-01T00:00:00Z","key":"c-3","value":""}`,          // empty value
 		"  " + swipe + "  ", // a bare swipe: keyed by its card, sent at its ts
+		withValue,           // a bare swipe with a field of its own named value
 		`not json at all`,
 	}, "\n")
 	want := []struct {
@@ -29,6 +31,7 @@ func TestFileSource(t *testing.T) {
 		{"c-2", `{"v":1,`, time.Date(2026, 11, 2, 15, 0, 8, 0, time.UTC)},
 		{"c-3", ``, time.Time{}},
 		{"c-1", swipe, time.Time{}},
+		{"c-1", withValue, time.Time{}},
 		{"", `not json at all`, time.Time{}},
 	}
 	src := NewFileSource(strings.NewReader(lines))
