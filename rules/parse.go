@@ -17,6 +17,10 @@ import (
 // DefaultExpiresIn is how long an offer is valid when the rule says nothing.
 const DefaultExpiresIn = 24 * time.Hour
 
+// MaxVersion is the highest rule version: far more edits than a rule will
+// see, and low enough that offerctl apply's next version never overflows.
+const MaxVersion = 1<<31 - 1
+
 var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 
 // The fields each mapping of a rule file may hold, in documentation order.
@@ -153,8 +157,8 @@ func (p *parser) rule(m *yaml.Node) *Rule {
 	id := r.ID
 	if n := f["version"]; n != nil {
 		if v, ok := p.int(n, id, "version"); ok {
-			if v < 1 {
-				p.errorf(n, id, "version must be at least 1, not %d", v)
+			if v < 1 || v > MaxVersion {
+				p.errorf(n, id, "version must be from 1 to %d, not %d", MaxVersion, v)
 			}
 			r.Version = int(v)
 		}
