@@ -116,7 +116,7 @@ func ParseStores(filename string, data []byte) (*StoreRegistry, error) {
 	}
 	var doc yaml.Node
 	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&doc); err != nil && err != io.EOF {
-		return nil, rules.ErrorList{rules.YAMLError(filename, err)}
+		return nil, rules.ErrorList{rules.YAMLError(filename, data, err)}
 	}
 	r := &StoreRegistry{file: map[string]*StoreRecord{}, topic: map[string]*StoreRecord{}}
 	if len(doc.Content) == 0 {

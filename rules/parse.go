@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aislecast/loyalty"
 	"go.yaml.in/yaml/v3"
@@ -49,7 +50,7 @@ func Parse(filename string, data []byte) ([]*Rule, error) {
 			break
 		}
 		if err != nil {
-			p.yamlError(err)
+			p.yamlError(data, err)
 			break
 		}
 		if len(doc.Content) == 0 {
@@ -82,19 +83,47 @@ func (p *parser) errorf(n *yaml.Node, id, format string, args ...any) {
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-// yamlError records a YAML syntax error.
-func (p *parser) yamlError(err error) { p.errs = append(p.errs, YAMLError(p.file, err)) }
+// yamlError records a YAML syntax error of data.
+func (p *parser) yamlError(data []byte, err error) {
+	p.errs = append(p.errs, YAMLError(p.file, data, err))
+}
 
-// YAMLError locates a YAML syntax error of file, which the decoder reports
-// with a line but no column, at column 1 of its line.
-func YAMLError(file string, err error) *Error {
+// YAMLError locates a YAML syntax error of file, whose text is data. The
+// decoder reports most with a line but no column: they are put at column
+// 1 of their line. It reports a character YAML does not allow (bytes that
+// are not UTF-8, a control character) with neither: that is found in data.
+func YAMLError(file string, data []byte, err error) *Error {
 	e := &Error{File: file, Msg: err.Error()}
 	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
 		e.Line, _ = strconv.Atoi(m[1])
 		e.Col = 1
 		e.Msg = "invalid YAML: " + m[2]
+	} else if line, col, what, ok := badChar(data); ok {
+		e.Line, e.Col = line, col
+		e.Msg = "invalid YAML: " + what
 	}
 	return e
+}
+
+// badChar finds the first character of data that YAML does not allow, and
+// returns its line and column (in characters, from 1) and what it is.
+func badChar(data []byte) (line, col int, what string, ok bool) {
+	line, col = 1, 1
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			return line, col, fmt.Sprintf("byte %#02x is not UTF-8", data[i]), true
+		case r == '\n':
+			line, col = line+1, 0
+		case r == '\t' || r == '\r' || r == 0x85 || r == 0xFEFF:
+		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == 0xfffe || r == 0xffff:
+			return line, col, fmt.Sprintf("control character %U", r), true
+		}
+		i += size
+		col++
+	}
+	return 0, 0, "", false
 }
 
 // resolve follows aliases, so that anchors may be used to share pieces.

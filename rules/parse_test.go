@@ -226,6 +226,11 @@ func TestParseErrors(t *testing.T) {
 		// yaml.v3 reports a line but no column.
 		{"yaml syntax", "id: r\nchannels: [pos]\n\nwhen: a: b\n",
 			"f.yaml:4:1: invalid YAML: mapping values are not allowed in this context"},
+		// ... and neither for a character YAML does not allow.
+		{"control character", "id: r\nwhen: x\x00\n",
+			"f.yaml:2:8: invalid YAML: control character U+0000"},
+		{"not UTF-8", "id: r\nwhen: \"caf\xe9 \u00e9\"\n",
+			"f.yaml:2:11: invalid YAML: byte 0xe9 is not UTF-8"},
 		{"not a mapping", "- id: r\n",
 			"f.yaml:1:1: a rule must be a mapping with fields id, version, priority, group, when, channels, offer, limits, schedule, holdout"},
 		{"several errors, in order", "id: r\nwhen: swipe.bogus\nchannels: [fax]\noffer: {title: T, coupon: {discount_percent: 0}}\n",
