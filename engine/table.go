@@ -126,7 +126,7 @@ func (t *table) follow(ctx context.Context, id int, caughtUp func()) {
 			err = resp.Error
 		}
 		if err == nil {
-			next, aerr := t.apply(resp, log)
+			next, aerr := t.apply(resp, offset, log)
 			switch {
 			case next > offset:
 				offset, wait = next, 250*time.Millisecond
@@ -160,9 +160,11 @@ func (t *table) follow(ctx context.Context, id int, caughtUp func()) {
 	}
 }
 
-// apply applies the records of a fetch response and returns the offset
-// after the last one read (0 when none was).
-func (t *table) apply(resp *kafka.FetchResponse, log *zap.Logger) (next int64, err error) {
+// apply applies the records of a fetch response from offset on and returns
+// the offset after the last one read (0 when none was). A response may
+// start with records before offset (the rest of a batch applied already):
+// applied again, they would briefly undo the later records of their keys.
+func (t *table) apply(resp *kafka.FetchResponse, offset int64, log *zap.Logger) (next int64, err error) {
 	for {
 		rec, err := resp.Records.ReadRecord()
 		if errors.Is(err, io.EOF) {
@@ -170,6 +172,9 @@ func (t *table) apply(resp *kafka.FetchResponse, log *zap.Logger) (next int64, e
 		}
 		if err != nil {
 			return next, err
+		}
+		if rec.Offset < offset {
+			continue
 		}
 		next = rec.Offset + 1
 		t.records.Add(1)
