@@ -222,6 +222,15 @@ func (c *RuleChange) String() string {
 	return fmt.Sprintf("%s: %s", c.ID, c.Action)
 }
 
+// ApplyConflict is PlanApply's error for a rule both applied and deleted
+// in one call: the caller's arguments contradict each other. Its other
+// errors are the rules': one that would not compile as published.
+type ApplyConflict struct{ ID, File string }
+
+func (e *ApplyConflict) Error() string {
+	return fmt.Sprintf("rule %s is both applied (from %s) and deleted", e.ID, e.File)
+}
+
 // PlanApply decides what publishing docs and deleting the ids in deletes
 // does to offer-rules in state st. A rule whose document differs from the
 // topic's (apart from version and layout) is published with version
@@ -263,7 +272,7 @@ func PlanApply(st RuleState, docs []RuleDoc, deletes []string) ([]RuleChange, er
 	}
 	for _, id := range deletes {
 		if f, ok := inDocs[id]; ok {
-			return nil, fmt.Errorf("rule %s is both applied (from %s) and deleted", id, f)
+			return nil, &ApplyConflict{ID: id, File: f}
 		}
 		h := st[id]
 		if h == nil || h.Latest.Deleted() {

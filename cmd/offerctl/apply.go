@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -75,7 +76,10 @@ func apply(args []string, stdout, stderr io.Writer) int {
 	plan, err := engine.PlanApply(st, docs, deletes)
 	if err != nil {
 		fmt.Fprintln(stderr, "offerctl apply:", err)
-		return 2
+		if errors.As(err, new(*engine.ApplyConflict)) {
+			return 2 // the arguments contradict each other
+		}
+		return 1 // a rule that would not compile as published
 	}
 	n := 0
 	for _, c := range plan {

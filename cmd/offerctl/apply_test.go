@@ -35,6 +35,9 @@ func TestApply(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "thanks.yaml")
 	bad := write(t, t.TempDir(), "bad.yaml", "id: broken\nwhen: swipe.total_cents > \"lots\"\nchannels: [mobile]\noffer: { title: x }\n")
+	last := t.TempDir()
+	lastA := write(t, last, "a.yaml", strings.Replace(fmt.Sprintf(thanksRule, "A"), "id: thanks", "id: last\nversion: 2147483647", 1))
+	lastB := write(t, last, "b.yaml", strings.Replace(fmt.Sprintf(thanksRule, "B"), "id: thanks", "id: last", 1))
 	write(t, dir, "more.yaml", strings.Replace(fmt.Sprintf(thanksRule, "A"), "id: thanks", "id: first", 1)+"---\n"+strings.Replace(fmt.Sprintf(thanksRule, "B"), "id: thanks", "id: second", 1))
 
 	steps := []struct {
@@ -57,6 +60,9 @@ func TestApply(t *testing.T) {
 			stdout: []string{"thanks: updated v2 (was v1)"}, versions: "map[first:1 second:1 thanks:2]"},
 		{name: "delete", args: []string{"--delete", "second", "--delete", "nope"}, code: 0,
 			stdout: []string{"second: deleted (was v1)", "nope: not in offer-rules"}, versions: "map[first:1 second:0 thanks:2]"},
+		{name: "the last version", args: []string{lastA}, code: 0,
+			stdout: []string{"last: created v2147483647"}, versions: "map[first:1 last:2147483647 second:0 thanks:2]"},
+		{name: "no version after the last", args: []string{lastB}, code: 1, versions: "map[first:1 last:2147483647 second:0 thanks:2]"},
 		{name: "apply and delete the same rule", args: []string{file, "--delete", "thanks"}, code: 2},
 		{name: "nothing to do", args: []string{"--dry-run"}, code: 2},
 		{name: "missing file", args: []string{filepath.Join(dir, "nope.yaml")}, code: 2},
