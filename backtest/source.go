@@ -62,12 +62,11 @@ type fileSource struct {
 // NewFileSource returns a Source of the JSON lines in r, each one message
 // of the swipes topic in the order the point of sale sent them: either a
 // Record (a line of offerctl tail swipes or swipegen --out), whose key,
-// value and time are used, or a bare swipe object (a line with a "v"
-// field, or without a "value" one), keyed by its card_id and sent at its
-// own ts. Blank lines
-// are skipped. A line that is not JSON is a malformed swipe, dead-lettered
-// like the engine would. The messages are numbered from 0 in file order,
-// as one partition's offsets: a file is one partition, which is
+// value and time are used, or a bare swipe object (a line with a "v" field,
+// or without a "value" one), keyed by its card_id and sent at its own ts.
+// Blank lines are skipped. A line that is not JSON is a malformed swipe,
+// dead-lettered like the engine would. The messages are numbered from 0 in
+// file order, as one partition's offsets: a file is one partition, which is
 // equivalent to the live engine's partitions because every decision but a
 // budget's depends only on the card's own swipes, in their order, and
 // budgets are replayed in the order the swipes were sent (see Run).
