@@ -21,6 +21,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"strings"
@@ -88,13 +89,19 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.Int64Var(&o.seed, "seed", 1, "demo: seed of the simulated feed")
 	fs.IntVar(&o.historyDays, "history-days", 35, "demo: days of simulated shopping loaded before the live feed starts")
 	fs.IntVar(&o.brokerPort, "broker-port", 0, "demo: serve the embedded broker on this loopback port (e.g. 9092) so offerctl can reach it; 0 picks a free one")
+	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
 		env := "OFFERD_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
 		if v, ok := os.LookupEnv(env); ok {
-			_ = f.Value.Set(v)
+			if err := f.Value.Set(v); err != nil && envErr == nil {
+				envErr = fmt.Errorf("%s: invalid value %q for --%s: %v", env, v, f.Name, err)
+			}
 			o.brokersSet = o.brokersSet || f.Name == "brokers"
 		}
 	})
+	if envErr != nil {
+		return nil, envErr
+	}
 	err := fs.Parse(args)
 	if err != nil {
 		return nil, err
@@ -108,6 +115,22 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if o.cacheMB < 0 {
 		return nil, fmt.Errorf("--profile-cache-mb must be 0 (no cache) or more, not %d", o.cacheMB)
+	}
+	for _, c := range []struct {
+		bad  bool
+		what string
+	}{
+		{o.duration < 0, fmt.Sprintf("--duration must be 0 (run until stopped) or more, not %v", o.duration)},
+		{o.partitions < 1, fmt.Sprintf("--partitions must be at least 1, not %d", o.partitions)},
+		{o.rate <= 0 || math.IsInf(o.rate, 0) || math.IsNaN(o.rate), fmt.Sprintf("--rate must be a positive number of swipes a second, not %v", o.rate)},
+		{o.cards < 1, fmt.Sprintf("--cards must be at least 1, not %d", o.cards)},
+		{!(o.badFraction >= 0 && o.badFraction <= 1), fmt.Sprintf("--bad-fraction must be from 0 to 1, not %v", o.badFraction)},
+		{o.historyDays < 0, fmt.Sprintf("--history-days must be 0 or more, not %d", o.historyDays)},
+		{o.brokerPort < 0 || o.brokerPort > 65535, fmt.Sprintf("--broker-port must be from 0 (a free one) to 65535, not %d", o.brokerPort)},
+	} {
+		if c.bad {
+			return nil, errors.New(c.what)
+		}
 	}
 	if o.quiet, o.consentDefault, err = o.policy.Parse(); err != nil {
 		return nil, err

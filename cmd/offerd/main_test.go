@@ -49,6 +49,25 @@ func TestUsageErrors(t *testing.T) {
 			t.Errorf("offerd %v: exit %d, want 2 (%s)", args, code, errb.String())
 		}
 	}
+	// Values out of their flag's range, which ran on ignored, panicked,
+	// or failed later.
+	for _, flagValue := range [][2]string{{"--cards", "-1"}, {"--bad-fraction", "5"}, {"--duration", "-5s"}, {"--partitions", "0"},
+		{"--broker-port", "70000"}, {"--rate", "-5"}, {"--history-days", "-2"}} {
+		var out, errb bytes.Buffer
+		if code := run([]string{"--demo", flagValue[0], flagValue[1]}, &out, &errb); code != 2 || !strings.Contains(errb.String(), flagValue[0]) {
+			t.Errorf("offerd --demo %s %s: exit %d, want 2 and a message naming the flag (%s)", flagValue[0], flagValue[1], code, errb.String())
+		}
+	}
+}
+
+// An OFFERD_ variable with a value its flag cannot take is a usage error
+// naming the variable, not the flag's zero value.
+func TestUsageErrorsFromEnvironment(t *testing.T) {
+	t.Setenv("OFFERD_DURATION", "banana")
+	var out, errb bytes.Buffer
+	if code := run([]string{"--demo"}, &out, &errb); code != 2 || !strings.Contains(errb.String(), `OFFERD_DURATION: invalid value "banana"`) {
+		t.Errorf("exit %d, want 2 and a message naming OFFERD_DURATION (%s)", code, errb.String())
+	}
 }
 
 // TestPolicyFlags: a bad --quiet-hours or --consent-default is a usage
