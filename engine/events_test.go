@@ -42,7 +42,8 @@ func TestAppendEventMatchesEncodingJSON(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		clear(got) // the event's strings are its own
+		// The event's strings are its own.
+		clear(got)
 		e.StoreID = strings.ToValidUTF8(e.StoreID, "\ufffd") // one invalid byte here
 		if !reflect.DeepEqual(fmt.Sprint(back), fmt.Sprint(e)) {
 			t.Errorf("round trip\n %+v\nwant\n %+v", back, e)
