@@ -175,30 +175,36 @@ func ownStrings(s *loyalty.Swipe, names *nameCache) {
 	for _, o := range s.RedeemedOffers {
 		n += len(o)
 	}
-	var b strings.Builder
-	b.Grow(n)
-	own := func(p *string) {
-		start := b.Len()
-		b.WriteString(*p)
-		*p = b.String()[start:]
-	}
-	name := own
+	var c stringCopies
+	c.Grow(n)
+	name := c.own
 	if names != nil {
 		name = func(p *string) { *p = names.intern(*p) }
 	}
-	own(&s.SwipeID)
-	own(&s.CardID)
-	own(&s.Aisle)
-	own(&s.Lane)
-	own(&s.Currency)
+	c.own(&s.SwipeID)
+	c.own(&s.CardID)
+	c.own(&s.Aisle)
+	c.own(&s.Lane)
+	c.own(&s.Currency)
 	name(&s.StoreID)
 	for i := range s.Items {
 		name(&s.Items[i].SKU)
 		name(&s.Items[i].Category)
 	}
 	for i := range s.RedeemedOffers {
-		own(&s.RedeemedOffers[i])
+		c.own(&s.RedeemedOffers[i])
 	}
+}
+
+// stringCopies copies strings into one allocation: Grow it by their total
+// length first, then own each.
+type stringCopies struct{ strings.Builder }
+
+// own makes *p a copy of itself in c.
+func (c *stringCopies) own(p *string) {
+	start := c.Len()
+	c.WriteString(*p)
+	*p = c.String()[start:]
 }
 
 // nameCache interns the names that swipes bring into profiles: store ids,

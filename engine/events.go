@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/aislecast/loyalty"
@@ -123,21 +122,16 @@ func ownEventStrings(e *Event) {
 	for _, ch := range e.Channels {
 		n += len(ch)
 	}
-	var b strings.Builder
-	b.Grow(n)
-	own := func(p *string) {
-		start := b.Len()
-		b.WriteString(*p)
-		*p = b.String()[start:]
-	}
+	var c stringCopies
+	c.Grow(n)
 	for _, p := range []*string{&e.EventID, &e.OfferID, &e.RuleID, &e.CardID, &e.StoreID, &e.SwipeID} {
-		own(p)
+		c.own(p)
 	}
 	if e.Channels != nil {
 		chs := make([]string, len(e.Channels))
 		for i := range e.Channels {
 			chs[i] = e.Channels[i]
-			own(&chs[i])
+			c.own(&chs[i])
 		}
 		e.Channels = chs
 	}
