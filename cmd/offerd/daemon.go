@@ -69,7 +69,7 @@ func startEngine(o *options, log *zap.Logger, rs *rules.Set, docs []engine.RuleD
 	}
 	stop = func() {}
 	if o.admin != "" {
-		if stop, err = serveAdmin(o.admin, e, log); err != nil {
+		if stop, _, err = serveAdmin(o.admin, e, log); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -89,20 +89,23 @@ func splitBrokers(s string) []string {
 // serveAdmin starts the admin HTTP server: /healthz answers while the
 // process runs, /readyz only while the engine is in its group and its
 // writes succeed, /metrics serves Prometheus metrics and /profiles/{card}
-// the stored profile of a card whose partition this instance owns.
-func serveAdmin(addr string, e *engine.Engine, log *zap.Logger) (stop func(), err error) {
+// the stored profile of a card whose partition this instance owns. They
+// answer GET and HEAD only, so that a request meant for something else is
+// refused (405) rather than taken for a probe. It returns the address it
+// listens on.
+func serveAdmin(addr string, e *engine.Engine, log *zap.Logger) (stop func(), listening string, err error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(e.Collector(), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !e.Ready() {
 			http.Error(w, "not ready: not in the consumer group or brokers unreachable", http.StatusServiceUnavailable)
 			return
 		}
 		w.Write([]byte("ready\n"))
 	})
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /profiles/{card}", func(w http.ResponseWriter, r *http.Request) {
 		p, ok, err := e.Profile(r.PathValue("card"))
 		switch {
@@ -117,7 +120,7 @@ func serveAdmin(addr string, e *engine.Engine, log *zap.Logger) (stop func(), er
 	})
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
@@ -130,7 +133,7 @@ func serveAdmin(addr string, e *engine.Engine, log *zap.Logger) (stop func(), er
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		srv.Shutdown(ctx)
-	}, nil
+	}, ln.Addr().String(), nil
 }
 
 // cacheBytes is the engine's cache size for --profile-cache-mb: 0 turns
