@@ -180,7 +180,13 @@ func (s *DiskPartition) read(card string) ([]byte, error) {
 		return nil, fmt.Errorf("read profile of card %s: %w", card, err)
 	}
 	out := append([]byte(nil), v...)
-	return out, closer.Close()
+	if err := closer.Close(); err != nil {
+		return nil, err
+	}
+	if len(out) < 8 {
+		return nil, fmt.Errorf("profile of card %s on disk: %d bytes, too short for its version", card, len(out))
+	}
+	return out, nil
 }
 
 // Put holds the profile until Commit.
@@ -310,14 +316,14 @@ func (s *DiskPartition) CommitRecords(cl []kafka.Message) error {
 // Len is the number of profiles on disk (uncommitted ones not included).
 func (s *DiskPartition) Len() int { return int(s.n.Load()) }
 
-// Encoded returns the card's last committed encoding; safe from any
-// goroutine.
-func (s *DiskPartition) Encoded(card string) ([]byte, bool) {
+// Encoded returns the card's last committed encoding, false when the
+// disk has none, or the error reading it; safe from any goroutine.
+func (s *DiskPartition) Encoded(card string) ([]byte, bool, error) {
 	v, err := s.read(card)
-	if err != nil || len(v) < 8 {
-		return nil, false
+	if err != nil || v == nil {
+		return nil, false, err
 	}
-	return v[8:], true
+	return v[8:], true, nil
 }
 
 // Checkpoint records that every changelog record of the partition below

@@ -30,6 +30,17 @@ func putProfile(t *testing.T, s Store, card string, visits int64) {
 	}
 }
 
+// committed reports whether the disk holds a profile of card, as an
+// operator's lookup sees it.
+func committed(t *testing.T, s *DiskPartition, card string) bool {
+	t.Helper()
+	_, ok, err := s.Encoded(card)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ok
+}
+
 func visitsOf(t *testing.T, s Store, card string) int64 {
 	t.Helper()
 	p, err := s.Get(card)
@@ -49,7 +60,7 @@ func TestDiskPartitionWritesAtCommit(t *testing.T) {
 	defer d.Close()
 	s := d.Partition(3)
 	putProfile(t, s, "c1", 1)
-	if _, ok := s.Encoded("c1"); ok {
+	if committed(t, s, "c1") {
 		t.Fatal("uncommitted profile on disk")
 	}
 	if got := visitsOf(t, s, "c1"); got != 1 {
@@ -58,7 +69,7 @@ func TestDiskPartitionWritesAtCommit(t *testing.T) {
 	if err := s.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := s.Encoded("c1"); !ok || s.Len() != 1 {
+	if ok := committed(t, s, "c1"); !ok || s.Len() != 1 {
 		t.Fatalf("after commit: on disk %v, len %d", ok, s.Len())
 	}
 	putProfile(t, s, "c1", 2)
@@ -74,13 +85,13 @@ func TestDiskPartitionWritesAtCommit(t *testing.T) {
 	if got := visitsOf(t, s, "c1"); got != -1 {
 		t.Fatalf("deleted card still readable by its owner: visits %d", got)
 	}
-	if _, ok := s.Encoded("c1"); !ok {
+	if !committed(t, s, "c1") {
 		t.Fatal("uncommitted delete reached the disk")
 	}
 	if err := s.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := s.Encoded("c1"); ok || s.Len() != 0 {
+	if ok := committed(t, s, "c1"); ok || s.Len() != 0 {
 		t.Fatalf("after committed delete: on disk %v len %d", ok, s.Len())
 	}
 	if other := d.Partition(4); visitsOf(t, other, "c1") != -1 {
@@ -167,5 +178,23 @@ func TestDiskPartitionCacheFollowsDisk(t *testing.T) {
 	defer d3.Close()
 	if got := visitsOf(t, d3.Partition(0), "c"); got != 7 {
 		t.Fatalf("read visits %d from a stale cache entry, want 7", got)
+	}
+}
+
+// A value on disk too short to hold its version is reported, to the
+// owner and to an operator's lookup, rather than read past its end or
+// taken for a card the disk does not hold.
+func TestDiskPartitionShortValue(t *testing.T) {
+	d := openDisk(t, t.TempDir(), 1<<20)
+	defer d.Close()
+	s := d.Partition(2)
+	if err := d.db.Set(s.key("c1"), []byte{1, 2, 3}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := s.Encoded("c1"); err == nil {
+		t.Fatalf("Encoded of a 3-byte value: found %v, no error", ok)
+	}
+	if p, err := s.Get("c1"); err == nil {
+		t.Fatalf("Get of a 3-byte value: %+v, no error", p)
 	}
 }

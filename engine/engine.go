@@ -265,8 +265,14 @@ func (e *Engine) Profile(card string) (*loyalty.Profile, bool, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, s := range e.owned {
-		if es, ok := s.(interface{ Encoded(string) ([]byte, bool) }); ok {
-			if data, ok := es.Encoded(card); ok {
+		if es, ok := s.(interface {
+			Encoded(string) ([]byte, bool, error)
+		}); ok {
+			data, ok, err := es.Encoded(card)
+			if err != nil {
+				return nil, false, err
+			}
+			if ok {
 				p, err := DecodeProfile(data)
 				return p, err == nil, err
 			}

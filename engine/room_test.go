@@ -140,8 +140,8 @@ func TestRoomMatchesDirtyPath(t *testing.T) {
 		}
 		for c := range cards {
 			card := fmt.Sprintf("c-%d", c)
-			r, _ := room.store.(*memStore).Encoded(card)
-			d, _ := ms.Encoded(card)
+			r, _, _ := room.store.(*memStore).Encoded(card)
+			d, _, _ := ms.Encoded(card)
 			if !bytes.Equal(r, d) {
 				t.Fatalf("seed %d: the stored profiles of %s differ", seed, card)
 			}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/binary"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -377,23 +378,24 @@ func (s *memStore) Len() int {
 	return len(s.m)
 }
 
-// Encoded returns the card's profile as the changelog holds it, safe to
-// call from any goroutine.
-func (s *memStore) Encoded(card string) ([]byte, bool) {
+// Encoded returns the card's profile as the changelog holds it, false
+// when the store has none, or the error decoding it; safe to call from
+// any goroutine.
+func (s *memStore) Encoded(card string) ([]byte, bool, error) {
 	s.mu.RLock()
 	e, ok := s.m[card]
 	s.mu.RUnlock()
 	if !ok {
-		return nil, false
+		return nil, false, nil
 	}
 	if len(e.data) > 0 && e.data[0] == profileFormat {
-		return []byte(e.data), true // a restore's record, not converted yet
+		return []byte(e.data), true, nil // a restore's record, not converted yet
 	}
 	p, err := decodeAtRest(view(e.data), &s.cache.names)
 	if err != nil {
-		return []byte(e.data), true // unreadable: as it came
+		return nil, false, fmt.Errorf("profile of card %s: %w", card, err)
 	}
-	return AppendProfile(nil, p), true
+	return AppendProfile(nil, p), true, nil
 }
 
 // NewMemStore returns an in-memory Store keeping names in cache's name

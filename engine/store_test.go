@@ -42,9 +42,9 @@ func TestMemStoreAtRest(t *testing.T) {
 			if err != nil || !reflect.DeepEqual(got, c.p) {
 				t.Fatalf("compacted %v: Get(%s) = %+v, %v; want %+v", compacted, c.p.CardID, got, err, c.p)
 			}
-			enc, ok := c.s.Encoded(c.p.CardID)
-			if !ok || enc[0] != profileFormat {
-				t.Fatalf("compacted %v: Encoded(%s) = %x, %v; want format %d", compacted, c.p.CardID, enc, ok, profileFormat)
+			enc, ok, err := c.s.Encoded(c.p.CardID)
+			if err != nil || !ok || enc[0] != profileFormat {
+				t.Fatalf("compacted %v: Encoded(%s) = %x, %v, %v; want format %d", compacted, c.p.CardID, enc, ok, err, profileFormat)
 			}
 			if dec, err := DecodeProfile(enc); err != nil || !reflect.DeepEqual(dec, c.p) {
 				t.Fatalf("compacted %v: Encoded(%s) decodes to %+v, %v", compacted, c.p.CardID, dec, err)
@@ -233,7 +233,7 @@ func TestMemStoreCompactConcurrent(t *testing.T) {
 		t.Fatalf("%d profiles left uncompacted", n)
 	}
 	for card, n := range scans {
-		enc, _ := s.Encoded(card)
+		enc, _, _ := s.Encoded(card)
 		p, err := DecodeProfile(enc)
 		if err != nil || p.Scans != n {
 			t.Fatalf("card %s: scans %d, %v; want %d", card, p.Scans, err, n)
