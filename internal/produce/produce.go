@@ -97,7 +97,9 @@ type slot struct {
 // WriteMessages writes msgs and returns once every one is acked by all
 // in-sync replicas, or with the error of a partition that was not. On an
 // error, the partitions that were acked stay written: a caller that
-// retries the call writes them again.
+// retries the call writes them again. Each acked message's Partition and
+// Offset are set to where the broker put it (a message sent more than
+// once, to where its acked copy went).
 func (w *Writer) WriteMessages(ctx context.Context, msgs ...kafka.Message) error {
 	if len(msgs) == 0 {
 		return nil
@@ -256,6 +258,28 @@ type request struct {
 	failed []partitionError
 }
 
+// placed sets the Partition and Offset of the messages r carried to
+// partition p of topic, which the broker appended from offset base on.
+// Each request carries its own messages, so requests sent concurrently
+// set different ones.
+func (r *request) placed(topic string, p int32, base int64) {
+	for _, t := range r.req.Topics {
+		if t.Topic != topic {
+			continue
+		}
+		for _, rp := range t.Partitions {
+			if rp.Partition != p {
+				continue
+			}
+			recs := rp.RecordSet.Records.(*records)
+			for i, s := range recs.all {
+				m := &recs.msgs[s.msg]
+				m.Partition, m.Offset = int(p), base+int64(i)
+			}
+		}
+	}
+}
+
 // partitionError is why a partition's records were not acked.
 type partitionError struct {
 	topicPartition
@@ -292,7 +316,7 @@ func build(msgs []kafka.Message, slots []slot, r int32, now time.Time) *request 
 		t := &req.Topics[len(req.Topics)-1]
 		t.Partitions = append(t.Partitions, produceapi.RequestPartition{
 			Partition: run[k].partition,
-			RecordSet: protocol.RecordSet{Records: &records{msgs: msgs, slots: run[k:end], now: now}},
+			RecordSet: protocol.RecordSet{Records: &records{msgs: msgs, slots: run[k:end], all: run[k:end], now: now}},
 		})
 	}
 	if len(req.Topics) == 0 {
@@ -321,6 +345,8 @@ func (w *Writer) roundTrip(ctx context.Context, reqs []request) {
 						if p.ErrorCode != 0 {
 							r.failed = append(r.failed, partitionError{topicPartition{t.Topic, p.Partition},
 								fmt.Errorf("produce to %s partition %d: %w", t.Topic, p.Partition, kafka.Error(p.ErrorCode))})
+						} else {
+							r.placed(t.Topic, p.Partition, p.BaseOffset)
 						}
 						acked[topicPartition{t.Topic, p.Partition}] = true
 					}
@@ -488,7 +514,8 @@ func recordBytes(m *kafka.Message) int {
 // encodes them, without copying them.
 type records struct {
 	msgs       []kafka.Message
-	slots      []slot
+	slots      []slot    // those not read yet
+	all        []slot    // every one, for placed
 	now        time.Time // for messages without a time
 	rec        protocol.Record
 	key, value bytesReader

@@ -140,6 +140,9 @@ func checkRead(t *testing.T, msgs []kafka.Message, recs []*kgo.Record) {
 		if len(r.Headers) != 1 || r.Headers[0].Key != "seq" || string(r.Headers[0].Value) != string(m.Value) {
 			t.Fatalf("message %d read with headers %v", i, r.Headers)
 		}
+		if int32(m.Partition) != r.Partition || m.Offset != r.Offset {
+			t.Fatalf("message %d said to be at %d@%d, read at %d@%d", i, m.Partition, m.Offset, r.Partition, r.Offset)
+		}
 		if time.Since(r.Timestamp) > time.Minute {
 			t.Fatalf("message %d read with time %v, want about now", i, r.Timestamp)
 		}
@@ -218,6 +221,9 @@ func TestBatchBytes(t *testing.T) {
 		var seq int
 		if _, err := fmt.Sscan(string(r.Value), &seq); err != nil || seq != i {
 			t.Fatalf("record %d is message %d", i, seq)
+		}
+		if m := msgs[i]; int32(m.Partition) != r.Partition || m.Offset != r.Offset {
+			t.Fatalf("message %d said to be at %d@%d, read at %d@%d", i, m.Partition, m.Offset, r.Partition, r.Offset)
 		}
 	}
 }
