@@ -94,7 +94,7 @@ func (e *Engine) restore(ctx context.Context, id int, store Store, from int64) (
 		}
 	}
 	if disk != nil {
-		if err := disk.Checkpoint(offset, time.Now()); err != nil {
+		if err := disk.restored(offset, time.Now()); err != nil {
 			return 0, records, err
 		}
 	}

@@ -452,7 +452,7 @@ func (f *flusher) record() {
 			f.fail(err)
 			return
 		}
-		if err := f.e.committed(f.ctx, f.id, f.store, cl); err != nil {
+		if err := f.e.committed(f.id, f.store, cl); err != nil {
 			f.fail(err)
 			return
 		}

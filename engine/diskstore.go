@@ -2,7 +2,6 @@ package engine
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -106,6 +105,17 @@ type DiskPartition struct {
 	n      atomic.Int64 // profiles on disk, counted at restore and kept up
 
 	checkpointed time.Time // when the owner last wrote a checkpoint
+	// logEnd is the changelog offset below which every record of the
+	// partition is on this disk: where the last restore ended, moved on by
+	// each record the owner wrote that the broker appended right there.
+	// A record appended anywhere else means that records this disk lacks
+	// came in before it: those of another writer (an instance the group
+	// gave the partition to while this one, cut off from it, still held
+	// it), or an attempt of the same write whose ack was lost. logEnd then
+	// stays put (foreign) until the next restore, and so do checkpoints.
+	logEnd  int64
+	foreign bool
+	warned  bool // that checkpoints stay put, once per restore
 }
 
 func (s *DiskPartition) key(card string) []byte {
@@ -310,6 +320,11 @@ func (s *DiskPartition) CommitRecords(cl []kafka.Message) error {
 	if len(s.pending) == 0 {
 		clear(s.onDisk)
 	}
+	for i := 0; i < len(cl) && !s.foreign; i++ {
+		if s.foreign = cl[i].Offset != s.logEnd; !s.foreign {
+			s.logEnd++
+		}
+	}
 	return nil
 }
 
@@ -326,9 +341,15 @@ func (s *DiskPartition) Encoded(card string) ([]byte, bool, error) {
 	return v[8:], true, nil
 }
 
+// restored notes that a restore has put every changelog record of the
+// partition below end on the disk, and checkpoints there.
+func (s *DiskPartition) restored(end int64, at time.Time) error {
+	s.logEnd, s.foreign, s.warned = end, false, false
+	return s.Checkpoint(end, at)
+}
+
 // Checkpoint records that every changelog record of the partition below
-// offset has reached the disk (call it after Commit, with the changelog's
-// end offset at a moment no write of this partition is in flight).
+// offset has reached the disk.
 func (s *DiskPartition) Checkpoint(offset int64, at time.Time) error {
 	v := make([]byte, 16)
 	binary.BigEndian.PutUint64(v, uint64(offset))
@@ -419,7 +440,7 @@ func (e *Engine) partitionStore(id int, committed int64) (store Store, from int6
 
 // committed is called once changelog records cl are acked: a store on
 // disk writes them and now and then checkpoints its position.
-func (e *Engine) committed(ctx context.Context, id int, store Store, cl []kafka.Message) error {
+func (e *Engine) committed(id int, store Store, cl []kafka.Message) error {
 	s, ok := store.(*DiskPartition)
 	if !ok {
 		return nil
@@ -430,7 +451,7 @@ func (e *Engine) committed(ctx context.Context, id int, store Store, cl []kafka.
 	if time.Since(s.checkpointed) < CheckpointEvery {
 		return nil
 	}
-	return e.checkpoint(ctx, id, s)
+	return e.checkpoint(id, s)
 }
 
 // release checkpoints a partition on disk whose last batch was committed,
@@ -449,22 +470,23 @@ func (e *Engine) release(id int, store Store, committed int64, stopping bool, lo
 	if !ok {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := e.checkpoint(ctx, id, s); err != nil {
+	if err := e.checkpoint(id, s); err != nil {
 		log.Warn("checkpoint on release", zap.Error(err))
 	}
 }
 
-func (e *Engine) checkpoint(ctx context.Context, id int, s *DiskPartition) error {
+// checkpoint records the partition's position in the changelog: the end
+// of what its disk holds (see DiskPartition.logEnd).
+func (e *Engine) checkpoint(id int, s *DiskPartition) error {
 	now := time.Now()
-	// No write of this partition is in flight between two batches, so the
-	// end offset covers exactly what was committed.
-	_, end, err := bounds(ctx, e.client, TopicChangelog, id)
-	if err != nil {
-		e.log.Debug("checkpoint postponed", zap.Int("partition", id), zap.Error(err))
-		return nil // try again after the next batch
-	}
 	s.checkpointed = now
-	return s.Checkpoint(end, now)
+	if s.foreign {
+		if !s.warned {
+			s.warned = true
+			e.log.Warn("records of another writer in the partition's changelog: its checkpoint stays where it was until the partition is next restored",
+				zap.Int("partition", id), zap.Int64("checkpoint", s.logEnd))
+		}
+		return nil
+	}
+	return s.Checkpoint(s.logEnd, now)
 }
