@@ -138,10 +138,16 @@ func warmProfiles(b *testing.B, msgs []kafka.Message, rs *rules.Set, now func() 
 			p.StartBatch()
 		}
 	}
-	enc := store.(interface{ Encoded(string) ([]byte, bool) })
+	enc := store.(interface {
+		Encoded(string) ([]byte, bool, error)
+	})
 	warm := make(map[string][]byte, len(cards))
 	for card := range cards {
-		if data, ok := enc.Encoded(card); ok {
+		data, ok, err := enc.Encoded(card)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if ok {
 			warm[card] = data
 		}
 	}
