@@ -17,8 +17,9 @@ type Outcome struct {
 	// Reason says why in words, with the time or figures that decided;
 	// "" for a winner.
 	Reason string
-	// Err is the condition's evaluation error, or for a winner the error
-	// of an offer that could not be built.
+	// Err is the condition's evaluation error, the error rendering the
+	// rule's offer for the swipe (the rule then neither sends nor holds),
+	// or for a winner the error of an offer that could not be encoded.
 	Err error
 	// Sent are the channels a winner's offers were published on, Lost
 	// those of its channels that other rules won.

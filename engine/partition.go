@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -35,6 +36,7 @@ type Pipeline struct {
 	log      *zap.Logger
 	hits     []int32        // the swipe's hits: ordinals in rules.Rules
 	pass     []offers.Hit   // hits whose offer policy lets them send
+	built    []builtOffer   // their offers
 	awards   []offers.Award // arbitration among pass
 	chs      []string       // channels an award was published on
 	maxCh    int            // offers per channel per swipe
@@ -236,19 +238,13 @@ func (p *Pipeline) process(m *kafka.Message) (card string, changed *loyalty.Prof
 	if len(s.RedeemedOffers) > 0 {
 		p.redemptions(s)
 	}
-	p.hits = p.eval.MatchOrdinals(s, prof, p.hits[:0], func(r *rules.Rule, err error) {
-		b.errs++
-		p.log.Warn("rule failed", zap.String("rule", r.ID), zap.String("swipe_id", s.SwipeID), zap.Error(err))
-		if p.explain != nil {
-			p.explain(&Outcome{Rule: r, Err: err})
-		}
-	})
+	p.hits = p.eval.MatchOrdinals(s, prof, p.hits[:0], func(r *rules.Rule, err error) { p.ruleFailed(r, s, err) })
 	// Every hit is judged on the history before this swipe, then the
 	// passing ones compete for the channels; winners and held hits are
 	// recorded once each, whatever their number of channels.
 	// Arbitration sees only the channels the card consented to that are
 	// not in their quiet hours at the store.
-	p.pass = p.pass[:0]
+	p.pass, p.built = p.pass[:0], p.built[:0]
 	var env *offers.Env
 	if len(p.hits) > 0 {
 		env = p.env(s, zone, b)
@@ -259,6 +255,15 @@ func (p *Pipeline) process(m *kafka.Message) (card string, changed *loyalty.Prof
 		v := p.check(env, r, p.ruleChs[ord], s, prof)
 		if (v.Code == offers.Pass || v.Code == offers.Holdout) && !p.withinBudget(r, s, v.Code == offers.Pass) {
 			v = p.overBudget(r, s) // a spent budget stops the holdout's records too
+		}
+		if v.Code == offers.Holdout {
+			// An offer that cannot be rendered for this swipe would not
+			// have been sent: it is not held either.
+			if _, _, err := r.Render(s, prof); err != nil {
+				p.unreserve(r, s)
+				p.ruleFailed(r, s, err)
+				continue
+			}
 		}
 		switch v.Code {
 		case offers.Pass:
@@ -280,7 +285,16 @@ func (p *Pipeline) process(m *kafka.Message) (card string, changed *loyalty.Prof
 			p.explain(&Outcome{Rule: r, Code: v.Code, Reason: v.Reason})
 		}
 	}
-	p.awards = offers.Arbitrate(p.pass, s, p.maxCh, p.awards[:0])
+	// The winners' offers are rendered once they have won. A winner whose
+	// offer cannot be rendered for this swipe is an error and sends
+	// nothing, and arbitration runs again without it, so that the
+	// channels it took go to the others.
+	for {
+		p.awards = offers.Arbitrate(p.pass, s, p.maxCh, p.awards[:0])
+		if p.renderWinners(s, prof) {
+			break
+		}
+	}
 	for i := range p.awards {
 		a := &p.awards[i]
 		r := a.Rule
@@ -292,39 +306,92 @@ func (p *Pipeline) process(m *kafka.Message) (card string, changed *loyalty.Prof
 			}
 			continue
 		}
-		offers.Record(r, s, prof, false)
 		p.chs = p.chs[:0]
 		// One offer per rule, rendered once; only its channel differs
 		// between the channels it won.
-		o, err := offers.Build(r, "", s, prof)
+		o := p.builtFor(p.pass[i].Ord)
 		var buildErr error
 		for _, ch := range r.Channels {
 			if !a.WonOn(ch) {
 				continue
 			}
-			if err == nil {
-				o.Channel = ch
-				if err = p.queueOffer(&o); err == nil {
-					b.offers++
-					b.byRule[r.ID]++
-					p.chs = append(p.chs, ch)
-					continue
-				}
+			o.Channel = ch
+			if err := p.queueOffer(o); err != nil {
+				b.errs++
+				buildErr = err
+				p.log.Warn("offer not built", zap.String("rule", r.ID), zap.String("swipe_id", s.SwipeID), zap.Error(err))
+				continue
 			}
-			b.errs++
-			buildErr = err
-			p.log.Warn("offer not built", zap.String("rule", r.ID), zap.String("swipe_id", s.SwipeID), zap.Error(err))
+			b.offers++
+			b.byRule[r.ID]++
+			p.chs = append(p.chs, ch)
 		}
 		if p.explain != nil {
 			p.explainWinner(a, p.chs, buildErr)
 		}
 		if len(p.chs) > 0 {
+			offers.Record(r, s, prof, false)
 			p.decided(EventSent, r, o.OfferID, p.chs, s)
 		} else {
 			p.unreserve(r, s) // nothing went out: nothing spent
 		}
 	}
 	return s.CardID, prof
+}
+
+// builtOffer is the offer of a hit that may send, rendered before
+// arbitration, by the rule's ordinal.
+type builtOffer struct {
+	ord int32
+	o   loyalty.Offer
+}
+
+// renderWinners builds the offers of the awards that won, and reports
+// true if every one could be. Otherwise it takes the winners that could
+// not out of the passing hits, counted as rule errors, for arbitration to
+// run again.
+func (p *Pipeline) renderWinners(s *loyalty.Swipe, prof *loyalty.Profile) bool {
+	p.built = p.built[:0]
+	failed := false
+	for i := range p.awards {
+		if !p.awards[i].Won() {
+			continue
+		}
+		r := p.awards[i].Rule
+		o, err := offers.Build(r, "", s, prof)
+		if err != nil {
+			p.unreserve(r, s)
+			p.ruleFailed(r, s, err)
+			p.pass[i].Rule, failed = nil, true // awards are in the order of the sorted pass
+			continue
+		}
+		p.built = append(p.built, builtOffer{ord: p.pass[i].Ord, o: o})
+	}
+	if failed {
+		p.pass = slices.DeleteFunc(p.pass, func(h offers.Hit) bool { return h.Rule == nil })
+	}
+	return !failed
+}
+
+// builtFor returns the offer built for the passing hit of rule ordinal
+// ord (a rule hits a swipe once, so ordinals tell hits apart).
+func (p *Pipeline) builtFor(ord int32) *loyalty.Offer {
+	for i := range p.built {
+		if p.built[i].ord == ord {
+			return &p.built[i].o
+		}
+	}
+	panic("engine: no offer built for a passing hit")
+}
+
+// ruleFailed counts and logs a rule that failed on swipe s: its condition
+// or its offer's templates.
+func (p *Pipeline) ruleFailed(r *rules.Rule, s *loyalty.Swipe, err error) {
+	p.b.errs++
+	p.log.Warn("rule failed", zap.String("rule", r.ID), zap.String("swipe_id", s.SwipeID), zap.Error(err))
+	if p.explain != nil {
+		p.explain(&Outcome{Rule: r, Err: err})
+	}
 }
 
 // queueOffer adds offer o to the batch's output.

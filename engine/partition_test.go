@@ -282,3 +282,42 @@ func storedProfile(t testing.TB, p *Pipeline, card string) *loyalty.Profile {
 	}
 	return prof
 }
+
+// A rule whose offer cannot be rendered for a swipe sends nothing: it
+// neither starts its cooldown for the card nor keeps a lower-priority
+// rule off the channel, and the failure is counted as a rule error.
+func TestOfferThatFailsToRenderSpendsNothing(t *testing.T) {
+	const src = `
+id: first-item
+priority: 20
+when: swipe.kind == "checkin" || swipe.kind == "purchase"
+channels: [mobile]
+offer: {title: "About {{ (index .Swipe.Items 0).SKU }}", coupon: {discount_cents: 100}}
+limits: {cooldown: 7d}
+---
+id: fallback
+priority: 10
+when: swipe.kind == "checkin"
+channels: [mobile]
+offer: {title: Welcome, coupon: {discount_cents: 50}}
+`
+	p := testPipeline(t, 0, src)
+	// A check-in has no items: first-item's title cannot be rendered.
+	checkin := `{"v":1,"swipe_id":"c-1-0","card_id":"c-1","kind":"checkin","store_id":"s1","ts":"2026-12-09T10:00:00-05:00"}`
+	p.Process(&kafka.Message{Topic: TopicSwipes, Offset: 0, Key: []byte("c-1"), Value: []byte(checkin)})
+	// An hour later a purchase, on which first-item renders.
+	purchase := `{"v":1,"swipe_id":"c-1-1","card_id":"c-1","kind":"purchase","store_id":"s1","ts":"2026-12-09T11:00:00-05:00",` +
+		`"items":[{"sku":"a","category":"c","qty":1,"unit_price_cents":100}],"total_cents":100}`
+	p.Process(&kafka.Message{Topic: TopicSwipes, Offset: 1, Key: []byte("c-1"), Value: []byte(purchase)})
+
+	got := fmt.Sprint(describeOffers(t, p.b.out))
+	if want := fmt.Sprint([]string{"c-1-0 offers.mobile fallback", "c-1-1 offers.mobile first-item"}); got != want {
+		t.Errorf("offers\n got %s\nwant %s", got, want)
+	}
+	if p.b.errs != 1 {
+		t.Errorf("%d rule errors counted, want 1", p.b.errs)
+	}
+	if h := storedProfile(t, p, "c-1").Offered("first-item"); h == nil || len(h.Sent) != 1 || h.Held != 0 {
+		t.Errorf("first-item's history %+v, want the purchase's send alone", h)
+	}
+}
