@@ -487,13 +487,16 @@ func (d *decoder) times(first int64, nc, ns, nst int, times []int64, used []bool
 // times), marks it used and returns its index: 0 for a bad one, with the
 // failure noted.
 func (d *decoder) timeRef(used []bool) int {
-	i := d.len()
-	if d.err != nil || i >= len(used) {
+	// An index into the table, not a length: it is bounded by the table,
+	// not by the bytes left (the newest times, with the highest indexes,
+	// are referred to near the record's end).
+	v := d.uvarint()
+	if d.err != nil || v >= uint64(len(used)) {
 		d.fail("time index")
 		return 0
 	}
-	used[i] = true
-	return i
+	used[v] = true
+	return int(v)
 }
 
 // profile2 reads the rest of a format 1 or 2 record. The figures those

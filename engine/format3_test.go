@@ -2,7 +2,11 @@ package engine
 
 import (
 	"encoding/binary"
+	"fmt"
+	"reflect"
 	"slices"
+	"testing"
+	"time"
 
 	"github.com/aislecast/loyalty"
 )
@@ -132,4 +136,32 @@ func putVarint(b []byte, n int, v int64) int {
 	}
 	b[n] = byte(u)
 	return n + 1
+}
+
+// A busy card's format 3 record reads back: one whose time table has
+// more entries than bytes follow a reference to its newest entries (a
+// time's index was read as a length, bounded by the bytes left).
+func TestFormat3ManyTimes(t *testing.T) {
+	p := loyalty.NewProfile("card-busy")
+	t0 := time.Date(2026, 8, 1, 9, 0, 0, 0, time.UTC)
+	for i := range 220 { // a purchase every ~9 hours for 80 days
+		cat := fmt.Sprintf("cat-%03d", i)
+		s := &loyalty.Swipe{V: 1, SwipeID: fmt.Sprint("s", i), CardID: p.CardID, Kind: loyalty.KindPurchase,
+			StoreID: "s001", TS: t0.Add(time.Duration(i) * 529 * time.Minute),
+			Items: []loyalty.Item{{SKU: cat + "-1", Category: cat, Qty: 1, UnitPriceCents: 250}}, TotalCents: 250}
+		p.Apply(s)
+	}
+	p.LastOffset = 4711
+	rec := appendFormat3(nil, p)
+	got, err := DecodeProfile(rec)
+	if err != nil {
+		t.Fatalf("format 3 record of %d bytes, %d categories: %v", len(rec), len(p.Categories), err)
+	}
+	if !reflect.DeepEqual(got, p) {
+		t.Fatal("format 3 record read as a different profile")
+	}
+	var table nameTable
+	if _, err := toAtRest(nil, rec, &table); err != nil {
+		t.Fatalf("restore's compaction of the record: %v", err)
+	}
 }
