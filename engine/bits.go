@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/binary"
+	"math"
 	"math/bits"
 )
 
@@ -137,6 +138,12 @@ func (r *bitReader) long(k uint) uint64 {
 		}
 	}
 	q := 1<<z | r.bits(z)
+	if q-1 > math.MaxUint64>>k {
+		// The value would not fit 64 bits: no writer wrote this code, and
+		// read on, it would wrap round to a value written another way.
+		r.bad = true
+		return 0
+	}
 	return (q-1)<<k | r.bits(k)
 }
 

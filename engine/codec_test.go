@@ -288,6 +288,34 @@ func TestDecodeProfileRejectsCorruption(t *testing.T) {
 	}
 }
 
+// DecodeProfile rejects a number written in a longer code than the
+// writer's whose value passes 64 bits: read on, it would wrap round to an
+// ordinary value, and a profile would have two encodings. Here FirstSeen
+// 0 (order 32) is written with 32 leading zeros, q = 2^32+1, so that
+// (q-1)<<32 wraps to 0.
+func TestDecodeProfileRejectsOverlongCode(t *testing.T) {
+	p := loyalty.NewProfile("x")
+	enc := AppendProfile(nil, p)
+	lead := len(appendLead([]byte{profileFormat}, p)) // no names: the body follows
+	r := bitReader{b: enc[lead:]}
+	if r.bits(33) != 1 { // FirstSeen 0 as written: a one, then 32 zeros
+		t.Fatal("unexpected body")
+	}
+	w := bitWriter{buf: append([]byte(nil), enc[:lead]...)}
+	w.bits(0, 32)
+	w.bits(1, 1)
+	w.bits(1, 32)
+	w.bits(0, 32)
+	for r.left() > 0 {
+		w.bits(r.bits(1), 1)
+	}
+	bad := w.done()
+	if got, err := DecodeProfile(bad); err == nil {
+		t.Fatalf("accepted a %d-byte record that encodes again as %d bytes (FirstSeen %d)",
+			len(bad), len(AppendProfile(nil, got)), got.FirstSeen)
+	}
+}
+
 // checkAtRest fails t unless p, decoded from enc, comes back the same
 // from the at-rest form, by every way there: from enc, as a restore's
 // compaction takes it; from p and its format 4 record, as a pipeline
