@@ -30,6 +30,13 @@ const SwipeHashBits = 48
 // store visited the fewest times (the least recently on a tie) makes room.
 const TopStores = 4
 
+// TopCategories is how many categories a profile keeps figures for; when
+// full, the category bought the least recently (the least spent in on a
+// tie) makes room. A chain's catalogue has a few hundred categories, so
+// only a POS sending made-up ones reaches it; without a bound, such a card's
+// profile, encoded on every swipe, would grow past what a record may hold.
+const TopCategories = 1024
+
 // MaxOfferSends is how many sends of one rule a profile remembers per card;
 // a rule's max_per_card count may not exceed it.
 const MaxOfferSends = 16
@@ -268,11 +275,12 @@ func (p *Profile) addStore(store string, t int64) {
 	sv.LastVisit = max(sv.LastVisit, t)
 }
 
-// weakest returns the index of the entry of s that ranks lowest by count,
-// then by time (both from rank), the first one on a tie: the entry a full
-// top list drops. The compiler inlines it and rank within it, so the
-// generic call costs no closure call per entry.
-func weakest[T any](s []T, rank func(*T) (count, last int64)) int {
+// weakest returns the index of the entry of s that ranks lowest by the
+// first of rank's figures (a count, or a time), then by the second, the
+// first one on a tie: the entry a full top list drops. The compiler
+// inlines it and rank within it, so the generic call costs no closure
+// call per entry.
+func weakest[T any](s []T, rank func(*T) (first, second int64)) int {
 	w, wn, wt := 0, int64(math.MaxInt64), int64(math.MaxInt64)
 	for j := range s {
 		if n, t := rank(&s[j]); n < wn || (n == wn && t < wt) {
@@ -371,13 +379,17 @@ func addDay(ds []DaySpend, day int32, cents int64, visits int32) []DaySpend {
 	return ds
 }
 
-// category returns the stats of name, adding them in order when missing.
+// category returns the stats of name, adding them in order when missing
+// and evicting the weakest category when the profile already keeps
+// TopCategories others.
 func (p *Profile) category(name string) *CategoryStats {
 	i, found := searchCategory(p.Categories, name)
 	if !found {
-		p.Categories = append(p.Categories, CategoryStats{})
-		copy(p.Categories[i+1:], p.Categories[i:])
-		p.Categories[i] = CategoryStats{Name: name}
+		w := -1
+		if len(p.Categories) >= TopCategories {
+			w = weakest(p.Categories, func(c *CategoryStats) (int64, int64) { return c.LastBought, c.SpendCents })
+		}
+		p.Categories, i = insertTop(p.Categories, i, w, CategoryStats{Name: name})
 		if len(p.spareDays) > 0 {
 			p.Categories[i].Days = p.spareDays[:0:1]
 			p.spareDays = p.spareDays[1:]

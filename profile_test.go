@@ -186,6 +186,32 @@ func TestTopSKUsEvictsWeakest(t *testing.T) {
 	}
 }
 
+// A profile keeps at most TopCategories categories: a new one evicts the
+// category bought the least recently, the least spent in on a tie.
+func TestTopCategoriesEvictsLeastRecent(t *testing.T) {
+	p := loyalty.NewProfile("c1")
+	for n := 0; n < loyalty.TopCategories; n += 500 {
+		s := &loyalty.Swipe{SwipeID: fmt.Sprint("s", n), CardID: "c1", Kind: loyalty.KindPurchase, TS: day(5, 10+n/500)}
+		for i := n; i < min(n+500, loyalty.TopCategories); i++ {
+			s.Items = append(s.Items, loyalty.Item{SKU: "k", Category: fmt.Sprintf("cat-%04d", i), Qty: 1, UnitPriceCents: int64(1 + i%7)})
+		}
+		p.Apply(s)
+	}
+	// cat-0000 (1 cent) and cat-0007 (1 cent) were bought first and least.
+	p.Apply(purchase("again", day(6, 10), "cat-0000", 5))
+	p.Apply(purchase("new", day(7, 10), "new", 5))
+	if len(p.Categories) != loyalty.TopCategories || p.Category("new") == nil || p.Category("cat-0007") != nil ||
+		p.Category("cat-0000") == nil || p.Category("cat-0001") == nil {
+		t.Fatalf("after eviction: %d categories, new %v, cat-0000 %v, cat-0001 %v, cat-0007 %v", len(p.Categories),
+			p.Category("new"), p.Category("cat-0000"), p.Category("cat-0001"), p.Category("cat-0007"))
+	}
+	for i := 1; i < len(p.Categories); i++ {
+		if p.Categories[i-1].Name >= p.Categories[i].Name {
+			t.Fatal("categories not sorted")
+		}
+	}
+}
+
 func TestProfileVisitsAndBaskets(t *testing.T) {
 	p := loyalty.NewProfile("c1")
 	p.Apply(purchase("a", day(10, 9), "coffee", 500, "dairy", 300))

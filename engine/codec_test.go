@@ -288,6 +288,36 @@ func TestDecodeProfileRejectsCorruption(t *testing.T) {
 	}
 }
 
+// Swipes within the decoder's limits (1,000 items, names of 256 bytes)
+// cannot build a profile whose record DecodeProfile refuses: a profile
+// keeps at most loyalty.TopCategories categories, whose names fit
+// maxNamesLen.
+func TestManyLongCategoriesRoundTrip(t *testing.T) {
+	if maxNames := loyalty.TopCategories * DefaultLimits.MaxIDSize; maxNames > maxNamesLen {
+		t.Fatalf("names of a full profile take up to %d bytes, more than a record may hold (%d)", maxNames, maxNamesLen)
+	}
+	p := loyalty.NewProfile("card-1")
+	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	pad := strings.Repeat("x", DefaultLimits.MaxIDSize-10)
+	for n := range 5 {
+		s := &loyalty.Swipe{V: 1, SwipeID: fmt.Sprint("s", n), CardID: p.CardID, Kind: loyalty.KindPurchase, StoreID: "s1", TS: t0.Add(time.Duration(n) * time.Hour)}
+		for i := range DefaultLimits.MaxItems {
+			s.Items = append(s.Items, loyalty.Item{SKU: "k", Category: fmt.Sprintf("%s%010d", pad, n*DefaultLimits.MaxItems+i), Qty: 1, UnitPriceCents: 1})
+			s.TotalCents++
+		}
+		p.Apply(s)
+	}
+	rec := AppendProfile(nil, p)
+	got, err := DecodeProfile(rec)
+	if err != nil {
+		t.Fatalf("profile of %d categories encoded as %d bytes does not decode: %v", len(p.Categories), len(rec), err)
+	}
+	if !reflect.DeepEqual(got, p) {
+		t.Fatal("decoded as a different profile")
+	}
+	checkAtRest(t, rec, p)
+}
+
 // DecodeProfile rejects a number written in a longer code than the
 // writer's whose value passes 64 bits: read on, it would wrap round to an
 // ordinary value, and a profile would have two encodings. Here FirstSeen
