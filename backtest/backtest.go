@@ -30,6 +30,9 @@ type Source interface {
 type Options struct {
 	Limits              engine.Limits // default engine.DefaultLimits
 	MaxOffersPerChannel int           // default engine.DefaultMaxOffersPerChannel
+	// SendExpired sends the offers the engine would suppress as expired
+	// on arrival, as offerd's --send-expired-offers.
+	SendExpired bool
 	// From and To bound, by the simulated clock, the swipes counted in the
 	// report. Swipes before From still build the profiles and the offer
 	// histories (cooldowns, caps) but are only counted as Warmup; swipes
@@ -239,6 +242,7 @@ func (r *replay) newPartition(id int, src Source) *partition {
 	pt := &partition{src: src}
 	pt.p = engine.NewPipeline(id, r.rules, nil, r.opts.Limits, func() time.Time { return pt.clock }, r.opts.Logger)
 	pt.p.SetMaxOffersPerChannel(r.opts.MaxOffersPerChannel)
+	pt.p.SetSendExpired(r.opts.SendExpired)
 	pt.p.SetBudgets(r.budgets)
 	pt.p.SetPolicy(r.opts.Policy)
 	return pt

@@ -15,7 +15,7 @@ import (
 // policyOrder is the order of the suppression columns: the order the
 // policy checks, then the budget and arbitration; other reasons follow by
 // name.
-var policyOrder = []string{offers.Schedule.String(), offers.Consent.String(), offers.Quiet.String(),
+var policyOrder = []string{offers.Expired.String(), offers.Schedule.String(), offers.Consent.String(), offers.Quiet.String(),
 	offers.Cooldown.String(), offers.Cap.String(), offers.Budget.String(), offers.Arbitration.String()}
 
 // WriteText prints the report as a table, one row per rule, then the

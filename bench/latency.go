@@ -312,7 +312,11 @@ func (p *phase) startRelay(ctx context.Context) (func() error, error) {
 func (p *phase) startEngine(ctx context.Context, set *rules.Set, clock time.Time) (func() error, error) {
 	t := &kafka.Transport{}
 	e, err := engine.New(engine.Config{Brokers: p.b.Addrs, Group: p.group, Rules: set, Partitions: p.cfg.Partitions,
-		MaxBatch: p.cfg.MaxBatch, Clock: func() time.Time { return clock }, Transport: t})
+		MaxBatch: p.cfg.MaxBatch, Clock: func() time.Time { return clock }, Transport: t,
+		// The stream's event times are the generator's, not the wall
+		// clock's: its offers, the probe's included, must not count as
+		// expired on arrival.
+		SendExpired: true})
 	if err != nil {
 		return nil, err
 	}

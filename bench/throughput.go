@@ -284,7 +284,10 @@ func engineRun(ctx context.Context, b *Broker, cfg ThroughputConfig, group strin
 	t := &kafka.Transport{}
 	defer t.CloseIdleConnections()
 	e, err := engine.New(engine.Config{Brokers: b.Addrs, Group: group, Rules: set, Partitions: cfg.Partitions,
-		MaxBatch: cfg.MaxBatch, Clock: func() time.Time { return clock }, Transport: t})
+		MaxBatch: cfg.MaxBatch, Clock: func() time.Time { return clock }, Transport: t,
+		// The stream is history written now; it stands in for live
+		// traffic, whose offers are not expired on arrival.
+		SendExpired: true})
 	if err != nil {
 		return Run{}, err
 	}

@@ -24,6 +24,7 @@ channels: [mobile, email]
 offer:
   title: "Thanks"
   coupon: { discount_cents: 100 }
+  expires_in: 7d # longer than any swipe of the fixture is late
 limits: { budget: { count: %d } }
 `
 

@@ -127,6 +127,7 @@ func (e *Engine) runPartition(ctx, gctx context.Context, gen *kafka.Generation, 
 
 	p := NewPipeline(a.ID, e.rules.Load(), store, e.cfg.Limits, e.cfg.Clock, log)
 	p.SetMaxOffersPerChannel(e.cfg.MaxOffersPerChannel)
+	p.SetSendExpired(e.cfg.SendExpired)
 	p.SetPolicy(&e.policy)
 	p.SetBudgets(e.budgets)
 	r := kafka.NewReader(kafka.ReaderConfig{

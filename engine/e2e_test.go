@@ -57,8 +57,12 @@ type fixture struct {
 	client  *kafka.Client
 	rules   *rules.Set
 	msgs    []possim.Message
-	clock   time.Time
-	last    *engine.Engine // the engine of the latest run
+	// sent is when each of msgs is sent, on the simulated clock: its
+	// record's timestamp, by which the engine judges an offer's expiry. A
+	// late swipe is sent hours to days after its event time.
+	sent  []time.Time
+	clock time.Time
+	last  *engine.Engine // the engine of the latest run
 	// storeDir, when set, keeps the engine's profiles on disk there.
 	storeDir string
 	// compactOnRestore is Config.CompactOnRestore; with waitCompacted,
@@ -104,7 +108,7 @@ func newFixtureOn(t *testing.T, brokers, n int, bad float64) *fixture {
 	g := possim.New(possim.Config{Seed: 7, Cards: 300, BadFraction: bad})
 	for i := 0; i < n; i++ {
 		m := g.Next()
-		f.msgs = append(f.msgs, m)
+		f.msgs, f.sent = append(f.msgs, m), append(f.sent, g.Clock())
 		if m.Swipe != nil && m.Swipe.TS.After(f.clock) {
 			f.clock = m.Swipe.TS
 		}
@@ -119,8 +123,8 @@ func (f *fixture) produce(from, to int) {
 		RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond, BatchBytes: 16 << 20}
 	defer w.Close()
 	var batch []kafka.Message
-	for _, m := range f.msgs[from:to] {
-		batch = append(batch, kafka.Message{Topic: engine.TopicSwipes, Key: m.Key, Value: m.Value})
+	for i, m := range f.msgs[from:to] {
+		batch = append(batch, kafka.Message{Topic: engine.TopicSwipes, Key: m.Key, Value: m.Value, Time: f.sent[from+i]})
 	}
 	if err := w.WriteMessages(context.Background(), batch...); err != nil {
 		f.t.Fatal(err)
@@ -227,7 +231,7 @@ func (f *fixture) oracle(upTo int) (map[string]*oracleCard, map[wantOffer]bool, 
 	cards := map[string]*oracleCard{}
 	want := map[wantOffer]bool{}
 	dups := 0
-	for _, m := range f.msgs[:upTo] {
+	for i, m := range f.msgs[:upTo] {
 		s := m.Swipe
 		if m.Bad != "" || s == nil {
 			continue
@@ -268,11 +272,14 @@ func (f *fixture) oracle(upTo int) (map[string]*oracleCard, map[wantOffer]bool, 
 				coffee30 += v
 			}
 		}
+		// An offer that would have expired before its swipe was sent is
+		// not: big-basket's last 7 days, longer than any swipe is late,
+		// coffee-fan's the default day.
 		if s.Kind == "purchase" && s.TotalCents >= 6000 {
 			want[wantOffer{offers.ID("big-basket", 3, s.SwipeID), "mobile", s.CardID}] = true
 			want[wantOffer{offers.ID("big-basket", 3, s.SwipeID), "email", s.CardID}] = true
 		}
-		if coffeeInBasket && coffee30 > 3000 {
+		if expired := !s.TS.Add(rules.DefaultExpiresIn).After(f.sent[i]); !expired && coffeeInBasket && coffee30 > 3000 {
 			want[wantOffer{offers.ID("coffee-fan", 1, s.SwipeID), "pos", s.CardID}] = true
 		}
 	}
@@ -614,6 +621,7 @@ channels: [mobile]
 offer:
   title: "Thanks again"
   coupon: { discount_cents: 100 }
+  expires_in: 7d # longer than any swipe of the fixture is late
 limits: { cooldown: 7d }
 `
 

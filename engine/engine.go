@@ -63,6 +63,12 @@ type Config struct {
 	// channel (default DefaultMaxOffersPerChannel); rules compete for the
 	// slots by priority, then expected value, then id.
 	MaxOffersPerChannel int
+	// SendExpired sends the offers of swipes that arrived after the offer
+	// would have expired (the swipe's ts plus the rule's expires_in, before
+	// the swipe record's timestamp), which are otherwise suppressed with
+	// reason "expired". A replay of history standing in for live traffic
+	// (a benchmark) wants it.
+	SendExpired bool
 
 	// Stores is the store registry from a file (LoadStores); records of
 	// the stores topic override its entries. Nil: the topic alone.

@@ -27,7 +27,7 @@ offer: {title: "Thanks", coupon: {discount_cents: 500}, expires_in: 7d}
 id: hello
 when: swipe.kind == "checkin"
 channels: [pos]
-offer: {title: "Welcome back"}
+offer: {title: "Welcome back", expires_in: 7d}
 holdout: 30%
 `
 
@@ -86,7 +86,7 @@ func TestDecisionEventsEndToEnd(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		f.msgs = append(f.msgs, possim.Message{Key: []byte(card), Value: v, Swipe: s})
+		f.msgs, f.sent = append(f.msgs, possim.Message{Key: []byte(card), Value: v, Swipe: s}), append(f.sent, f.clock)
 		if kind == loyalty.KindPurchase && len(redeemed) > 0 && redeemed[0] != "no-such-offer" {
 			want[key{"redeemed", redeemed[0], "", "", card, id}] = s.TotalCents
 		}

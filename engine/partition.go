@@ -27,29 +27,32 @@ const (
 // lock. The engine runs one per owned partition; benchmarks and replays
 // run it directly.
 type Pipeline struct {
-	id       int
-	store    Store
-	rules    *rules.Set
-	eval     *rules.Evaluator
-	limits   Limits
-	now      func() time.Time
-	log      *zap.Logger
-	hits     []int32        // the swipe's hits: ordinals in rules.Rules
-	pass     []offers.Hit   // hits whose offer policy lets them send
-	built    []builtOffer   // their offers
-	awards   []offers.Award // arbitration among pass
-	chs      []string       // channels an award was published on
-	maxCh    int            // offers per channel per swipe
-	budget   *Budgets
-	b        *batch
-	cl       []kafka.Message // the batch's changelog records
-	clPos    map[string]int  // card id -> its record in cl
-	slab     []byte          // room for the records' keys and values
-	storeErr error           // the first store failure: every EndBatch after it fails, as the state is unknown
-	clStale  bool            // cl and clPos are the last batch's
-	policy   *Policy         // stores, consent, quiet hours; nil: none
-	envBuf   offers.Env      // env's result, reused
-	key      []byte          // cardKey of the swipe in hand, nil until needed
+	id     int
+	store  Store
+	rules  *rules.Set
+	eval   *rules.Evaluator
+	limits Limits
+	now    func() time.Time
+	log    *zap.Logger
+	hits   []int32        // the swipe's hits: ordinals in rules.Rules
+	pass   []offers.Hit   // hits whose offer policy lets them send
+	built  []builtOffer   // their offers
+	awards []offers.Award // arbitration among pass
+	chs    []string       // channels an award was published on
+	maxCh  int            // offers per channel per swipe
+	// sendExpired sends offers that had expired before their swipe
+	// arrived (SetSendExpired).
+	sendExpired bool
+	budget      *Budgets
+	b           *batch
+	cl          []kafka.Message // the batch's changelog records
+	clPos       map[string]int  // card id -> its record in cl
+	slab        []byte          // room for the records' keys and values
+	storeErr    error           // the first store failure: every EndBatch after it fails, as the state is unknown
+	clStale     bool            // cl and clPos are the last batch's
+	policy      *Policy         // stores, consent, quiet hours; nil: none
+	envBuf      offers.Env      // env's result, reused
+	key         []byte          // cardKey of the swipe in hand, nil until needed
 	// explain, when set, sees the outcome of every rule hit (explain.go).
 	explain func(*Outcome)
 	// swipes decodes every swipe into the same buffers: nothing keeps a
@@ -92,6 +95,12 @@ func NewPipeline(id int, rs *rules.Set, store Store, lim Limits, now func() time
 // DefaultMaxOffersPerChannel is how many offers one swipe may trigger on
 // each channel unless configured otherwise.
 const DefaultMaxOffersPerChannel = 1
+
+// SetSendExpired makes the pipeline send offers that had expired before
+// their swipe arrived (see offers.Env.Arrived), as a replay of history
+// standing in for live traffic wants; by default they are suppressed.
+// Call it between swipes.
+func (p *Pipeline) SetSendExpired(send bool) { p.sendExpired = send }
 
 // SetMaxOffersPerChannel sets how many offers one swipe may trigger on
 // each channel (k < 1 means DefaultMaxOffersPerChannel); call it between
@@ -247,7 +256,7 @@ func (p *Pipeline) process(m *kafka.Message) (card string, changed *loyalty.Prof
 	p.pass, p.built = p.pass[:0], p.built[:0]
 	var env *offers.Env
 	if len(p.hits) > 0 {
-		env = p.env(s, zone, b)
+		env = p.env(s, zone, m.Time, b)
 	}
 	all := p.rules.Rules()
 	for _, ord := range p.hits {

@@ -321,3 +321,47 @@ offer: {title: Welcome, coupon: {discount_cents: 50}}
 		t.Errorf("first-item's history %+v, want the purchase's send alone", h)
 	}
 }
+
+// A swipe that reaches Kafka after its offer would have expired (a lane
+// that was offline uploads its backlog) publishes no offer, spends no
+// budget and starts no cooldown: the hit is suppressed as expired. With
+// SetSendExpired, as a replay of history standing in for live traffic
+// wants, the offer goes out.
+func TestLateSwipeSendsNoExpiredOffer(t *testing.T) {
+	const src = `
+id: quick
+when: swipe.kind == "checkin"
+channels: [mobile]
+offer: {title: Now, coupon: {discount_cents: 100}, expires_in: 4h}
+limits: {cooldown: 7d, budget: {count: 1000}}
+`
+	// Written at the till at 15:00 UTC, delivered 29 hours later; and a
+	// swipe delivered within the 4 hours.
+	late := `{"v":1,"swipe_id":"late-1","card_id":"c-1","kind":"checkin","store_id":"s1","ts":"2026-12-08T10:00:00-05:00"}`
+	timely := `{"v":1,"swipe_id":"on-time-1","card_id":"c-2","kind":"checkin","store_id":"s1","ts":"2026-12-08T10:00:00-05:00"}`
+	arrived := time.Date(2026, 12, 9, 20, 0, 0, 0, time.UTC)
+	for _, send := range []bool{false, true} {
+		p := testPipeline(t, 0, src)
+		p.SetSendExpired(send)
+		p.Process(&kafka.Message{Topic: TopicSwipes, Offset: 0, Key: []byte("c-1"), Value: []byte(late), Time: arrived})
+		p.Process(&kafka.Message{Topic: TopicSwipes, Offset: 1, Key: []byte("c-2"), Value: []byte(timely), Time: arrived.Add(-26 * time.Hour)})
+		want := []string{"on-time-1 offers.mobile quick"}
+		if send {
+			want = []string{"late-1 offers.mobile quick", "on-time-1 offers.mobile quick"}
+		}
+		if got := describeOffers(t, p.b.out); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("send expired %v: offers %v, want %v", send, got, want)
+		}
+		if got := p.budget.Spent("quick").Count; got != int64(len(want)) {
+			t.Errorf("send expired %v: budget spent on %d offers, want %d", send, got, len(want))
+		}
+		if h := storedProfile(t, p, "c-1").Offered("quick"); (h != nil && len(h.Sent) > 0) != send {
+			t.Errorf("send expired %v: c-1's history of quick %+v", send, h)
+		}
+		if !send {
+			if got := p.b.suppressions()[suppression{"quick", offers.Expired}]; got != 1 {
+				t.Errorf("%d hits suppressed as expired, want 1", got)
+			}
+		}
+	}
+}

@@ -36,13 +36,21 @@ func (pol *Policy) zone(store string) *time.Location {
 
 // env is what the policy knows about swipe s: its store's zone (a store
 // the registry does not know is counted), its card's consent and the
-// quiet hours. It is valid until the next call.
-func (p *Pipeline) env(s *loyalty.Swipe, zone *time.Location, b *batch) *offers.Env {
+// quiet hours, and when the swipe arrived (its record's time; see
+// SetSendExpired). It is valid until the next call.
+func (p *Pipeline) env(s *loyalty.Swipe, zone *time.Location, arrived time.Time, b *batch) *offers.Env {
+	if p.sendExpired {
+		arrived = time.Time{}
+	}
 	pol := p.policy
 	if pol == nil {
-		return nil
+		if arrived.IsZero() {
+			return nil
+		}
+		p.envBuf = offers.Env{Consent: offers.AllChannels, Arrived: arrived}
+		return &p.envBuf
 	}
-	p.envBuf = offers.Env{Zone: zone, Consent: pol.Consent.Channels(s.CardID), Quiet: pol.Quiet}
+	p.envBuf = offers.Env{Zone: zone, Consent: pol.Consent.Channels(s.CardID), Quiet: pol.Quiet, Arrived: arrived}
 	if zone == nil {
 		b.unknownStores++
 	}

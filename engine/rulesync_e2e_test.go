@@ -19,6 +19,7 @@ channels: [mobile]
 offer:
   title: %q
   coupon: { discount_cents: 100 }
+  expires_in: 7d # longer than any swipe of the fixture is late
 `
 
 // applyRules does what offerctl apply does: it plans the change of the

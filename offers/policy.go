@@ -28,9 +28,10 @@ const (
 	Consent                 // the card accepts offers on none of the rule's channels
 	Quiet                   // every channel left is in its quiet hours at the store
 	Budget                  // the rule's budget is spent (see Afford)
+	Expired                 // the offer would have expired before its swipe arrived (see Env.Arrived)
 )
 
-var codeNames = [...]string{"pass", "schedule", "cooldown", "cap", "holdout", "arbitration", "consent", "quiet_hours", "budget"}
+var codeNames = [...]string{"pass", "schedule", "cooldown", "cap", "holdout", "arbitration", "consent", "quiet_hours", "budget", "expired"}
 
 func (c Code) String() string {
 	if int(c) < len(codeNames) {
@@ -57,6 +58,10 @@ type Verdict struct {
 // store or the card's consent: it is Env.Decide with a nil Env. The
 // checks, in order:
 //
+//   - expiry (Env.Arrived): the offer's expiry, the swipe's event time plus
+//     the rule's expires_in, must be after the time the swipe arrived; an
+//     offer already expired (a lane that was offline uploading its
+//     backlog) is neither sent nor held.
 //   - schedule: from/until dates, days and hours, all in the store's local
 //     time: the swipe's instant in the store's zone (Env.Zone), or, for a
 //     store the registry does not know, the UTC offset the swipe's ts
@@ -80,8 +85,9 @@ type Verdict struct {
 //     id, modulo 10000) is held: Held is set and nothing is published.
 //
 // Decisions depend only on the rule, the swipe, the profile and the Env
-// (the store registry and consent table), never on the wall clock, so a
-// replay decides as the live run did. Budgets are judged by Afford against
+// (the store registry, the consent table and the swipe's arrival as its
+// record's timestamp says), never on the wall clock, so a replay decides
+// as the live run did. Budgets are judged by Afford against
 // a spend shared by every instance, which the caller holds.
 func Decide(r *rules.Rule, s *loyalty.Swipe, p *loyalty.Profile) Verdict {
 	return decide(r, ChannelsOf(r.Channels...), s, p, nil, true)
@@ -95,6 +101,16 @@ func Check(r *rules.Rule, s *loyalty.Swipe, p *loyalty.Profile) Code {
 
 // decide judges rule r, whose channels are want, as Decide does.
 func decide(r *rules.Rule, want ChannelSet, s *loyalty.Swipe, p *loyalty.Profile, e *Env, explain bool) Verdict {
+	if e != nil && !e.Arrived.IsZero() {
+		if exp := s.TS.Add(r.ExpiresIn); !exp.After(e.Arrived) {
+			v := Verdict{Code: Expired}
+			if explain {
+				v.Reason = fmt.Sprintf("expired: the offer would have expired at %s, %s before the swipe arrived at %s",
+					exp.Format(time.RFC3339), e.Arrived.Sub(exp).Round(time.Second), e.Arrived.In(exp.Location()).Format(time.RFC3339))
+			}
+			return v
+		}
+	}
 	local := e.Local(s)
 	if sc := r.Schedule; sc != nil {
 		if why, ok := inSchedule(sc, local, explain); !ok {

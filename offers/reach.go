@@ -67,6 +67,10 @@ type Env struct {
 	// Quiet is the quiet hours per channel, in the store's local time; nil
 	// means none.
 	Quiet *QuietHours
+	// Arrived is when the swipe reached Kafka: its record's timestamp. An
+	// offer that would have expired by then is not sent (Expired). Zero:
+	// not checked.
+	Arrived time.Time
 }
 
 // Local is the swipe's event time on the store's clock.

@@ -51,6 +51,12 @@ type Config struct {
 	// Generator.Offered that the card redeems at its next purchase
 	// (default DefaultRedeemFraction; negative for none).
 	RedeemFraction float64
+	// Timestamps makes Produce give each message the simulated time it
+	// is sent at (Clock after Next) as its Kafka timestamp, as a POS
+	// sending live would: a late swipe then reaches Kafka late. False: the
+	// writer stamps the wall clock. Keep it false for a broker that
+	// deletes old records (Kafka's retention judges by these timestamps).
+	Timestamps bool
 }
 
 // Message is one Kafka message of the swipes topic.
@@ -97,6 +103,7 @@ type Generator struct {
 	hugeAisle string // the aisle of oversized faults, made once
 	redeem    float64
 	offers    inbox // offers fed back, for redeemed_offers (redeem.go)
+	stamp     bool  // Config.Timestamps
 }
 
 // card is the simulated shopper behind one loyalty card.
@@ -172,6 +179,7 @@ func New(cfg Config) *Generator {
 		retry:  fraction(cfg.RetryFraction, DefaultRetryFraction),
 		redeem: fraction(cfg.RedeemFraction, DefaultRedeemFraction),
 		bad:    cfg.BadFraction,
+		stamp:  cfg.Timestamps,
 	}
 	g.faults = Faults()
 	if cfg.Faults != nil {

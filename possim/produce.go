@@ -104,7 +104,11 @@ func (p *producer) send(ctx context.Context, n int) error {
 	for range n {
 		m := p.g.Next()
 		p.msgs = append(p.msgs, m)
-		p.batch = append(p.batch, kafka.Message{Key: m.Key, Value: m.Value})
+		km := kafka.Message{Key: m.Key, Value: m.Value}
+		if p.g.stamp {
+			km.Time = p.g.Clock()
+		}
+		p.batch = append(p.batch, km)
 	}
 	if err := p.w.WriteMessages(ctx, p.batch...); err != nil {
 		var tooLarge kafka.MessageTooLargeError

@@ -132,6 +132,55 @@ func TestProduceBatches(t *testing.T) {
 	}
 }
 
+// timeRecorder is a Writer that keeps the messages' timestamps.
+type timeRecorder struct{ times []time.Time }
+
+func (r *timeRecorder) WriteMessages(_ context.Context, msgs ...kafka.Message) error {
+	for _, m := range msgs {
+		r.times = append(r.times, m.Time)
+	}
+	return nil
+}
+
+// With Config.Timestamps each message carries the simulated time it is
+// sent at: never before its swipe's event time, and later for a late
+// swipe. Without, the writer's clock is left to stamp it.
+func TestProduceTimestamps(t *testing.T) {
+	var w timeRecorder
+	var seen []Message
+	if _, err := Produce(context.Background(), &w, New(Config{Seed: 1, Timestamps: true}), 5000, 0, func(m Message) { seen = append(seen, m) }); err != nil {
+		t.Fatal(err)
+	}
+	late := 0
+	for i, m := range seen {
+		if m.Swipe == nil {
+			continue
+		}
+		sent := w.times[i]
+		if sent.Before(m.Swipe.TS) {
+			t.Fatalf("message %d stamped %s, before its event time %s", i, sent, m.Swipe.TS)
+		}
+		if m.Late {
+			late++
+			if sent.Sub(m.Swipe.TS) < time.Hour {
+				t.Fatalf("late message %d stamped %s after its event time", i, sent.Sub(m.Swipe.TS))
+			}
+		}
+	}
+	if late == 0 {
+		t.Fatal("no late swipe among 5000: the test tests nothing")
+	}
+	var plain timeRecorder
+	if _, err := Produce(context.Background(), &plain, New(Config{Seed: 1}), 10, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, ts := range plain.times {
+		if !ts.IsZero() {
+			t.Fatalf("message stamped %s without Config.Timestamps", ts)
+		}
+	}
+}
+
 func TestProduceRate(t *testing.T) {
 	var w recorder
 	var seen []Message

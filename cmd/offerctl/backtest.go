@@ -31,6 +31,7 @@ func backtestCmd(args []string, stdout, stderr io.Writer) int {
 	fromFlag := fs.String("from", "", "count swipes sent from this `time` on (RFC 3339 or YYYY-MM-DD, UTC); earlier ones only build profiles")
 	toFlag := fs.String("to", "", "stop counting at this `time` (exclusive); later swipes are skipped")
 	maxCh := fs.Int("max-offers-per-channel", engine.DefaultMaxOffersPerChannel, "most offers one swipe triggers on each channel, as offerd's flag")
+	sendExpired := fs.Bool("send-expired-offers", false, "send offers that would have expired before their swipe reached Kafka, as offerd's flag")
 	asJSON := fs.Bool("json", false, "print the report as one JSON object")
 	var pf engine.PolicyFlags
 	pf.Register(fs, "every card gets (a backtest knows no identities record)")
@@ -88,7 +89,7 @@ func backtestCmd(args []string, stdout, stderr io.Writer) int {
 
 	var read atomic.Int64
 	done := showProgress(stderr, &read, total)
-	rep, err := backtest.Run(ctx, set, srcs, backtest.Options{MaxOffersPerChannel: *maxCh, From: from, To: to, Read: &read, Policy: pol})
+	rep, err := backtest.Run(ctx, set, srcs, backtest.Options{MaxOffersPerChannel: *maxCh, SendExpired: *sendExpired, From: from, To: to, Read: &read, Policy: pol})
 	done()
 	if err != nil {
 		fmt.Fprintf(stderr, "offerctl backtest: %v\n", err)

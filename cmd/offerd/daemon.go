@@ -56,6 +56,7 @@ func startEngine(o *options, log *zap.Logger, rs *rules.Set, docs []engine.RuleD
 		Logger:     log,
 
 		MaxOffersPerChannel: o.maxOffers,
+		SendExpired:         o.sendExpired,
 
 		Stores:           o.stores,
 		QuietHours:       o.quiet,

@@ -64,7 +64,10 @@ func runDemo(ctx context.Context, o *options, log *zap.Logger, stdout, stderr io
 	}
 	logRules(log, rs)
 
-	gen := possim.New(possim.Config{Seed: o.seed, Cards: o.cards, BadFraction: o.badFraction})
+	// Swipes carry their simulated send time as their Kafka timestamp:
+	// the engine judges an offer's expiry by it, and offerctl backtest
+	// of the demo's swipes judges time by it as the engine's clock does.
+	gen := possim.New(possim.Config{Seed: o.seed, Cards: o.cards, BadFraction: o.badFraction, Timestamps: true})
 	if o.stores == nil {
 		if o.stores, err = demoStores(gen); err != nil {
 			return err

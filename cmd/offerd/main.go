@@ -49,6 +49,7 @@ type options struct {
 	admin            string
 	partitions       int
 	maxOffers        int
+	sendExpired      bool
 	storeDir         string
 	cacheMB          int
 	compactOnRestore bool
@@ -78,6 +79,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.admin, "admin", "", "address of the admin HTTP server (/healthz, /readyz, /metrics), e.g. :8080")
 	fs.IntVar(&o.partitions, "partitions", 6, "partitions of topics created at start (an existing swipes topic's count wins)")
 	fs.IntVar(&o.maxOffers, "max-offers-per-channel", 1, "most offers one swipe triggers on each channel; rules compete by priority, then value, then id")
+	fs.BoolVar(&o.sendExpired, "send-expired-offers", false, "send the offers of swipes that reach Kafka after the offer would have expired (ts + expires_in before the record's timestamp: a lane uploading its backlog); by default they are suppressed as expired")
 	o.policy.Register(fs, "a card without a consent record in identities")
 	fs.StringVar(&o.storeDir, "store-dir", "", "keep profiles on disk in this directory (Pebble) instead of in memory; for more profiles than RAM holds")
 	fs.BoolVar(&o.compactOnRestore, "compact-on-restore", false, "convert each restored profile to the compact in-memory form as it is read: restores take about twice as long, and memory never holds the changelog's form (about 2.4 times the compact one) while they are compacted in the background; with GOMEMLIMIT set, a restore does so by itself past half of it")

@@ -306,6 +306,7 @@ func buildOracle(t *testing.T, c *kafka.Client) *oracle {
 			t.Fatal(err)
 		}
 		pl := engine.NewPipeline(p, rs, engine.NewMemStore(cache), engine.DefaultLimits, clock, nil)
+		pl.SetSendExpired(true) // as offerd is run (see scenario.offerd)
 		for i := 0; i < len(ms); i += 500 {
 			pl.StartBatch()
 			for j := i; j < min(i+500, len(ms)); j++ {

@@ -112,6 +112,10 @@ func (s *scenario) offerd() *proc {
 		"--group", group,
 		"--admin", admin,
 		"--partitions", strconv.Itoa(partitions),
+		// The feed's event times start 60 days back, so nearly every offer
+		// would have expired on arrival: send them, to check that none is
+		// lost. The oracle does the same.
+		"--send-expired-offers",
 		"--log-level", "info")
 	p.admin = admin
 	s.mu.Lock()
