@@ -149,16 +149,19 @@ func printStats(w io.Writer, rep *statsReport) {
 			fmt.Fprintln(tw, "rule\ttreated cards\tspend/card\theld-out cards\tspend/card\tuplift/card\t±1.96 s.e.\topen\t")
 			first = false
 		}
-		ci := "n/a"
+		uplift, ci := "n/a", "n/a"
+		if h.UpliftKnown {
+			uplift = signed(h.UpliftCents)
+		}
 		if h.SEKnown {
 			ci = "±" + money(1.96*h.UpliftSECents)
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\t%s\t%s\t%d\t\n", r.Rule, h.TreatedCards, money(h.TreatedSpendCents),
-			h.HeldCards, money(h.HeldSpendCents), signed(h.UpliftCents), ci, h.Open)
+			h.HeldCards, money(h.HeldSpendCents), uplift, ci, h.Open)
 	}
 	if !first {
 		tw.Flush()
-		fmt.Fprintln(out, "open: cards whose window reaches past the latest swipe, left out; n/a: fewer than two cards in a group")
+		fmt.Fprintln(out, "open: cards whose window reaches past the latest swipe, left out; n/a: no cards in a group (uplift), fewer than two (s.e.)")
 	}
 }
 

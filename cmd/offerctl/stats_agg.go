@@ -221,10 +221,12 @@ type holdout struct {
 	TreatedSpendCents float64 `json:"treated_spend_per_card_cents"`
 	HeldCards         int64   `json:"held_cards"`
 	HeldSpendCents    float64 `json:"held_spend_per_card_cents"`
-	// UpliftCents is treated minus held spend per card; UpliftSECents its
-	// standard error (Welch), NaN-free: 0 and SEKnown false when a group
-	// has fewer than two cards.
+	// UpliftCents is treated minus held spend per card: 0 and UpliftKnown
+	// false when a group has no cards, since a mean of no cards is not a
+	// spend of 0. UpliftSECents is its standard error (Welch), NaN-free: 0
+	// and SEKnown false when a group has fewer than two cards.
 	UpliftCents   float64 `json:"uplift_per_card_cents"`
+	UpliftKnown   bool    `json:"uplift_known"`
 	UpliftSECents float64 `json:"uplift_se_cents"`
 	SEKnown       bool    `json:"se_known"`
 	Open          int64   `json:"open_windows"`
@@ -317,7 +319,10 @@ func (a *aggregator) compare(r *ruleAgg) *holdout {
 	}
 	h.TreatedCards, h.TreatedSpendCents = treated.n, treated.mean()
 	h.HeldCards, h.HeldSpendCents = held.n, held.mean()
-	h.UpliftCents = h.TreatedSpendCents - h.HeldSpendCents
+	if treated.n > 0 && held.n > 0 {
+		h.UpliftCents = h.TreatedSpendCents - h.HeldSpendCents
+		h.UpliftKnown = true
+	}
 	if treated.n >= 2 && held.n >= 2 {
 		h.UpliftSECents = math.Sqrt(treated.variance()/float64(treated.n) + held.variance()/float64(held.n))
 		h.SEKnown = true

@@ -110,7 +110,7 @@ func TestStatsAggregation(t *testing.T) {
 	}
 	h := r1.Holdout
 	if h == nil || h.TreatedCards != 3 || h.HeldCards != 3 || h.Open != 0 || !near(h.TreatedSpendCents, 2666.67) ||
-		!near(h.HeldSpendCents, 1000) || !near(h.UpliftCents, 1666.67) || !h.SEKnown || !near(h.UpliftSECents, 927.96) {
+		!near(h.HeldSpendCents, 1000) || !h.UpliftKnown || !near(h.UpliftCents, 1666.67) || !h.SEKnown || !near(h.UpliftSECents, 927.96) {
 		t.Errorf("r1 holdout %+v", h)
 	}
 	if r2 := rep.Rules[1]; r2.Rule != "r2" || r2.Sent != 1 || r2.Redeemed != 0 || r2.Holdout != nil {
@@ -133,7 +133,7 @@ func TestStatsAggregation(t *testing.T) {
 	// H1 (2000), whose offers came first; a rule without holdout needs no
 	// swipes.
 	rep = aggregate(statsFilter{Window: 30 * day}, events, swipes)
-	if h := rep.Rules[0].Holdout; h.Open != 4 || h.TreatedCards != 1 || h.HeldCards != 1 || !near(h.UpliftCents, 7500) || h.SEKnown {
+	if h := rep.Rules[0].Holdout; h.Open != 4 || h.TreatedCards != 1 || h.HeldCards != 1 || !h.UpliftKnown || !near(h.UpliftCents, 7500) || h.SEKnown {
 		t.Errorf("30d: %+v", h)
 	}
 	rep = aggregate(statsFilter{Rule: "r2", Window: 7 * day}, events, swipes)
@@ -372,5 +372,51 @@ func TestStatsMissingTopic(t *testing.T) {
 	var out, errb bytes.Buffer
 	if code := run([]string{"stats", "--brokers", c.ListenAddrs()[0]}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "start offerd") {
 		t.Fatalf("exit %d, stderr %q", code, errb.String())
+	}
+}
+
+// TestHoldoutUpliftNeedsBothGroups checks that a comparison with no
+// treated card (its only window is still open) has no uplift, in the
+// table and in --json, rather than minus the held-out cards' spend.
+func TestHoldoutUpliftNeedsBothGroups(t *testing.T) {
+	events := []engine.Event{
+		ev("held", "h1", "r1", "H1", "h1-0", at(0), 0),
+		ev("held", "h2", "r1", "H2", "h2-0", at(0), 0),
+		ev("sent", "o1", "r1", "T1", "t1-0", at(20*day), 0), // window still open
+	}
+	swipes := []*loyalty.Swipe{
+		sw("H1", "h1-1", loyalty.KindPurchase, at(day), 5000),
+		sw("H2", "h2-1", loyalty.KindPurchase, at(day), 3000),
+		sw("T1", "t1-1", loyalty.KindPurchase, at(21*day), 9000),
+	}
+	rep := aggregate(statsFilter{Window: 7 * day}, events, swipes)
+	h := rep.Rules[0].Holdout
+	if h == nil {
+		t.Fatal("no holdout comparison")
+	}
+	if h.TreatedCards != 0 || h.HeldCards != 2 || h.Open != 1 || !near(h.HeldSpendCents, 4000) {
+		t.Fatalf("holdout %+v", h)
+	}
+	if h.UpliftKnown || h.UpliftCents != 0 {
+		t.Errorf("uplift %.2f cents per card (known %t) computed from 0 treated cards (held mean %.2f)", h.UpliftCents, h.UpliftKnown, h.HeldSpendCents)
+	}
+
+	var out bytes.Buffer
+	printStats(&out, rep)
+	var row string
+	for _, line := range strings.Split(out.String(), "\n") {
+		if f := strings.Fields(line); len(f) == 8 && f[0] == "r1" {
+			row = strings.Join(f, " ")
+		}
+	}
+	if want := "r1 0 0.00 2 40.00 n/a n/a 1"; row != want {
+		t.Errorf("holdout row %q, want %q:\n%s", row, want, out.String())
+	}
+	js, err := json.Marshal(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(js), `"uplift_known":false`) {
+		t.Errorf("--json does not say the uplift is unknown: %s", js)
 	}
 }
