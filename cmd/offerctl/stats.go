@@ -146,7 +146,7 @@ func printStats(w io.Writer, rep *statsReport) {
 			}
 			fmt.Fprintf(out, "\nholdout: net spend per card in the %s after the card's first offer (%s)\n", rep.Window, until)
 			tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-			fmt.Fprintln(tw, "rule\ttreated cards\tspend/card\theld-out cards\tspend/card\tuplift/card\t±1.96 s.e.\topen\t")
+			fmt.Fprintln(tw, "rule\ttreated cards\tspend/card\theld-out cards\tspend/card\tuplift/card\t95% interval\topen\t")
 			first = false
 		}
 		uplift, ci := "n/a", "n/a"
@@ -154,14 +154,14 @@ func printStats(w io.Writer, rep *statsReport) {
 			uplift = signed(h.UpliftCents)
 		}
 		if h.SEKnown {
-			ci = "±" + money(1.96*h.UpliftSECents)
+			ci = "±" + money(h.UpliftCI95Cents)
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\t%s\t%s\t%d\t\n", r.Rule, h.TreatedCards, money(h.TreatedSpendCents),
 			h.HeldCards, money(h.HeldSpendCents), uplift, ci, h.Open)
 	}
 	if !first {
 		tw.Flush()
-		fmt.Fprintln(out, "open: cards whose window reaches past the latest swipe, left out; n/a: no cards in a group (uplift), fewer than two (s.e.)")
+		fmt.Fprintln(out, "open: cards whose window reaches past the latest swipe, left out; n/a: no cards in a group (uplift), fewer than two (interval)")
 	}
 }
 

@@ -229,7 +229,15 @@ type holdout struct {
 	UpliftKnown   bool    `json:"uplift_known"`
 	UpliftSECents float64 `json:"uplift_se_cents"`
 	SEKnown       bool    `json:"se_known"`
-	Open          int64   `json:"open_windows"`
+	// UpliftDF is the standard error's degrees of freedom (Welch-
+	// Satterthwaite), and UpliftCI95Cents the half-width of the uplift's
+	// 95% interval: the standard error times the 97.5% quantile of
+	// Student's t at UpliftDF, which is 1.96 only with many cards (4.30 at
+	// 2 degrees of freedom). Both are 0 when SEKnown is false or the
+	// standard error is 0 (every card of both groups spent the same).
+	UpliftDF        float64 `json:"uplift_df"`
+	UpliftCI95Cents float64 `json:"uplift_ci95_cents"`
+	Open            int64   `json:"open_windows"`
 }
 
 // statsReport is the whole result.
@@ -324,8 +332,13 @@ func (a *aggregator) compare(r *ruleAgg) *holdout {
 		h.UpliftKnown = true
 	}
 	if treated.n >= 2 && held.n >= 2 {
-		h.UpliftSECents = math.Sqrt(treated.variance()/float64(treated.n) + held.variance()/float64(held.n))
+		vt, vh := treated.variance()/float64(treated.n), held.variance()/float64(held.n)
+		h.UpliftSECents = math.Sqrt(vt + vh)
 		h.SEKnown = true
+		if vt+vh > 0 {
+			h.UpliftDF = (vt + vh) * (vt + vh) / (vt*vt/float64(treated.n-1) + vh*vh/float64(held.n-1))
+			h.UpliftCI95Cents = tQuantile(0.975, h.UpliftDF) * h.UpliftSECents
+		}
 	}
 	return h
 }

@@ -96,7 +96,9 @@ func near(a, b float64) bool { return math.Abs(a-b) < 0.01 }
 // r1: treated T1 3000-500 = 2500, T2 4000, T3 1500 (mean 2666.67, sample
 // variance 1583333.33); held H1 2000, H2 0, H3 1000 (mean 1000, variance
 // 1e6). Uplift 1666.67 with standard error sqrt(1583333.33/3 + 1e6/3) =
-// 927.96.
+// 927.96 on (1583333.33/3 + 1e6/3)² / ((1583333.33/3)²/2 + (1e6/3)²/2)
+// = 3.81 degrees of freedom (Welch-Satterthwaite), whose 97.5% t
+// quantile, 2.833, makes the 95% interval ±2629.08.
 func TestStatsAggregation(t *testing.T) {
 	events, swipes := statsTable()
 	rep := aggregate(statsFilter{Window: 7 * day}, events, swipes)
@@ -110,7 +112,8 @@ func TestStatsAggregation(t *testing.T) {
 	}
 	h := r1.Holdout
 	if h == nil || h.TreatedCards != 3 || h.HeldCards != 3 || h.Open != 0 || !near(h.TreatedSpendCents, 2666.67) ||
-		!near(h.HeldSpendCents, 1000) || !h.UpliftKnown || !near(h.UpliftCents, 1666.67) || !h.SEKnown || !near(h.UpliftSECents, 927.96) {
+		!near(h.HeldSpendCents, 1000) || !h.UpliftKnown || !near(h.UpliftCents, 1666.67) || !h.SEKnown || !near(h.UpliftSECents, 927.96) ||
+		!near(h.UpliftDF, 3.81) || !near(h.UpliftCI95Cents, 2629.08) {
 		t.Errorf("r1 holdout %+v", h)
 	}
 	if r2 := rep.Rules[1]; r2.Rule != "r2" || r2.Sent != 1 || r2.Redeemed != 0 || r2.Holdout != nil {
@@ -254,14 +257,17 @@ holdout: 50%
 	}
 	// Standard error of the uplift: treated spends 10, 20, 0, 0 (sample
 	// variance 9166.67 in major units), held 5, 0, 0, 0 (625):
-	// sqrt(9166.67/4 + 625/4) = 4.95, times 1.96 = 9.70.
+	// sqrt(9166.67/4 + 625/4) = 4.95, with (9166.67/4 + 625/4)² /
+	// ((9166.67/4)²/3 + (625/4)²/3) = 3.41 degrees of freedom, at which
+	// the 97.5% t quantile is 2.98: ±14.73, not the ±9.70 of 1.96 s.e.
 	var rows []string
 	for _, line := range strings.Split(out.String(), "\n") {
 		if f := strings.Fields(line); len(f) > 0 && f[0] == "big-thanks" {
 			rows = append(rows, strings.Join(f, " "))
 		}
 	}
-	if want := []string{"big-thanks 4 4 2 50.0% 15.00", "big-thanks 4 7.50 4 1.25 +6.25 ±9.70 0"}; fmt.Sprint(rows) != fmt.Sprint(want) {
+	if want := []string{"big-thanks 4 4 2 50.0% 15.00", "big-thanks 4 7.50 4 1.25 +6.25 ±14.73 0"}; fmt.Sprint(rows) != fmt.Sprint(want) ||
+		!strings.Contains(out.String(), "uplift/card  95% interval") {
 		t.Errorf("table rows %q, want %q:\n%s", rows, want, out.String())
 	}
 	for _, args := range [][]string{{"stats", "--window", "0d"}, {"stats", "--from", "yesterday"}, {"stats", "extra"}} {
@@ -418,5 +424,27 @@ func TestHoldoutUpliftNeedsBothGroups(t *testing.T) {
 	}
 	if !strings.Contains(string(js), `"uplift_known":false`) {
 		t.Errorf("--json does not say the uplift is unknown: %s", js)
+	}
+}
+
+// TestHoldoutIntervalOfEqualSpends checks that groups whose cards all
+// spent the same have an interval of ±0, not the NaN of 0/0 degrees of
+// freedom, which --json could not write.
+func TestHoldoutIntervalOfEqualSpends(t *testing.T) {
+	events := []engine.Event{
+		ev("held", "h1", "r1", "H1", "h1-0", at(0), 0),
+		ev("held", "h2", "r1", "H2", "h2-0", at(0), 0),
+		ev("sent", "o1", "r1", "T1", "t1-0", at(0), 0),
+		ev("sent", "o2", "r1", "T2", "t2-0", at(0), 0),
+	}
+	swipes := []*loyalty.Swipe{sw("X", "x-8", loyalty.KindCheckin, at(8*day), 0)}
+	rep := aggregate(statsFilter{Window: 7 * day}, events, swipes)
+	h := rep.Rules[0].Holdout
+	if h == nil || h.TreatedCards != 2 || h.HeldCards != 2 || !h.UpliftKnown || !h.SEKnown ||
+		h.UpliftSECents != 0 || h.UpliftDF != 0 || h.UpliftCI95Cents != 0 {
+		t.Errorf("holdout %+v", h)
+	}
+	if _, err := json.Marshal(rep); err != nil {
+		t.Error(err)
 	}
 }
