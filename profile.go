@@ -96,11 +96,11 @@ func (p *Profile) SpareDays(buf []DaySpend) { p.spareDays = buf }
 // needs to remember.
 type OfferHistory struct {
 	RuleID string
-	// Sent holds the event times (Unix seconds) of the swipes the rule sent
-	// an offer on, or would have sent one on had the card not been held
-	// out, oldest first. Only the sends within the rule's longest period
-	// (cooldown or cap period) of the newest one are kept, at most
-	// MaxOfferSends.
+	// Sent holds the event times (Unix seconds, a fraction of a second
+	// rounded up) of the swipes the rule sent an offer on, or would have
+	// sent one on had the card not been held out, oldest first. Only the
+	// sends within the rule's longest period (cooldown or cap period) of
+	// the newest one are kept, at most MaxOfferSends.
 	Sent []int64
 	// Held counts the sends that were held out: recorded, never published.
 	Held int64

@@ -76,11 +76,16 @@ type Verdict struct {
 //     the latest send of r to the card. The latest send is the latest in
 //     event time, so a late swipe earlier than that send is always inside
 //     the cooldown (a 09:00 swipe arriving after the 10:00 one was sent).
+//     Sends are remembered to the whole second at or after them (see
+//     Record), so a cooldown may end up to a second late, never early.
 //   - max_per_card {count, per}: fewer than count sends of r to the card
 //     after the event time minus per, sends later than the swipe included,
 //     so a late swipe cannot slip in ahead of offers already made. If that
 //     window reaches sends the profile no longer remembers (see
-//     loyalty.OfferHistory.Forgot), the cap is treated as reached.
+//     loyalty.OfferHistory.Forgot), the cap is treated as reached. As
+//     sends are remembered to the whole second at or after them, a send
+//     may count up to a second after it left the period, never for less
+//     than the period.
 //   - holdout: a stable fraction of cards per rule (FNV-1a of card and rule
 //     id, modulo 10000) is held: Held is set and nothing is published.
 //
@@ -256,7 +261,15 @@ func Record(r *rules.Rule, s *loyalty.Swipe, p *loyalty.Profile, held bool) {
 		return
 	}
 	// Insert in event-time order: a late swipe's send goes before later ones.
+	// The send is kept as the whole second at or after it (10:00:00.9 as
+	// 10:00:01), so the cooldown and cap, which compare whole seconds,
+	// hold in full and err by under a second on the safe side: a send
+	// kept as the second before it would let a swipe 0.9 s short of the
+	// cooldown's end through, and fall out of a cap's period 0.9 s early.
 	t := s.TS.Unix()
+	if s.TS.Nanosecond() > 0 {
+		t++
+	}
 	i := len(h.Sent)
 	for i > 0 && h.Sent[i-1] > t {
 		i--

@@ -201,6 +201,47 @@ func TestDecideCap(t *testing.T) {
 	}
 }
 
+// TestCooldownSubSecond: swipe times carry fractions of a second, and a
+// cooldown holds in full however they fall. A send is remembered at the
+// whole second at or after it, so the cooldown may end up to a second late,
+// never early.
+func TestCooldownSubSecond(t *testing.T) {
+	r := policyRule(t, "hourly", `limits: { cooldown: 1h }`)
+	p := loyalty.NewProfile("c-1")
+	sent := time.Date(2026, 12, 1, 10, 0, 0, 900_000_000, time.UTC)
+	offers.Record(r, swipeAt("c-1", sent), p, false)
+	early := sent.Add(time.Hour - 800*time.Millisecond)
+	if v := offers.Decide(r, swipeAt("c-1", early), p); v.Send {
+		t.Errorf("swipe at %s, %s after the send at %s, passed a 1h cooldown",
+			early.Format(time.RFC3339Nano), early.Sub(sent), sent.Format(time.RFC3339Nano))
+	}
+	if got, want := verdict(offers.Decide(r, swipeAt("c-1", early), p)), "cooldown: cooldown until 2026-12-01T11:00:01Z"; got != want {
+		t.Errorf("got %s, want %s", got, want)
+	}
+	if end := sent.Truncate(time.Second).Add(time.Hour + time.Second); !offers.Decide(r, swipeAt("c-1", end), p).Send {
+		t.Errorf("swipe at %s, %s after the send, is still inside a 1h cooldown", end.Format(time.RFC3339Nano), end.Sub(sent))
+	}
+}
+
+// TestCapSubSecond: a send within the cap's period before a swipe counts,
+// to the fraction of a second.
+func TestCapSubSecond(t *testing.T) {
+	r := policyRule(t, "once-an-hour", `limits: { max_per_card: { count: 1, per: 1h } }`)
+	p := loyalty.NewProfile("c-1")
+	sent := time.Date(2026, 12, 1, 10, 0, 0, 900_000_000, time.UTC)
+	offers.Record(r, swipeAt("c-1", sent), p, false)
+	for _, d := range []time.Duration{time.Hour - 500*time.Millisecond, time.Hour - time.Nanosecond} {
+		s := sent.Add(d)
+		if v := offers.Decide(r, swipeAt("c-1", s), p); v.Send {
+			t.Errorf("swipe at %s, %s after the send at %s, passed a cap of 1 per 1h",
+				s.Format(time.RFC3339Nano), d, sent.Format(time.RFC3339Nano))
+		}
+	}
+	if end := sent.Truncate(time.Second).Add(time.Hour + time.Second); !offers.Decide(r, swipeAt("c-1", end), p).Send {
+		t.Errorf("swipe at %s, %s after the send, still counts it for a cap of 1 per 1h", end.Format(time.RFC3339Nano), end.Sub(sent))
+	}
+}
+
 func TestDecideHoldout(t *testing.T) {
 	r := policyRule(t, "coffee-replenish", `holdout: 10%`)
 	odd := policyRule(t, "coffee-replenish", `holdout: 12.5%`)
@@ -298,6 +339,20 @@ func TestRecord(t *testing.T) {
 		want := []loyalty.OfferHistory{{RuleID: "weekly",
 			Sent:   []int64{unix("2026-12-09T10:00:00-05:00"), unix("2026-12-16T09:00:00-05:00")},
 			Forgot: unix("2026-12-04T10:00:00-05:00")}}
+		if !reflect.DeepEqual(p.Offers, want) {
+			t.Errorf("history\n %+v\nwant\n %+v", p.Offers, want)
+		}
+	})
+	t.Run("a send is kept as the whole second at or after it, held or not", func(t *testing.T) {
+		p := loyalty.NewProfile("c-1")
+		t0 := at(t, "2026-12-01T10:00:00-05:00")
+		offers.Record(weekly, swipeAt("c-1", t0.Add(900*time.Millisecond)), p, false)
+		offers.Record(weekly, swipeAt("c-1", t0.Add(8*24*time.Hour)), p, true)
+		offers.Record(weekly, swipeAt("c-1", t0.Add(9*24*time.Hour+time.Nanosecond)), p, false)
+		want := []loyalty.OfferHistory{{RuleID: "weekly",
+			Sent:   []int64{t0.Unix() + 8*86400, t0.Unix() + 9*86400 + 1},
+			Held:   1,
+			Forgot: t0.Unix() + 1}}
 		if !reflect.DeepEqual(p.Offers, want) {
 			t.Errorf("history\n %+v\nwant\n %+v", p.Offers, want)
 		}
