@@ -66,7 +66,9 @@ type Verdict struct {
 //     time: the swipe's instant in the store's zone (Env.Zone), or, for a
 //     store the registry does not know, the UTC offset the swipe's ts
 //     carries. With the zone, a lane clock still on standard time after
-//     the spring change is judged by the store's real time.
+//     the spring change is judged by the store's real time. Hours that
+//     run past midnight belong to the day they start on, for the dates
+//     and days: with days [fri], "22:00-02:00" runs to Saturday 02:00.
 //   - consent (Env.Consent): the rule's channels the card accepts offers
 //     on; none left fails.
 //   - quiet hours (Env.Quiet): of those, the channels not quiet at the
@@ -143,23 +145,35 @@ func decide(r *rules.Rule, want ChannelSet, s *loyalty.Swipe, p *loyalty.Profile
 	return Verdict{Send: true, Channels: chs}
 }
 
+// inSchedule judges the store-time instant ts against schedule sc. Hours
+// that run past midnight make a window that belongs to the day it starts
+// on: "22:00-02:00" on days [fri] runs from Friday 22:00 to Saturday 02:00,
+// and the dates and days are those of the window's start, as a marketer
+// who wrote "Friday night" means.
 func inSchedule(sc *rules.Schedule, ts time.Time, explain bool) (string, bool) {
 	const storeTime = " (store time)"
-	day := loyalty.DayOf(ts)
+	m := ts.Hour()*60 + ts.Minute()
+	day, wd, whose := loyalty.DayOf(ts), ts.Weekday(), ""
+	if sc.HasHours && sc.UntilMinute < sc.FromMinute && m < sc.UntilMinute {
+		day, wd = day-1, (wd+6)%7 // the small hours of the window that began the day before
+		if explain {
+			whose = ", whose " + clock(sc.FromMinute) + "-" + clock(sc.UntilMinute) + " window this is,"
+		}
+	}
 	if sc.HasFrom && day < sc.From {
 		if !explain {
 			return "", false
 		}
-		return fmt.Sprintf("outside schedule: %s is before %s"+storeTime, date(day), date(sc.From)), false
+		return fmt.Sprintf("outside schedule: %s%s is before %s"+storeTime, date(day), whose, date(sc.From)), false
 	}
 	if sc.HasUntil && day > sc.Until {
 		if !explain {
 			return "", false
 		}
-		return fmt.Sprintf("outside schedule: %s is after %s"+storeTime, date(day), date(sc.Until)), false
+		return fmt.Sprintf("outside schedule: %s%s is after %s"+storeTime, date(day), whose, date(sc.Until)), false
 	}
 	if len(sc.Days) > 0 {
-		wd, ok := ts.Weekday(), false
+		ok := false
 		for _, d := range sc.Days {
 			ok = ok || d == wd
 		}
@@ -167,11 +181,10 @@ func inSchedule(sc *rules.Schedule, ts time.Time, explain bool) (string, bool) {
 			if !explain {
 				return "", false
 			}
-			return fmt.Sprintf("outside schedule: %s is not among %s"+storeTime, wd, days(sc.Days)), false
+			return fmt.Sprintf("outside schedule: %s%s is not among %s"+storeTime, wd, whose, days(sc.Days)), false
 		}
 	}
 	if sc.HasHours {
-		m := ts.Hour()*60 + ts.Minute()
 		if !rules.InHours(m, sc.FromMinute, sc.UntilMinute) {
 			if !explain {
 				return "", false

@@ -86,6 +86,46 @@ func TestDecideSchedule(t *testing.T) {
 	}
 }
 
+// TestDecideOvernightSchedule: a window that runs past midnight belongs to
+// the day it starts on, for days and dates alike. Friday's 22:00-02:00
+// runs to Saturday 02:00, and Friday's small hours are Thursday's window.
+// 4 December 2026 is a Friday.
+func TestDecideOvernightSchedule(t *testing.T) {
+	fri := policyRule(t, "friday-night", `schedule: { hours: "22:00-02:00", days: [fri] }`)
+	one := policyRule(t, "one-night", `schedule: { from: 2026-12-05, until: 2026-12-05, hours: "22:00-02:00" }`)
+	tests := []struct {
+		name string
+		r    *rules.Rule
+		ts   string
+		want string
+	}{
+		{"Friday evening", fri, "2026-12-04T23:00:00-05:00", "send"},
+		{"Friday night, after midnight", fri, "2026-12-05T01:00:00-05:00", "send"},
+		{"Friday night's last minute", fri, "2026-12-05T01:59:00-05:00", "send"},
+		{"Friday night ends", fri, "2026-12-05T02:00:00-05:00", "schedule: outside schedule: Saturday is not among fri (store time)"},
+		{"Saturday evening", fri, "2026-12-05T23:00:00-05:00", "schedule: outside schedule: Saturday is not among fri (store time)"},
+		{"Thursday night, after midnight", fri, "2026-12-04T01:00:00-05:00",
+			"schedule: outside schedule: Thursday, whose 22:00-02:00 window this is, is not among fri (store time)"},
+		{"Friday afternoon", fri, "2026-12-04T15:00:00-05:00", "schedule: outside schedule: 15:00 is not within 22:00-02:00 (store time)"},
+		{"the first night, evening", one, "2026-12-05T22:00:00-05:00", "send"},
+		{"the first night, after midnight", one, "2026-12-06T01:00:00-05:00", "send"},
+		{"the night before, after midnight", one, "2026-12-05T01:00:00-05:00",
+			"schedule: outside schedule: 2026-12-04, whose 22:00-02:00 window this is, is before 2026-12-05 (store time)"},
+		{"the night after", one, "2026-12-06T22:00:00-05:00", "schedule: outside schedule: 2026-12-06 is after 2026-12-05 (store time)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := swipeAt("c-1", at(t, tt.ts))
+			if got := verdict(offers.Decide(tt.r, s, loyalty.NewProfile("c-1"))); got != tt.want {
+				t.Errorf("%s\n got %s\nwant %s", tt.ts, got, tt.want)
+			}
+			if got, want := offers.Check(tt.r, s, loyalty.NewProfile("c-1")), offers.Decide(tt.r, s, loyalty.NewProfile("c-1")).Code; got != want {
+				t.Errorf("%s: Check = %s, Decide = %s", tt.ts, got, want)
+			}
+		})
+	}
+}
+
 // TestDecideScheduleAcrossDST: without a store registry (Decide, a nil
 // Env) hours are judged on the wall clock the POS sends. On the night
 // clocks change in New York, a lane whose clock already moved and a lane
