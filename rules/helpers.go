@@ -158,16 +158,19 @@ func (e *Evaluator) visitsPerWeek(window string) (float64, error) {
 
 // visitsPerWeekDays is visitsDays spread over the window's weeks. Over the
 // lifetime the window runs from the card's first local day to the swipe's,
-// both included.
+// both included, and counts the lifetime visits: the window is usually
+// longer than the loyalty.HistoryDays that visitsDays can count within.
+// The first day is taken in the swipe's zone, not at the swipe's offset,
+// so a daylight saving change in between does not move it.
 func (e *Evaluator) visitsPerWeekDays(days int) float64 {
 	p := e.env.Profile
 	if days <= 0 {
 		if p.FirstSeen == 0 {
 			return 0
 		}
-		_, off := e.env.Now.Zone()
-		first := loyalty.DayOf(time.Unix(p.FirstSeen, 0).In(time.FixedZone("", off)))
-		days = int(max(e.day-first+1, 1))
+		first := loyalty.DayOf(time.Unix(p.FirstSeen, 0).In(e.env.Now.Location()))
+		span := max(e.day-first+1, 1)
+		return float64(p.Visits) * 7 / float64(span)
 	}
 	return float64(e.visitsDays(days)) * 7 / float64(days)
 }

@@ -2,10 +2,12 @@ package rules
 
 import (
 	"fmt"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+	_ "time/tzdata" // America/New_York on machines without a zone database
 
 	"github.com/aislecast/loyalty"
 )
@@ -262,6 +264,59 @@ func TestProfileHelpersNoPurchase(t *testing.T) {
 		if got, err := eval(t, s, nil, src); err != nil || got != want {
 			t.Errorf("%s = %#v, %v; want %#v", src, got, err, want)
 		}
+	}
+}
+
+// TestVisitsPerWeekLifetimeOlderThanHistory checks that "lifetime" spans
+// the card's whole life, not only the days its history keeps: a card
+// that bought twice a week for a year visits twice a week.
+func TestVisitsPerWeekLifetimeOlderThanHistory(t *testing.T) {
+	p := loyalty.NewProfile("card-1")
+	start := time.Date(2025, 3, 10, 10, 0, 0, 0, est)
+	for w := range 52 {
+		for _, d := range []int{0, 3} {
+			s := purchase(fmt.Sprintf("p%d-%d", w, d), start.AddDate(0, 0, 7*w+d), item("bread", "bakery", 300))
+			if p.Apply(s) != loyalty.Applied {
+				t.Fatalf("swipe %s not applied", s.SwipeID)
+			}
+		}
+	}
+	checkin := &loyalty.Swipe{V: 1, SwipeID: "c1", CardID: "card-1", Kind: loyalty.KindCheckin, StoreID: "s1",
+		TS: start.AddDate(0, 0, 364)}
+	p.Apply(checkin)
+	got, err := eval(t, checkin, p, `visitsPerWeek("lifetime")`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := float64(p.Visits) * 7 / 365
+	if math.Abs(got.(float64)-want) > 0.01 {
+		t.Errorf(`visitsPerWeek("lifetime") = %.3f, want %.3f (%d visits over 365 days)`, got, want, p.Visits)
+	}
+	set := mustSet(t, "id: regular\nwhen: 'visitsPerWeek(\"lifetime\") >= 1.5'\nchannels: [pos]\noffer: {title: T}\n")
+	if hits := set.NewEvaluator().Match(checkin, p, nil, nil); len(hits) != 1 {
+		t.Errorf(`rule visitsPerWeek("lifetime") >= 1.5 did not fire for a card with %.2f visits a week`, want)
+	}
+}
+
+// TestVisitsPerWeekLifetimeAcrossDST checks that the card's first day is
+// its day in the store's zone when daylight saving time began since: a
+// purchase at 23:30 EST is on that day, though 23:30 EST is 00:30 EDT of
+// the next.
+func TestVisitsPerWeekLifetimeAcrossDST(t *testing.T) {
+	ny, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := loyalty.NewProfile("card-1")
+	p.Apply(purchase("p1", time.Date(2026, 1, 10, 23, 30, 0, 0, ny), item("bread", "bakery", 300)))
+	checkin := &loyalty.Swipe{V: 1, SwipeID: "c1", CardID: "card-1", Kind: loyalty.KindCheckin, StoreID: "s1",
+		TS: time.Date(2026, 3, 30, 10, 0, 0, 0, ny)}
+	got, err := eval(t, checkin, p, `visitsPerWeek("lifetime")`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 7.0 / 80; got != want { // 01-10..03-30
+		t.Errorf(`visitsPerWeek("lifetime") = %v, want %v (1 visit over 80 days)`, got, want)
 	}
 }
 
