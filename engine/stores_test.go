@@ -44,7 +44,7 @@ s002:
 		{"every problem at once", "s001: { time_zone: Mars/Olympus }\ns002: { name: x }\n",
 			"stores.yaml:1:20: store s001: unknown time_zone \"Mars/Olympus\"; use an IANA zone such as America/New_York or Europe/Berlin\n" +
 				"stores.yaml:2:7: store s002: time_zone is required (an IANA zone such as America/New_York)"},
-		{"not YAML", "s001: [\n", "stores.yaml:1:1: invalid YAML: did not find expected node content"},
+		{"not YAML", "s001: [\n", "stores.yaml:2:1: invalid YAML: did not find expected node content"}, // at the end of the file
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

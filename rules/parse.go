@@ -81,7 +81,23 @@ func (p *parser) errorf(n *yaml.Node, id, format string, args ...any) {
 	p.errs = append(p.errs, &Error{File: p.file, Line: n.Line, Col: n.Column, RuleID: id, Msg: fmt.Sprintf(format, args...)})
 }
 
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+var (
+	yamlLine    = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+	yamlNoLine  = regexp.MustCompile(`^yaml: (.*)$`)
+	yamlParsers = map[string]bool{ // the problems yaml.v3's parser, not its scanner, finds
+		"did not find expected <stream-start>":   true,
+		"did not find expected <document start>": true,
+		"did not find expected key":              true,
+		"did not find expected node content":     true,
+		"did not find expected '-' indicator":    true,
+		"did not find expected ',' or ']'":       true,
+		"did not find expected ',' or '}'":       true,
+		"found duplicate %YAML directive":        true,
+		"found duplicate %TAG directive":         true,
+		"found incompatible YAML document":       true,
+		"found undefined tag handle":             true,
+	}
+)
 
 // yamlError records a YAML syntax error of data.
 func (p *parser) yamlError(data []byte, err error) {
@@ -90,14 +106,23 @@ func (p *parser) yamlError(data []byte, err error) {
 
 // YAMLError locates a YAML syntax error of file, whose text is data. The
 // decoder reports most with a line but no column: they are put at column
-// 1 of their line. It reports a character YAML does not allow (bytes that
-// are not UTF-8, a control character) with neither: that is found in data.
+// 1 of their line. It counts the lines of its scanner's errors from 1 but
+// those of its parser's from 0, and leaves the line out when it counts 0,
+// so a parser error is moved down a line, or put on line 1 when it has
+// none. It reports a character YAML does not allow (bytes that are not
+// UTF-8, a control character) with neither: that is found in data.
 func YAMLError(file string, data []byte, err error) *Error {
 	e := &Error{File: file, Msg: err.Error()}
 	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
 		e.Line, _ = strconv.Atoi(m[1])
+		if yamlParsers[m[2]] {
+			e.Line++
+		}
 		e.Col = 1
 		e.Msg = "invalid YAML: " + m[2]
+	} else if m := yamlNoLine.FindStringSubmatch(err.Error()); m != nil && yamlParsers[m[1]] {
+		e.Line, e.Col = 1, 1
+		e.Msg = "invalid YAML: " + m[1]
 	} else if line, col, what, ok := badChar(data); ok {
 		e.Line, e.Col = line, col
 		e.Msg = "invalid YAML: " + what

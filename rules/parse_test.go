@@ -255,6 +255,30 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
+// TestYAMLParserErrorLine checks the line of the errors yaml.v3's parser,
+// not its scanner, finds: the decoder reports their line counting from 0.
+func TestYAMLParserErrorLine(t *testing.T) {
+	tests := []struct {
+		name, src string
+		line      int
+	}{
+		{"unclosed flow list", "id: r\nwhen: \"true\"\nchannels: [mobile\noffer: {title: T}\n", 3},
+		{"key indented wrong", "id: r\nwhen: \"true\"\nchannels: [mobile]\noffer:\n  title: T\n body: x\n", 6},
+		{"sequence after mapping", "- id: r\nwhen: \"true\"\n", 2},
+		{"undefined tag handle on line 1", "id: !x!y r\n", 1},
+	}
+	for _, tt := range tests {
+		_, err := Parse("f.yaml", []byte(tt.src))
+		var el ErrorList
+		if !errors.As(err, &el) || len(el) != 1 {
+			t.Fatalf("%s: err = %v, want one error", tt.name, err)
+		}
+		if el[0].Line != tt.line {
+			t.Errorf("%s: %v: line %d, want %d", tt.name, el[0], el[0].Line, tt.line)
+		}
+	}
+}
+
 func TestErrorFormat(t *testing.T) {
 	tests := []struct {
 		err  *Error
