@@ -72,9 +72,10 @@ func Parse(filename string, data []byte) ([]*Rule, error) {
 
 // parser collects the errors of one file.
 type parser struct {
-	file  string
-	lines []string // the file's lines, to locate expressions inside scalars
-	errs  ErrorList
+	file    string
+	lines   []string // the file's lines, to locate expressions inside scalars
+	errs    ErrorList
+	untried []untriedTemplate // the templates of the rule being read
 }
 
 func (p *parser) errorf(n *yaml.Node, id, format string, args ...any) {
@@ -254,6 +255,7 @@ func (p *parser) rule(m *yaml.Node) *Rule {
 	if n := f["holdout"]; n != nil {
 		r.Holdout = p.holdout(n, id)
 	}
+	p.tryTemplates(r)
 	return r
 }
 

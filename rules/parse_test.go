@@ -221,6 +221,8 @@ func TestParseErrors(t *testing.T) {
 			`f.yaml:4:20: rule r: when: invalid operation: > (mismatched types string and int)`},
 		{"template field typo", "id: r\nwhen: \"true\"\nchannels: [pos]\noffer:\n  title: Hi {{ .Profile.FirstName }}\n",
 			`f.yaml:5:10: rule r: offer.title: can't evaluate field FirstName in type *loyalty.Profile (at .Profile.FirstName)`},
+		{"template field of limits the rule has not", "id: r\nwhen: \"true\"\nchannels: [pos]\noffer:\n  title: Only {{ .Rule.Limits.Budget }} left\n",
+			`f.yaml:5:10: rule r: offer.title: nil pointer evaluating *rules.Limits.Budget (at .Rule.Limits.Budget)`},
 		{"template syntax", "id: r\nwhen: \"true\"\nchannels: [pos]\noffer:\n  title: T\n  body: \"{{ .Swipe.TotalCents | cent }}\"\n",
 			`f.yaml:6:9: rule r: offer.body: function "cent" not defined`},
 		// yaml.v3 reports a line but no column.

@@ -238,19 +238,39 @@ func (o *offerText) appendParts(dst []byte, s *loyalty.Swipe, p *loyalty.Profile
 	return dst, true
 }
 
-// template parses the offer text src of rule r, found in YAML node n, and
-// tries it on a sample swipe and profile so that a misspelt field is a
-// compile error instead of a failure for every shopper.
+// template parses the offer text src of rule r, found in YAML node n. It
+// is tried later, by tryTemplates, once the whole rule is read.
 func (p *parser) template(r *Rule, n *yaml.Node, name, src string) *offerText {
 	t, err := template.New(name).Funcs(templateFuncs).Option("missingkey=error").Parse(src)
-	if err == nil {
-		err = t.Execute(io.Discard, sampleData(r))
-	}
 	if err != nil {
 		p.errorf(n, r.ID, "offer.%s: %s", name, templateMessage(err))
 		return nil
 	}
-	return newOfferText(t)
+	o := newOfferText(t)
+	p.untried = append(p.untried, untriedTemplate{o, n, name})
+	return o
+}
+
+// untriedTemplate is an offer text parsed but not yet tried, with the
+// YAML node and the name of the field it was found in.
+type untriedTemplate struct {
+	text *offerText
+	node *yaml.Node
+	name string
+}
+
+// tryTemplates executes the templates parsed for rule r on a sample swipe
+// and profile, so that a misspelt field is a compile error instead of a
+// failure for every shopper. It runs after the whole rule is read: a
+// template may show the rule's limits or schedule, which the file may
+// give after the offer.
+func (p *parser) tryTemplates(r *Rule) {
+	for _, u := range p.untried {
+		if err := u.text.t.Execute(io.Discard, sampleData(r)); err != nil {
+			p.errorf(u.node, r.ID, "offer.%s: %s", u.name, templateMessage(err))
+		}
+	}
+	p.untried = p.untried[:0]
 }
 
 var templateError = regexp.MustCompile(`^template: \w+:\d+(?::\d+)?: (?:executing "\w+" at <(.*?)>: )?`)

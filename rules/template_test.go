@@ -59,6 +59,26 @@ func TestOfferTextFastPath(t *testing.T) {
 	}
 }
 
+// TestTemplateSeesRuleLimitsAndSchedule: a template may show the rule's
+// limits and schedule, which the rule file gives after the offer.
+func TestTemplateSeesRuleLimitsAndSchedule(t *testing.T) {
+	for _, src := range []string{
+		"id: r\nwhen: 'true'\nchannels: [pos]\noffer:\n  title: 'Only {{ .Rule.Limits.Budget }} coupons'\nlimits: {budget: {count: 500}}\n",
+		"id: r\nwhen: 'true'\nchannels: [pos]\noffer:\n  title: 'At most {{ .Rule.Limits.MaxPerCard.Count }} per month'\nlimits: {max_per_card: {count: 2, per: 30d}}\n",
+		"id: r\nwhen: 'true'\nchannels: [pos]\noffer:\n  title: T\n  body: 'Store hours only: {{ .Rule.Schedule.HasHours }}'\nschedule: {hours: \"08:00-21:00\"}\n",
+	} {
+		rs, err := Parse("f.yaml", []byte(src))
+		if err != nil {
+			t.Errorf("%v\n(rule:\n%s)", err, src)
+			continue
+		}
+		d := sampleData(rs[0])
+		if _, _, err := rs[0].Render(d.Swipe, d.Profile); err != nil {
+			t.Errorf("Render: %v", err)
+		}
+	}
+}
+
 // templateData is data for TestOfferTextFastPath: a full swipe, profile
 // and rule; one with odd values; and ones with nil pointers on the way to
 // fields.
