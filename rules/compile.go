@@ -74,6 +74,21 @@ func isDomainType(t reflect.Type) bool {
 	return t != nil && t.PkgPath() == domainPkg
 }
 
+// isMethod reports whether property p names a method of t or of a pointer
+// to t: expr finds the methods of a pointer's element through the
+// pointer.
+func isMethod(t reflect.Type, p ast.Node) bool {
+	name, ok := p.(*ast.StringNode)
+	if !ok {
+		return false
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	_, ok = reflect.PointerTo(t).MethodByName(name.Value)
+	return ok
+}
+
 // kinds of schema v1, in the order error messages list them.
 var kinds = []loyalty.Kind{loyalty.KindPurchase, loyalty.KindCheckin, loyalty.KindScan, loyalty.KindReturn}
 
@@ -147,6 +162,14 @@ func kindList() string {
 func (w *rewriter) Visit(node *ast.Node) {
 	switch n := (*node).(type) {
 	case *ast.MemberNode:
+		// Struct tags hide fields but not methods; a condition must not
+		// reach Profile.Apply or Profile.AddOffered (they would change the
+		// card's state) or any other method of the domain types, whether
+		// it calls the method or only takes it as a value to call later.
+		if t := n.Node.Type(); isDomainType(t) && isMethod(t, n.Property) {
+			w.errorf(n, "methods of %s are not available in conditions; use its fields or the helper functions", t)
+			return
+		}
 		if n.Type() == kindType {
 			ast.Patch(node, call("_kind"))
 		}
@@ -189,11 +212,11 @@ func (w *rewriter) Visit(node *ast.Node) {
 			ast.Patch(node, repl)
 		}
 	case *ast.CallNode:
-		// Struct tags hide fields but not methods; a condition must not
-		// reach Profile.Apply (it would change the card's state) or any
-		// other method of the domain types.
-		if m, ok := n.Callee.(*ast.MemberNode); ok && isDomainType(m.Node.Type()) {
-			w.errorf(n, "methods of %s are not available in conditions; use its fields or the helper functions", m.Node.Type())
+		// What a callee of unknown type is, expr finds out when it runs:
+		// #.AddOffered("x") over [profile, 1] would call the method on
+		// the live profile. Only functions whose type is known are called.
+		if n.Callee.Type().Kind() == reflect.Interface {
+			w.errorf(n, "cannot call %s: its type is known only when the condition runs (it comes from a mixed list or a conditional, say); call the helper functions, or methods of values of a fixed type", calleeName(n.Callee))
 			return
 		}
 		id, ok := n.Callee.(*ast.IdentifierNode)
@@ -211,6 +234,19 @@ func (w *rewriter) Visit(node *ast.Node) {
 			}
 		}
 	}
+}
+
+// calleeName names callee n in an error: "f" or "method M of x".
+func calleeName(n ast.Node) string {
+	switch n := n.(type) {
+	case *ast.IdentifierNode:
+		return n.Value
+	case *ast.MemberNode:
+		if p, ok := n.Property.(*ast.StringNode); ok {
+			return "method " + p.Value + " of " + n.Node.String()
+		}
+	}
+	return n.String()
 }
 
 // window checks a literal window argument; other arguments are left to be

@@ -168,13 +168,43 @@ func TestLoadPathsFollowsSymlinks(t *testing.T) {
 }
 
 func TestMethodsOfDomainTypesAreRefused(t *testing.T) {
-	for _, when := range []string{`profile.Apply(swipe) == 0`, `swipe.Day() > 0`, `profile.SpendWithin(1, 7) > 0`} {
+	for _, when := range []string{`profile.Apply(swipe) == 0`, `swipe.Day() > 0`, `profile.SpendWithin(1, 7) > 0`,
+		`any(profile.categories, .RepurchaseDays() > 1)`, `profile.AddOffered != nil`} {
 		_, err := Parse("m.yaml", []byte("id: m\nwhen: '"+when+"'\nchannels: [mobile]\noffer: { title: Hi }\n"))
 		if err == nil || !strings.Contains(err.Error(), "methods of") {
 			t.Errorf("%s: got %v, want a refusal", when, err)
 		}
 	}
-	if _, err := Parse("ok.yaml", []byte("id: ok\nwhen: 'now.Hour() < 20'\nchannels: [mobile]\noffer: { title: Hi }\n")); err != nil {
-		t.Errorf("methods of time.Time must stay available: %v", err)
+	for _, when := range []string{`now.Hour() < 20`, `let h = swipe.ts.Hour; h() < 20`} {
+		if _, err := Parse("ok.yaml", []byte("id: ok\nwhen: '"+when+"'\nchannels: [mobile]\noffer: { title: Hi }\n")); err != nil {
+			t.Errorf("%s: methods of time.Time must stay available: %v", when, err)
+		}
+	}
+}
+
+// TestConditionCannotCallProfileMethods: a condition cannot reach a
+// method of the profile through a value whose type is known only at run
+// time, where the compile-time refusal above does not see it.
+func TestConditionCannotCallProfileMethods(t *testing.T) {
+	for _, when := range []string{
+		`any([profile, 1], #.AddOffered("zzz") != nil)`,
+		`let p = [profile, 1][0]; p.AddOffered("zzz") != nil`,
+		`let p = (swipe.total_cents > 0 ? profile : 1); p.AddOffered("zzz") != nil`,
+		`let f = [profile, 1][0].AddOffered; f("zzz") != nil`,
+		`let f = profile.AddOffered; f("zzz") != nil`,
+	} {
+		rs, err := Parse("f.yaml", []byte(fmt.Sprintf("id: r\nwhen: '%s'\nchannels: [pos]\noffer: {title: T}\n", when)))
+		if err != nil {
+			continue
+		}
+		set, err := NewSet(rs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := purchase("p", at(10, 9, 0), item("a", "coffee", 100))
+		p := loyalty.NewProfile("card-1")
+		p.Apply(s)
+		set.NewEvaluator().Match(s, p, nil, nil)
+		t.Errorf("%s loaded; running it changed the card's profile: offers %+v", when, p.Offers)
 	}
 }
