@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"maps"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -246,6 +247,10 @@ func (p *parser) template(r *Rule, n *yaml.Node, name, src string) *offerText {
 		p.errorf(n, r.ID, "offer.%s: %s", name, templateMessage(err))
 		return nil
 	}
+	if err := checkTemplate(t); err != nil {
+		p.errorf(n, r.ID, "offer.%s: %v", name, err)
+		return nil
+	}
 	o := newOfferText(t)
 	p.untried = append(p.untried, untriedTemplate{o, n, name})
 	return o
@@ -305,4 +310,260 @@ func sampleData(r *Rule) *TemplateData {
 	p := loyalty.NewProfile(s.CardID)
 	p.Apply(s)
 	return &TemplateData{Swipe: s, Profile: p, Rule: r}
+}
+
+// templateChecker finds the methods an offer text would call. text/template
+// calls a method wherever a field chain names one, with the live swipe and
+// profile as receivers: {{ .Profile.AddOffered "x" }} would change the
+// card's offer history on every render. The checker follows the static
+// type of every value the text reaches, from TemplateData through fields,
+// variables, with, range, template calls and the functions' results, and
+// refuses a method of a type of this project (or one that needs a pointer
+// receiver, such as time.Time.UnmarshalText), and any name looked up on a
+// value whose type is known only when the text runs.
+type templateChecker struct {
+	t        *template.Template
+	checked  map[string]map[reflect.Type]bool // defined templates, by the type of their dot
+	assigned map[string]bool                  // variables assigned with = somewhere
+	err      error
+}
+
+// fails is the type of a value text/template never produces: its
+// evaluation stops with an error first (a name a struct does not have,
+// say). It has no fields and no methods, so whatever follows it fails too.
+var fails = reflect.TypeFor[struct{}]()
+
+var rulesPkg = reflect.TypeFor[Rule]().PkgPath()
+
+// checkTemplate returns an error naming the first method t would call
+// that offer texts may not call. The first pass finds the variables
+// assigned with =: such a variable may hold values of several types, even
+// before the assignment (in a range), so the second pass takes their type
+// as unknown.
+func checkTemplate(t *template.Template) error {
+	c := &templateChecker{t: t, assigned: map[string]bool{}}
+	for range 2 {
+		c.checked, c.err = map[string]map[reflect.Type]bool{}, nil
+		c.tree(t.Name(), reflect.TypeFor[*TemplateData]())
+	}
+	return c.err
+}
+
+// tree checks the template called name for a dot of type dot.
+func (c *templateChecker) tree(name string, dot reflect.Type) {
+	if c.checked[name][dot] {
+		return
+	}
+	if c.checked[name] == nil {
+		c.checked[name] = map[reflect.Type]bool{}
+	}
+	c.checked[name][dot] = true
+	if t := c.t.Lookup(name); t != nil && t.Tree != nil {
+		c.list(t.Root, dot, map[string]reflect.Type{"$": dot})
+	}
+}
+
+func (c *templateChecker) list(l *parse.ListNode, dot reflect.Type, vars map[string]reflect.Type) {
+	if l == nil {
+		return
+	}
+	for _, n := range l.Nodes {
+		switch n := n.(type) {
+		case *parse.ActionNode:
+			c.pipe(n.Pipe, dot, vars)
+		case *parse.IfNode:
+			c.branch(&n.BranchNode, dot, vars, func(reflect.Type) reflect.Type { return dot })
+		case *parse.WithNode:
+			c.branch(&n.BranchNode, dot, vars, func(t reflect.Type) reflect.Type { return t })
+		case *parse.RangeNode:
+			c.branch(&n.BranchNode, dot, vars, elemType)
+		case *parse.TemplateNode:
+			t := fails // {{ template "x" }} runs x with a nil dot
+			if n.Pipe != nil {
+				t = c.pipe(n.Pipe, dot, vars)
+			}
+			c.tree(n.Name, t)
+		}
+	}
+}
+
+// branch checks an if, with or range, whose list sees as dot the type
+// inner gives for the type of the pipeline.
+func (c *templateChecker) branch(b *parse.BranchNode, dot reflect.Type, vars map[string]reflect.Type, inner func(reflect.Type) reflect.Type) {
+	scope := maps.Clone(vars)
+	t := c.pipe(b.Pipe, dot, scope)
+	if d := b.Pipe.Decl; b.NodeType == parse.NodeRange && len(d) > 0 {
+		scope[d[len(d)-1].Ident[0]] = elemType(t)
+		if len(d) == 2 {
+			scope[d[0].Ident[0]] = keyType(t)
+		}
+	}
+	c.list(b.List, inner(t), scope)
+	c.list(b.ElseList, dot, maps.Clone(vars))
+}
+
+// pipe checks a pipeline, declares its variables in vars and returns the
+// type of its value.
+func (c *templateChecker) pipe(p *parse.PipeNode, dot reflect.Type, vars map[string]reflect.Type) reflect.Type {
+	var t reflect.Type
+	for i, cmd := range p.Cmds {
+		t = c.command(cmd, dot, vars, t, i > 0)
+	}
+	for _, v := range p.Decl {
+		if p.IsAssign {
+			c.assigned[v.Ident[0]] = true
+		}
+		vars[v.Ident[0]] = t
+	}
+	return t
+}
+
+// command checks a command of a pipeline and returns the type of its
+// value. When piped says so, the previous command's value, of type prev,
+// is its last argument.
+func (c *templateChecker) command(cmd *parse.CommandNode, dot reflect.Type, vars map[string]reflect.Type, prev reflect.Type, piped bool) reflect.Type {
+	args := make([]reflect.Type, len(cmd.Args))
+	for i, a := range cmd.Args {
+		args[i] = c.arg(a, dot, vars)
+	}
+	f, ok := cmd.Args[0].(*parse.IdentifierNode)
+	if !ok {
+		return args[0] // a field chain: a method's arguments are checked above
+	}
+	args = args[1:]
+	if piped {
+		args = append(args, prev)
+	}
+	switch f.Ident {
+	case "index", "slice":
+		if len(args) == 0 {
+			return fails
+		}
+		t := args[0]
+		if f.Ident == "index" {
+			for range args[1:] {
+				t = elemType(t)
+			}
+		}
+		return t
+	case "call":
+		c.fail(fmt.Errorf("%s: call is not available in offer texts", cmd))
+		return nil
+	case "and", "or":
+		return nil // one of the arguments
+	}
+	if fn, ok := templateFuncs[f.Ident]; ok {
+		return reflect.TypeOf(fn).Out(0)
+	}
+	return reflect.TypeFor[string]() // the other builtins give strings, bools and ints: no fields, no methods
+}
+
+// arg checks an argument of a command and returns its type.
+func (c *templateChecker) arg(n parse.Node, dot reflect.Type, vars map[string]reflect.Type) reflect.Type {
+	switch n := n.(type) {
+	case *parse.DotNode:
+		return dot
+	case *parse.FieldNode:
+		return c.fields(dot, n.Ident, n)
+	case *parse.VariableNode:
+		t := vars[n.Ident[0]]
+		if c.assigned[n.Ident[0]] {
+			t = nil
+		}
+		return c.fields(t, n.Ident[1:], n)
+	case *parse.ChainNode:
+		return c.fields(c.arg(n.Node, dot, vars), n.Field, n)
+	case *parse.PipeNode:
+		return c.pipe(n, dot, maps.Clone(vars))
+	case *parse.StringNode:
+		return reflect.TypeFor[string]()
+	case *parse.BoolNode:
+		return reflect.TypeFor[bool]()
+	case *parse.NumberNode:
+		return reflect.TypeFor[int]() // or a float: no fields, no methods
+	case *parse.IdentifierNode:
+		return nil // a function, called without arguments; command checks it at the head of a command
+	}
+	return fails // nil
+}
+
+// fields follows the field chain names from a value of type t, as
+// text/template's evalField does, and returns the type it reaches.
+func (c *templateChecker) fields(t reflect.Type, names []string, n parse.Node) reflect.Type {
+	for _, name := range names {
+		if t == fails {
+			return fails
+		}
+		if t == nil || t.Kind() == reflect.Interface {
+			c.fail(fmt.Errorf("%s: the value before .%s has a type known only when the text is rendered; use fields of the swipe, profile and rule", n, name))
+			return nil
+		}
+		base := t
+		for base.Kind() == reflect.Pointer {
+			base = base.Elem()
+		}
+		if m, ok := reflect.PointerTo(base).MethodByName(name); ok {
+			_, byValue := base.MethodByName(name)
+			if pkg := base.PkgPath(); pkg == domainPkg || pkg == rulesPkg || !byValue {
+				c.fail(fmt.Errorf("%s: method %s of %s is not available in offer texts; use its fields", n, name, base))
+				return nil
+			}
+			if m.Type.NumOut() == 0 {
+				return fails
+			}
+			t = m.Type.Out(0)
+			continue
+		}
+		switch base.Kind() {
+		case reflect.Struct:
+			f, ok := base.FieldByName(name)
+			if !ok || !f.IsExported() {
+				return fails
+			}
+			t = f.Type
+		case reflect.Map:
+			t = base.Elem()
+		default:
+			return fails
+		}
+	}
+	return t
+}
+
+func (c *templateChecker) fail(err error) {
+	if c.err == nil {
+		c.err = err
+	}
+}
+
+// elemType is the type of the elements range gives for a value of type t,
+// or nil when it is known only at run time.
+func elemType(t reflect.Type) reflect.Type {
+	for t != nil && t != fails && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case t == nil || t == fails:
+		return t
+	case t.Kind() == reflect.Slice, t.Kind() == reflect.Array, t.Kind() == reflect.Map, t.Kind() == reflect.Chan:
+		return t.Elem()
+	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Int64:
+		return t
+	}
+	return nil
+}
+
+// keyType is the type of the keys or indexes range gives for a value of
+// type t.
+func keyType(t reflect.Type) reflect.Type {
+	for t != nil && t != fails && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case t == nil || t == fails:
+		return t
+	case t.Kind() == reflect.Map:
+		return t.Key()
+	}
+	return reflect.TypeFor[int]()
 }

@@ -3,9 +3,12 @@ package rules
 import (
 	"bytes"
 	"fmt"
+	"strings"
 	"testing"
 	"text/template"
 	"time"
+
+	"github.com/aislecast/loyalty"
 )
 
 // TestOfferTextFastPath: templates of literal text and plain fields render
@@ -75,6 +78,52 @@ func TestTemplateSeesRuleLimitsAndSchedule(t *testing.T) {
 		d := sampleData(rs[0])
 		if _, _, err := rs[0].Render(d.Swipe, d.Profile); err != nil {
 			t.Errorf("Render: %v", err)
+		}
+	}
+}
+
+// TestTemplateCannotCallProfileMethods: text/template calls the methods
+// a field chain names, on the live profile, so an offer text may not name
+// a method of a type of this project by any route; it may name fields and
+// read the methods of time values.
+func TestTemplateCannotCallProfileMethods(t *testing.T) {
+	for _, src := range []string{
+		`{{ .Profile.AddOffered "x" }}`,
+		`{{ $p := .Profile }}{{ $p.AddOffered "x" }}`,
+		`{{ with .Profile }}{{ .AddOffered "x" }}{{ end }}`,
+		`{{ $.Profile.AddOffered "x" }}`,
+		`{{ (.Profile).AddOffered "x" }}`,
+		`{{ "x" | .Profile.AddOffered }}`,
+		`{{ range .Profile.Categories }}{{ .RepurchaseDays }}{{ end }}`,
+		`{{ (index .Profile.Categories 0).RepurchaseDays }}`,
+		`{{ (.Profile | default .Swipe).AddOffered "x" }}`,
+		`{{ $p := 0 }}{{ range .Swipe.Items }}{{ if $p }}{{ $p.AddOffered "x" }}{{ end }}{{ $p = $.Profile }}{{ end }}`,
+		`{{ define "p" }}{{ .AddOffered "x" }}{{ end }}{{ template "p" .Profile }}`,
+		`{{ .Swipe.TS.UnmarshalBinary (.Swipe.TS.AddDate 1 0 0).MarshalBinary }}`,
+		`{{ .Rule.FiresOn "checkin" }}`,
+		`{{ .Swipe.Kind.Valid }}`,
+	} {
+		rs, err := Parse("f.yaml", []byte("id: r\nwhen: 'true'\nchannels: [pos]\noffer:\n  title: '"+src+"'\n"))
+		if err == nil {
+			s := purchase("p", at(10, 9, 0), item("a", "coffee", 100), item("b", "tea", 100))
+			p := loyalty.NewProfile("card-1")
+			p.Apply(s)
+			rs[0].Render(s, p)
+			t.Errorf("%s loaded; rendering it left the card's offers %+v and the swipe's time %v", src, p.Offers, s.TS)
+			continue
+		}
+		if !strings.Contains(err.Error(), "not available in offer texts") && !strings.Contains(err.Error(), "known only when the text is rendered") {
+			t.Errorf("%s: %v; want a refusal", src, err)
+		}
+	}
+	for _, src := range []string{
+		`{{ .Profile.CardID }} {{ .Swipe.TS.Format "Jan 2" }} {{ .Swipe.TS.Weekday }} {{ .Rule.ExpiresIn.Hours }}`,
+		`{{ range $i, $it := .Swipe.Items }}{{ $i }} {{ $it.SKU }}{{ end }}`,
+		`{{ with index .Swipe.Items 0 }}{{ .SKU }}{{ end }} {{ (index .Profile.Categories 0).Name }}`,
+		`{{ define "sku" }}{{ .SKU }}{{ end }}{{ template "sku" index .Swipe.Items 0 }}`,
+	} {
+		if _, err := Parse("f.yaml", []byte("id: r\nwhen: 'true'\nchannels: [pos]\noffer:\n  title: '"+src+"'\n")); err != nil {
+			t.Errorf("%s: %v", src, err)
 		}
 	}
 }
