@@ -61,7 +61,10 @@ type env struct {
 	Kind              func() string                  `expr:"_kind"`
 }
 
-var kindType = reflect.TypeOf(loyalty.Kind(""))
+var (
+	kindType   = reflect.TypeOf(loyalty.Kind(""))
+	stringType = reflect.TypeFor[string]()
+)
 
 var domainPkg = reflect.TypeOf(loyalty.Swipe{}).PkgPath()
 
@@ -225,6 +228,11 @@ func (w *rewriter) Visit(node *ast.Node) {
 		}
 		switch {
 		case id.Value == "categorySpend" && len(n.Arguments) == 2:
+			// A category of another type is left to expr, whose error then
+			// names categorySpend as written, not _categorySpendDays.
+			if t := n.Arguments[0].Type(); t != stringType && t.Kind() != reflect.Interface {
+				return
+			}
 			if days, ok := w.window(n.Arguments[1]); ok {
 				ast.Patch(node, call("_categorySpendDays", n.Arguments[0], &ast.IntegerNode{Value: days}))
 			}

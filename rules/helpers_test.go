@@ -327,3 +327,21 @@ func TestWindowLiteralsCheckedAtCompile(t *testing.T) {
 		}
 	}
 }
+
+// TestTypeErrorNamesHelperAsWritten: a helper called with an argument of
+// the wrong type is named as the condition wrote it, not as the rewrite
+// that takes the window in days.
+func TestTypeErrorNamesHelperAsWritten(t *testing.T) {
+	for _, when := range []string{
+		`categorySpend(5, "30d") > 0`,
+		`categorySpend(swipe.total_cents, "lifetime") > 0`,
+	} {
+		_, err := Parse("f.yaml", []byte("id: r\nwhen: '"+when+"'\nchannels: [pos]\noffer: {title: T}\n"))
+		if err == nil {
+			t.Fatalf("%s compiled", when)
+		}
+		if strings.Contains(err.Error(), "_categorySpendDays") || !strings.Contains(err.Error(), "categorySpend") {
+			t.Errorf("%s: %v\nwant a message about categorySpend, as written", when, err)
+		}
+	}
+}
