@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -393,13 +394,24 @@ func (p *parser) coupon(n *yaml.Node, id string) Coupon {
 // take the same "7d", "4h" or "1d12h" as rules do.
 func ParseDuration(s string) (time.Duration, error) { return parseDuration(s) }
 
+// maxDurationDays is the most days a duration may span: the whole days a
+// time.Duration holds. A longer one would wrap around, and "213504d" be
+// 25 minutes.
+const maxDurationDays = math.MaxInt64 / int64(24*time.Hour)
+
+// errLongDuration is the error of a duration longer than maxDurationDays.
+var errLongDuration = fmt.Errorf("duration longer than %dd", maxDurationDays)
+
 // parseDuration reads a Go duration with an optional leading day count:
 // "7d", "4h", "1d12h", "90m".
 func parseDuration(s string) (time.Duration, error) {
 	var days time.Duration
 	if i := strings.IndexByte(s, 'd'); i > 0 {
-		n, err := strconv.Atoi(s[:i])
-		if err != nil || n < 0 {
+		n, err := strconv.ParseInt(s[:i], 10, 64)
+		switch {
+		case errors.Is(err, strconv.ErrRange) && n > 0, err == nil && n > maxDurationDays:
+			return 0, errLongDuration
+		case err != nil || n < 0:
 			return 0, fmt.Errorf("bad day count %q", s[:i])
 		}
 		days, s = time.Duration(n)*24*time.Hour, s[i+1:]
@@ -411,12 +423,19 @@ func parseDuration(s string) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
+	if d > time.Duration(maxDurationDays)*24*time.Hour-days {
+		return 0, errLongDuration
+	}
 	return days + d, nil
 }
 
 // duration reads a positive duration such as "7d" or "4h".
 func (p *parser) duration(n *yaml.Node, id, what string) (time.Duration, bool) {
 	d, err := parseDuration(n.Value)
+	if n.Kind == yaml.ScalarNode && errors.Is(err, errLongDuration) {
+		p.errorf(n, id, "%s must be at most %dd, not %q", what, maxDurationDays, n.Value)
+		return 0, false
+	}
 	if n.Kind != yaml.ScalarNode || err != nil || d <= 0 {
 		p.errorf(n, id, "%s must be a positive duration such as 7d, 4h or 30m, not %q", what, n.Value)
 		return 0, false

@@ -158,6 +158,8 @@ func TestParseErrors(t *testing.T) {
 			`f.yaml:4:31: rule r: offer.expires_in must be a positive duration such as 7d, 4h or 30m, not "2 weeks"`},
 		{"bad holdout", "id: r\nwhen: \"true\"\nholdout: 10" + tail,
 			`f.yaml:3:10: rule r: holdout must be a percentage from 0% to below 100%, such as 10%, not "10"`},
+		{"cooldown too long", "id: r\nwhen: \"true\"\nlimits: {cooldown: 213504d}" + tail,
+			`f.yaml:3:20: rule r: limits.cooldown must be at most 106751d, not "213504d"`},
 		{"bad schedule", "id: r\nwhen: \"true\"\nschedule: {hours: 8-21, days: [mon, funday]}" + tail,
 			"f.yaml:3:19: rule r: schedule.hours must look like \"08:00-21:00\", not \"8-21\"\n" +
 				`f.yaml:3:37: rule r: unknown day "funday"; days are mon, tue, wed, thu, fri, sat, sun`},
@@ -311,6 +313,12 @@ func TestParseDuration(t *testing.T) {
 		{"-1d", 0, false},
 		{"7days", 0, false},
 		{"", 0, false},
+		{"106751d", 106751 * 24 * time.Hour, true},
+		{"106750d24h", 106751 * 24 * time.Hour, true},
+		{"106751d1ns", 0, false},
+		{"106751d23h48m", 0, false}, // past the longest time.Duration
+		{"213504d", 0, false},       // 2⁶⁴ ns and 25 minutes
+		{"99999999999999999999d", 0, false},
 	}
 	for _, tt := range tests {
 		got, err := parseDuration(tt.in)
