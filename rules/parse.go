@@ -583,7 +583,7 @@ func (p *parser) schedule(n *yaml.Node, id string) *Schedule {
 func (p *parser) holdout(n *yaml.Node, id string) float64 {
 	s, ok := strings.CutSuffix(strings.TrimSpace(n.Value), "%")
 	v, err := strconv.ParseFloat(s, 64)
-	if n.Kind != yaml.ScalarNode || !ok || err != nil || v < 0 || v >= 100 {
+	if n.Kind != yaml.ScalarNode || !ok || err != nil || math.IsNaN(v) || v < 0 || v >= 100 {
 		p.errorf(n, id, "holdout must be a percentage from 0%% to below 100%%, such as 10%%, not %q", n.Value)
 		return 0
 	}

@@ -158,6 +158,8 @@ func TestParseErrors(t *testing.T) {
 			`f.yaml:4:31: rule r: offer.expires_in must be a positive duration such as 7d, 4h or 30m, not "2 weeks"`},
 		{"bad holdout", "id: r\nwhen: \"true\"\nholdout: 10" + tail,
 			`f.yaml:3:10: rule r: holdout must be a percentage from 0% to below 100%, such as 10%, not "10"`},
+		{"holdout not a number", "id: r\nwhen: \"true\"\nholdout: NaN%" + tail,
+			`f.yaml:3:10: rule r: holdout must be a percentage from 0% to below 100%, such as 10%, not "NaN%"`},
 		{"cooldown too long", "id: r\nwhen: \"true\"\nlimits: {cooldown: 213504d}" + tail,
 			`f.yaml:3:20: rule r: limits.cooldown must be at most 106751d, not "213504d"`},
 		{"bad schedule", "id: r\nwhen: \"true\"\nschedule: {hours: 8-21, days: [mon, funday]}" + tail,
