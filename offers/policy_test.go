@@ -3,6 +3,7 @@ package offers_test
 import (
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 	_ "time/tzdata" // America/New_York on machines without a zone database
@@ -434,6 +435,36 @@ holdout: 10%`)
 		s := swipeAt("c-1", at(t, ts))
 		if n := testing.AllocsPerRun(100, func() { offers.Check(r, s, p) }); n != 0 {
 			t.Errorf("%s: Check made %v allocations", ts, n)
+		}
+	}
+}
+
+// TestDecideExpired: an offer whose expiry (the swipe's ts plus the rule's
+// expires_in) is not after the swipe's arrival is suppressed before any
+// other check, held hits included; a zero Arrived is not checked.
+func TestDecideExpired(t *testing.T) {
+	r := policyRule(t, "quick", "holdout: 99.99%\n")
+	r.ExpiresIn = 4 * time.Hour
+	s := swipeAt("c-1", at(t, "2026-12-02T10:00:00-05:00"))
+	p := loyalty.NewProfile("c-1")
+	for _, tt := range []struct {
+		arrived string
+		want    string
+	}{
+		{"", "held: holdout (99.99%): recorded, not sent"},
+		{"2026-12-02T13:59:59-05:00", "held: holdout (99.99%): recorded, not sent"},
+		{"2026-12-02T14:00:00-05:00", "expired: expired: the offer would have expired at 2026-12-02T14:00:00-05:00, 0s before the swipe arrived at 2026-12-02T14:00:00-05:00"},
+		{"2026-12-03T20:30:00Z", "expired: expired: the offer would have expired at 2026-12-02T14:00:00-05:00, 25h30m0s before the swipe arrived at 2026-12-03T15:30:00-05:00"},
+	} {
+		e := &offers.Env{Consent: offers.AllChannels}
+		if tt.arrived != "" {
+			e.Arrived = at(t, tt.arrived)
+		}
+		if got := verdict(e.Decide(r, s, p)); got != tt.want {
+			t.Errorf("arrived %q\n got %s\nwant %s", tt.arrived, got, tt.want)
+		}
+		if v := e.Check(r, s, p); (v.Code == offers.Expired) != strings.HasPrefix(tt.want, "expired") {
+			t.Errorf("arrived %q: Check says %s", tt.arrived, v.Code)
 		}
 	}
 }
