@@ -63,7 +63,26 @@ func cents(v any) (string, error) {
 	return fmt.Sprintf("%s%d.%02d", sign, u/100, u%100), nil
 }
 
-var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+// MaxOfferText is the most bytes a rendered title or body may take. An
+// offer travels as one Kafka message and lands on a phone's screen or in
+// an e-mail; a text that renders longer (a range over an amount, say) is
+// an error for that swipe, and its rendering stops there.
+const MaxOfferText = 16 << 10
+
+// errTextTooLong is what rendering a text past MaxOfferText fails with.
+var errTextTooLong = fmt.Errorf("renders longer than %d bytes", MaxOfferText)
+
+// cappedBuffer is a buffer that refuses to grow past MaxOfferText.
+type cappedBuffer struct{ bytes.Buffer }
+
+func (b *cappedBuffer) Write(p []byte) (int, error) {
+	if b.Len()+len(p) > MaxOfferText {
+		return 0, errTextTooLong
+	}
+	return b.Buffer.Write(p)
+}
+
+var bufPool = sync.Pool{New: func() any { return new(cappedBuffer) }}
 
 // Render executes the rule's title and body templates for swipe s and
 // profile p.
@@ -189,10 +208,13 @@ func (o *offerText) render(s *loyalty.Swipe, p *loyalty.Profile, r *Rule) (strin
 	case o.parts != nil:
 		var buf [256]byte
 		if b, ok := o.appendParts(buf[:0], s, p, r); ok {
+			if len(b) > MaxOfferText {
+				return "", errTextTooLong
+			}
 			return string(b), nil
 		}
 	}
-	buf := bufPool.Get().(*bytes.Buffer)
+	buf := bufPool.Get().(*cappedBuffer)
 	defer bufPool.Put(buf)
 	buf.Reset()
 	if err := o.t.Execute(buf, &TemplateData{Swipe: s, Profile: p, Rule: r}); err != nil {

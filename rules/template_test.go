@@ -158,3 +158,19 @@ func BenchmarkRender(b *testing.B) {
 		})
 	}
 }
+
+// An offer text that renders past MaxOfferText for a swipe fails for that
+// swipe, and stops rendering there; the same text renders for a swipe on
+// which it stays short.
+func TestOfferTextTooLong(t *testing.T) {
+	set := mustSet(t, "id: r\nwhen: 'true'\nchannels: [pos]\noffer:\n  title: T\n  body: '{{ range .Swipe.TotalCents }}x{{ end }}'\n")
+	r := set.Rules()[0]
+	p := loyalty.NewProfile("card-1")
+	if _, body, err := r.Render(purchase("small", at(10, 9, 0), item("a", "c", 300)), p); err != nil || len(body) != 300 {
+		t.Fatalf("a 300-cent basket: body of %d bytes, %v", len(body), err)
+	}
+	big := purchase("big", at(10, 9, 0), item("a", "c", 10_000_000))
+	if _, body, err := r.Render(big, p); err == nil || !strings.Contains(err.Error(), "renders longer than") {
+		t.Fatalf("a 100,000.00 basket: body of %d bytes, %v; want an error", len(body), err)
+	}
+}
