@@ -348,8 +348,8 @@ func (p *Pipeline) process(m *kafka.Message) (card string, changed *loyalty.Prof
 	return s.CardID, prof
 }
 
-// builtOffer is the offer of a hit that may send, rendered before
-// arbitration, by the rule's ordinal.
+// builtOffer is the offer of a hit that won arbitration, by the rule's
+// ordinal.
 type builtOffer struct {
 	ord int32
 	o   loyalty.Offer
