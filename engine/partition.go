@@ -267,9 +267,9 @@ func (p *Pipeline) process(m *kafka.Message) (card string, changed *loyalty.Prof
 		}
 		if v.Code == offers.Holdout {
 			// An offer that cannot be rendered for this swipe would not
-			// have been sent: it is not held either.
+			// have been sent: it is not held either. A held hit reserved
+			// no budget, so there is none to give back.
 			if _, _, err := r.Render(s, prof); err != nil {
-				p.unreserve(r, s)
 				p.ruleFailed(r, s, err)
 				continue
 			}

@@ -365,3 +365,45 @@ limits: {cooldown: 7d, budget: {count: 1000}}
 		}
 	}
 }
+
+// A held hit reserves no budget, so one whose offer cannot be rendered
+// has none to give back: the rule's spend stays what the sent offers
+// took, and the budget holds.
+func TestHeldHitThatFailsToRenderKeepsBudget(t *testing.T) {
+	long := strings.Repeat("x", 1000)
+	src := "id: r\nwhen: swipe.kind == \"purchase\"\nchannels: [pos]\nholdout: 50%\n" +
+		"offer: {title: T, body: \"{{ range .Swipe.Items }}" + long + "{{ end }}\"}\nlimits: {budget: {count: 2}}\n"
+	p := testPipeline(t, 0, src)
+	var held, sent []string
+	for i := 0; len(held) < 5 || len(sent) < 10; i++ {
+		c := fmt.Sprintf("c-%d", i)
+		if offers.HeldOut(c, "r", 0.5) {
+			held = append(held, c)
+		} else {
+			sent = append(sent, c)
+		}
+	}
+	off := int64(0)
+	swipe := func(card string, items int) {
+		its := make([]string, items)
+		for i := range its {
+			its[i] = `{"sku":"a","category":"c","qty":1,"unit_price_cents":100}`
+		}
+		v := fmt.Sprintf(`{"v":1,"swipe_id":"%s-%d","card_id":"%s","kind":"purchase","store_id":"s1","ts":"2026-12-03T10:00:00-05:00",`+
+			`"items":[%s],"total_cents":%d}`, card, off, card, strings.Join(its, ","), 100*items)
+		p.Process(&kafka.Message{Topic: TopicSwipes, Offset: off, Key: []byte(card), Value: []byte(v)})
+		off++
+	}
+	for _, c := range held[:5] {
+		swipe(c, 20) // held, and its body of 20 KB cannot be rendered
+	}
+	if s := p.budget.Spent("r"); s.Count != 0 {
+		t.Errorf("after held hits that could not be rendered, spent %+v, want nothing", s)
+	}
+	for _, c := range sent[:10] {
+		swipe(c, 1)
+	}
+	if n := len(describeOffers(t, p.b.out)); n != 2 {
+		t.Errorf("sent %d offers of a rule with a budget of 2 (spent %+v)", n, p.budget.Spent("r"))
+	}
+}
