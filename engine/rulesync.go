@@ -220,11 +220,18 @@ func (e *Engine) seedRules(ctx context.Context) error {
 func (e *Engine) followRules(ctx context.Context, s *ruleSync, p int, offset int64) {
 	for ctx.Err() == nil {
 		var changed *RuleRecord
-		next, _, err := fetchRules(ctx, e.client, p, offset, followWait, func(rec RuleRecord) {
+		next, hwm, err := fetchRules(ctx, e.client, p, offset, followWait, func(rec RuleRecord) {
 			if s.apply(rec, true) {
 				changed = &rec
 			}
 		})
+		if err == nil && next == offset && hwm > offset {
+			// What is at offset reads as no record: a transaction's
+			// marker, one record long. Step past it, rather than fetch
+			// it again at once (the broker answers without waiting, as
+			// the marker is data to it).
+			next++
+		}
 		offset = next
 		if changed != nil {
 			if err := e.swapRules(s, changed); err != nil {
